@@ -1,0 +1,48 @@
+# Two commands matter: `make run` and `make test`. Both build .venv from the lock first.
+PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 1
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format migrate openapi lock clean
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "HipFix needs Python 3.11 or newer (set PYTHON=python3.11)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
+	@touch $@
+
+run: $(STAMP)
+	$(BIN)/hipfix migrate
+	$(BIN)/hipfix serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+migrate: $(STAMP)
+	$(BIN)/hipfix migrate
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+openapi: $(STAMP)
+	$(BIN)/hipfix export-openapi --output openapi/openapi.json
+
+# Re-pin every dependency (needs the registry); commit the result.
+lock: $(STAMP)
+	echo "setuptools>=80" | $(BIN)/uv pip compile pyproject.toml - --extra dev --universal \
+		--python-version 3.11 --generate-hashes --no-header --quiet -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

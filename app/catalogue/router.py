@@ -1,0 +1,98 @@
+"""Public, cacheable reads of the catalogue: exercises and protocols."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from app.catalogue import service
+from app.catalogue.schemas import BodyRegion, Exercise, ExerciseKind, Protocol, ProtocolSummary
+from app.core.caching import etagged_json
+from app.core.db import SessionDep
+from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
+from app.core.problems import problem_responses
+
+router = APIRouter(tags=["catalogue"])
+
+SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+SlugPath = Annotated[
+    str, Path(pattern=SLUG_PATTERN, max_length=80, examples=["hip-flexor-stretch"])
+]
+
+_NOT_MODIFIED = {304: {"description": "Not Modified: the `If-None-Match` ETag is current."}}
+
+
+@router.get(
+    "/exercises",
+    response_model=Page[Exercise],
+    summary="List exercises",
+    responses={**_NOT_MODIFIED, **problem_responses(400, 422)},
+)
+def list_exercises(
+    request: Request,
+    session: SessionDep,
+    stage: Annotated[
+        str | None,
+        Query(
+            pattern=SLUG_PATTERN,
+            max_length=80,
+            description="Only this stage's exercises (its slug).",
+        ),
+    ] = None,
+    kind: Annotated[ExerciseKind | None, Query(description="Only exercises of this kind.")] = None,
+    region: Annotated[BodyRegion | None, Query(description="Only this body region.")] = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> Response:
+    """The catalogue's exercises at their latest version, in catalogue order."""
+    page = service.list_exercises(
+        session, stage=stage, kind=kind, region=region, limit=limit, cursor=cursor
+    )
+    return etagged_json(request, page.model_dump_json().encode())
+
+
+@router.get(
+    "/exercises/{slug}",
+    response_model=Exercise,
+    summary="Get an exercise",
+    responses={**_NOT_MODIFIED, **problem_responses(404, 422)},
+)
+def get_exercise(request: Request, session: SessionDep, slug: SlugPath) -> Response:
+    """One exercise at its latest version: instructions, cues, mistakes, cautions and dose."""
+    exercise = service.get_exercise(session, slug)
+    return etagged_json(request, exercise.model_dump_json().encode())
+
+
+@router.get(
+    "/protocols",
+    response_model=Page[ProtocolSummary],
+    summary="List protocols",
+    responses={**_NOT_MODIFIED, **problem_responses(400, 422)},
+)
+def list_protocols(
+    request: Request,
+    session: SessionDep,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> Response:
+    """Every protocol with its latest and all published versions."""
+    page = service.list_protocols(session, limit=limit, cursor=cursor)
+    return etagged_json(request, page.model_dump_json().encode())
+
+
+@router.get(
+    "/protocols/{slug}",
+    response_model=Protocol,
+    summary="Get a protocol",
+    responses={**_NOT_MODIFIED, **problem_responses(404, 422)},
+)
+def get_protocol(
+    request: Request,
+    session: SessionDep,
+    slug: SlugPath,
+    version: Annotated[
+        int | None, Query(ge=1, le=10_000, description="A published version; default the latest.")
+    ] = None,
+) -> Response:
+    """A protocol version: stages in order with their exercises, the self-test and red flags."""
+    protocol = service.get_protocol(session, slug, version)
+    return etagged_json(request, protocol.model_dump_json().encode())

@@ -1,0 +1,95 @@
+"""The `hipfix` command: serve, migrate, load-content, export-openapi."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from app.content.files import ContentError
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    from app.core.migrations import upgrade_to_head
+
+    upgrade_to_head()
+    print("migrations: database at head")
+    return _load_content(_)
+
+
+def _load_content(_: argparse.Namespace) -> int:
+    from sqlmodel import Session
+
+    from app.content.loader import load_content
+    from app.core.db import get_engine
+
+    try:
+        with Session(get_engine()) as session:
+            report = load_content(session)
+    except ContentError as exc:
+        print(f"content: refused: {exc}", file=sys.stderr)
+        return 1
+    print(f"content: {len(report.published)} published, {len(report.unchanged)} unchanged")
+    for name in report.published:
+        print(f"  published {name}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.core.config import get_settings
+
+    uvicorn.run(
+        "app.main:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=get_settings().log_level.lower(),
+        timeout_graceful_shutdown=20,
+    )
+    return 0
+
+
+def _export_openapi(args: argparse.Namespace) -> int:
+    from app.core.openapi import render_openapi
+    from app.main import create_app
+
+    text = render_openapi(create_app())
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"openapi: wrote {args.output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hipfix", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the API with uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(handler=_serve)
+
+    migrate = commands.add_parser("migrate", help="apply migrations, then load the content")
+    migrate.set_defaults(handler=_migrate)
+
+    load = commands.add_parser("load-content", help="publish new content versions")
+    load.set_defaults(handler=_load_content)
+
+    export = commands.add_parser("export-openapi", help="write the OpenAPI document")
+    export.add_argument("--output", default="openapi/openapi.json", help="a path, or - for stdout")
+    export.set_defaults(handler=_export_openapi)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

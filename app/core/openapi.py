@@ -1,0 +1,65 @@
+"""The OpenAPI document: stable operationIds, the shared Problem schema, sorted output."""
+
+import json
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from app.core.problems import Problem
+
+DESCRIPTION = """\
+HipFix walks a person with hip impingement (femoroacetabular impingement, FAI) through a
+self-help protocol, one stage at a time: release the hip flexors with a ball, stretch them,
+then, if pain persists, work the feet and ankles, with the hamstrings as a last resort. A
+progression engine opens the later stages from the pain the client logs, holds progress on
+flares, refers on red flags, and explains every decision. Coaches follow their clients
+through the same API.
+
+Every error is an RFC 9457 `application/problem+json` document.
+
+**Not medical advice.** HipFix offers educational self-help exercises. It does not diagnose
+or treat any condition and does not replace a clinician. Stop and seek care on any red flag.
+"""
+
+TAGS = [
+    {"name": "catalogue", "description": "Exercises and protocols: public and cacheable."},
+    {"name": "operations", "description": "Liveness and readiness probes."},
+]
+
+
+def operation_id(route: APIRoute) -> str:
+    """`list_exercises` → `listExercises`: stable ids that generated clients can rely on."""
+    head, *rest = route.name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=app.openapi_tags,
+        license_info=app.license_info,
+    )
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(problem.pop("$defs", {}))
+    schemas["Problem"] = problem
+    return schema
+
+
+def install_openapi(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = build_openapi(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def render_openapi(app: FastAPI) -> str:
+    """The document as committed in `openapi/openapi.json`: sorted keys, stable output."""
+    return json.dumps(app.openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -1,0 +1,63 @@
+"""Liveness and readiness probes for load balancers and orchestrators."""
+
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.core.db import get_engine
+from app.core.migrations import current_revisions, head_revisions
+from app.core.problems import ProblemError, problem_responses
+
+router = APIRouter(tags=["operations"])
+
+
+class Health(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"status": "ready", "database": "ok", "migrations": "head"}]
+        }
+    )
+
+    status: Literal["ready"]
+    database: Literal["ok"]
+    migrations: Literal["head"]
+
+
+@router.get("/healthz", summary="Liveness", response_model=Health)
+def get_health() -> Health:
+    """The process is up and answering. It does not touch the database."""
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz", summary="Readiness", response_model=Readiness, responses=problem_responses(503)
+)
+def get_readiness() -> Readiness:
+    """The database answers and its schema is at the latest migration."""
+    retry = {"Retry-After": "5"}
+    engine = get_engine()
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        current = current_revisions(engine)
+    except SQLAlchemyError as exc:
+        raise ProblemError(
+            503, "database-unavailable", "The database is not reachable.", headers=retry
+        ) from exc
+    if current != head_revisions():
+        raise ProblemError(
+            503,
+            "migrations-pending",
+            "The database schema is not at the latest migration; run `hipfix migrate`.",
+            headers=retry,
+        )
+    return Readiness(status="ready", database="ok", migrations="head")

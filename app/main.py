@@ -1,0 +1,47 @@
+"""The ASGI application: `app.main:app`."""
+
+import logging
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app import __version__
+from app.catalogue.router import router as catalogue_router
+from app.core.config import Settings, get_settings
+from app.core.docs import install_docs
+from app.core.openapi import DESCRIPTION, TAGS, install_openapi, operation_id
+from app.core.problems import install_problem_handlers, problem_responses
+from app.health.router import router as health_router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    logging.getLogger("hipfix").setLevel(settings.log_level)
+    app = FastAPI(
+        title="HipFix API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        license_info={"name": "MIT", "identifier": "MIT"},
+        generate_unique_id_function=operation_id,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_problem_handlers(app)
+    install_openapi(app)
+    install_docs(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match"],
+            expose_headers=["ETag", "Retry-After"],
+        )
+    api_errors = problem_responses(500)
+    app.include_router(catalogue_router, prefix="/v1", responses=api_errors)
+    app.include_router(health_router, responses=api_errors)
+    return app
+
+
+app = create_app()
