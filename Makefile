@@ -9,10 +9,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint format migrate openapi lock clean
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "HipFix needs Python 3.11 or newer (set PYTHON=python3.11)")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
 	@touch $@
 
@@ -39,10 +39,13 @@ format: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/hipfix export-openapi --output openapi/openapi.json
 
-# Re-pin every dependency (needs the registry); commit the result.
+# Re-pin every dependency (needs the registry) and commit both files. The runtime lock is
+# what the Docker image installs; the dev lock adds the tools at the same versions.
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --no-header --quiet
 lock: $(STAMP)
-	echo "setuptools>=80" | $(BIN)/uv pip compile pyproject.toml - --extra dev --universal \
-		--python-version 3.11 --generate-hashes --no-header --quiet -o requirements.lock
+	echo "setuptools>=80" | $(BIN)/uv pip compile pyproject.toml - $(LOCK_FLAGS) -o requirements.lock
+	echo "setuptools>=80" | $(BIN)/uv pip compile pyproject.toml - --extra dev \
+		--constraint requirements.lock $(LOCK_FLAGS) -o requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -5,10 +5,17 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.catalogue import service
-from app.catalogue.schemas import BodyRegion, Exercise, ExerciseKind, Protocol, ProtocolSummary
+from app.catalogue.schemas import (
+    BodyRegion,
+    Exercise,
+    ExerciseKind,
+    ExercisePage,
+    Protocol,
+    ProtocolPage,
+)
 from app.core.caching import etagged_json
 from app.core.db import SessionDep
-from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
+from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
 
 router = APIRouter(tags=["catalogue"])
@@ -23,7 +30,7 @@ _NOT_MODIFIED = {304: {"description": "Not Modified: the `If-None-Match` ETag is
 
 @router.get(
     "/exercises",
-    response_model=Page[Exercise],
+    response_model=ExercisePage,
     summary="List exercises",
     responses={**_NOT_MODIFIED, **problem_responses(400, 422)},
 )
@@ -64,7 +71,7 @@ def get_exercise(request: Request, session: SessionDep, slug: SlugPath) -> Respo
 
 @router.get(
     "/protocols",
-    response_model=Page[ProtocolSummary],
+    response_model=ProtocolPage,
     summary="List protocols",
     responses={**_NOT_MODIFIED, **problem_responses(400, 422)},
 )

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.pagination import Page
 from app.progression.params import ProgressionParams
 
 
@@ -215,3 +216,24 @@ class Protocol(BaseModel):
     red_flags: list[RedFlag]
     params: ProgressionParams = Field(description="Default thresholds of the progression rules.")
     published_at: datetime
+
+
+class ExercisePage(Page[Exercise]):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"items": [_EXERCISE_EXAMPLE], "next_cursor": "eyJwb3NpdGlvbiI6Mn0"}]
+        }
+    )
+
+
+class ProtocolPage(Page[ProtocolSummary]):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [ProtocolSummary.model_config["json_schema_extra"]["examples"][0]],  # type: ignore[index]
+                    "next_cursor": None,
+                }
+            ]
+        }
+    )

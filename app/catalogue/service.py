@@ -5,8 +5,16 @@ from typing import Any
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
-from app.catalogue.schemas import BodyRegion, Exercise, ExerciseKind, Protocol, ProtocolSummary
-from app.core.pagination import Page, decode_cursor, encode_cursor
+from app.catalogue.schemas import (
+    BodyRegion,
+    Exercise,
+    ExerciseKind,
+    ExercisePage,
+    Protocol,
+    ProtocolPage,
+    ProtocolSummary,
+)
+from app.core.pagination import decode_cursor, encode_cursor
 from app.core.problems import NotFoundError
 from app.models import ExerciseRow, ProtocolRow
 
@@ -27,7 +35,7 @@ def list_exercises(
     region: BodyRegion | None,
     limit: int,
     cursor: str | None,
-) -> Page[Exercise]:
+) -> ExercisePage:
     latest = _latest_exercise_versions()
     query = select(ExerciseRow).join(
         latest, and_(ExerciseRow.slug == latest.c.slug, ExerciseRow.version == latest.c.version)
@@ -55,7 +63,7 @@ def list_exercises(
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = encode_cursor({"position": rows[-1].position, "slug": rows[-1].slug})
-    return Page[Exercise](
+    return ExercisePage(
         items=[Exercise.model_validate(row.document) for row in rows], next_cursor=next_cursor
     )
 
@@ -72,7 +80,7 @@ def get_exercise(session: Session, slug: str) -> Exercise:
     return Exercise.model_validate(row.document)
 
 
-def list_protocols(session: Session, *, limit: int, cursor: str | None) -> Page[ProtocolSummary]:
+def list_protocols(session: Session, *, limit: int, cursor: str | None) -> ProtocolPage:
     query = select(ProtocolRow.slug, ProtocolRow.version, ProtocolRow.title, ProtocolRow.document)
     if cursor is not None:
         after = decode_cursor(cursor, {"slug": str})
@@ -91,7 +99,7 @@ def list_protocols(session: Session, *, limit: int, cursor: str | None) -> Page[
         )
     items = list(summaries.values())
     next_cursor = encode_cursor({"slug": items[limit - 1].slug}) if len(items) > limit else None
-    return Page[ProtocolSummary](items=items[:limit], next_cursor=next_cursor)
+    return ProtocolPage(items=items[:limit], next_cursor=next_cursor)
 
 
 def get_protocol(session: Session, slug: str, version: int | None = None) -> Protocol:

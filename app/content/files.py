@@ -53,7 +53,9 @@ def _read(path: Path, model: type[M]) -> M:
     try:
         with path.open("rb") as handle:
             return model.model_validate(tomllib.load(handle))
-    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+    except tomllib.TOMLDecodeError as exc:
+        raise ContentError(f"{path}: not valid TOML: {exc}") from exc
+    except ValidationError as exc:
         raise ContentError(f"{path}: {exc}") from exc
 
 

@@ -48,6 +48,10 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas.update(problem.pop("$defs", {}))
     schemas["Problem"] = problem
+    for component in schemas.values():
+        # An enum's example is one of its values; pydantic gives enums none of their own.
+        if "enum" in component and "examples" not in component:
+            component["examples"] = component["enum"][:1]
     return schema
 
 

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.core.db import get_engine
+from app.core.db import EngineDep
 from app.core.migrations import current_revisions, head_revisions
 from app.core.problems import ProblemError, problem_responses
 
@@ -41,10 +41,9 @@ def get_health() -> Health:
 @router.get(
     "/readyz", summary="Readiness", response_model=Readiness, responses=problem_responses(503)
 )
-def get_readiness() -> Readiness:
+def get_readiness(engine: EngineDep) -> Readiness:
     """The database answers and its schema is at the latest migration."""
     retry = {"Retry-After": "5"}
-    engine = get_engine()
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))

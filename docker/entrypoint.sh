@@ -1,0 +1,5 @@
+#!/bin/sh
+# Bring the database to the latest migration and content, then become the server.
+set -eu
+hipfix migrate
+exec "$@"

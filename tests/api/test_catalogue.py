@@ -1,0 +1,264 @@
+"""The catalogue through HTTP: exercises, protocols, filters, pages and conditional GETs."""
+
+import re
+
+import pytest
+
+from tests.conftest import assert_problem
+
+STAGES = [
+    (1, "release-hip-flexors", ["hip-flexor-ball-release"]),
+    (2, "stretch-hip-flexors", ["hip-flexor-stretch"]),
+    (
+        3,
+        "ankle-and-foot",
+        ["foot-sole-ball-massage", "toe-and-foot-stretches", "midfoot-weight-shift"],
+    ),
+    (
+        4,
+        "hamstrings-last-resort",
+        ["hamstring-ball-massage", "hamstring-stretch", "underbutt-stretch"],
+    ),
+]
+ALL_SLUGS = [slug for _, _, slugs in STAGES for slug in slugs] + ["squat-knee-tracking-test"]
+RED_FLAGS = [
+    "night_pain",
+    "fever_or_unwell",
+    "trauma_or_fall",
+    "cannot_bear_weight",
+    "numbness_or_tingling",
+    "bladder_or_bowel_change",
+    "sudden_severe_pain",
+]
+
+
+def test_protocol_has_four_ordered_stages_with_their_exercises(client):
+    response = client.get("/v1/protocols/hip-impingement")
+    assert response.status_code == 200
+    protocol = response.json()
+    assert (protocol["slug"], protocol["version"]) == ("hip-impingement", 1)
+    assert [
+        (s["order"], s["slug"], [e["slug"] for e in s["exercises"]]) for s in protocol["stages"]
+    ] == STAGES
+    assert [s["unlock"]["by"] for s in protocol["stages"]] == [
+        "enrollment",
+        "enrollment",
+        "engine",
+        "engine",
+    ]
+    assert [s["unlock"].get("rule") for s in protocol["stages"][2:]] == [
+        "gate.ankle-and-foot",
+        "gate.hamstrings-last-resort",
+    ]
+    assert [a["slug"] for a in protocol["assessments"]] == ["squat-knee-tracking-test"]
+    assert [f["code"] for f in protocol["red_flags"]] == RED_FLAGS
+    assert all(f["description"] for f in protocol["red_flags"])
+    for field in ("title", "summary", "rationale", "disclaimer"):
+        assert protocol[field].strip()
+    assert "not medical advice" in protocol["disclaimer"].lower()
+
+
+def test_protocol_carries_the_engine_defaults(client):
+    params = client.get("/v1/protocols/hip-impingement").json()["params"]
+    assert params == {
+        "resolved_max": 1,
+        "gate_min_days": 14,
+        "gate_min_sessions": 6,
+        "plateau_delta": 1.0,
+        "min_logged_days": 2,
+        "knees_inward_min_days": 7,
+        "knees_inward_min_sessions": 3,
+        "flare_during_max": 5,
+        "flare_rise": 2,
+        "hold_days": 2,
+        "severe_pain": 8,
+        "no_progress_weeks": 12,
+        "meaningful_drop": 2,
+    }
+
+
+def test_protocol_version_query(client):
+    assert client.get("/v1/protocols/hip-impingement?version=1").json()["version"] == 1
+    assert_problem(client.get("/v1/protocols/hip-impingement?version=2"), 404, "not-found")
+    body = assert_problem(client.get("/v1/protocols/hip-impingement?version=zero"), 422)
+    assert body["errors"][0]["loc"] == ["query", "version"]
+
+
+def test_unknown_protocol_is_a_404_problem(client):
+    body = assert_problem(client.get("/v1/protocols/knee-pain"), 404, "not-found")
+    assert "knee-pain" in body["detail"]
+
+
+def test_protocol_list(client):
+    response = client.get("/v1/protocols")
+    assert response.status_code == 200
+    assert response.json() == {
+        "items": [
+            {
+                "slug": "hip-impingement",
+                "version": 1,
+                "versions": [1],
+                "title": response.json()["items"][0]["title"],
+                "summary": response.json()["items"][0]["summary"],
+            }
+        ],
+        "next_cursor": None,
+    }
+
+
+def test_exercises_in_catalogue_order_with_everything_an_app_shows(client):
+    response = client.get("/v1/exercises")
+    assert response.status_code == 200
+    page = response.json()
+    assert page["next_cursor"] is None
+    assert [e["slug"] for e in page["items"]] == ALL_SLUGS
+    for exercise in page["items"]:
+        for field in ("title", "summary"):
+            assert exercise[field].strip(), (exercise["slug"], field)
+        for field in ("instructions", "cues", "mistakes", "cautions"):
+            assert exercise[field], (exercise["slug"], field)
+            assert all(s.strip() for s in exercise[field]), (exercise["slug"], field)
+        assert isinstance(exercise["equipment"], list)
+        assert exercise["dose"]["sessions_per_week"] >= 1
+        assert isinstance(exercise["dose"]["per_side"], bool)
+
+
+def test_exercise_stage_matches_the_protocol(client):
+    stage_of = {slug: stage for _, stage, slugs in STAGES for slug in slugs}
+    for exercise in client.get("/v1/exercises").json()["items"]:
+        assert exercise["stage"] == stage_of.get(exercise["slug"])
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("stage=ankle-and-foot", STAGES[2][2]),
+        ("stage=release-hip-flexors", STAGES[0][2]),
+        ("stage=no-such-stage", []),
+        ("kind=assessment", ["squat-knee-tracking-test"]),
+        (
+            "kind=massage",
+            ["hip-flexor-ball-release", "foot-sole-ball-massage", "hamstring-ball-massage"],
+        ),
+        ("region=foot", STAGES[2][2]),
+        ("kind=stretch&region=thigh", ["hamstring-stretch"]),
+        ("stage=hamstrings-last-resort&kind=mobility", []),
+    ],
+)
+def test_exercise_filters(client, query, expected):
+    response = client.get(f"/v1/exercises?{query}")
+    assert response.status_code == 200
+    assert [e["slug"] for e in response.json()["items"]] == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("kind=yoga", "kind"),
+        ("region=knee", "region"),
+        ("stage=Not%20A%20Slug", "stage"),
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("limit=ten", "limit"),
+    ],
+)
+def test_bad_exercise_queries_are_422_problems_naming_the_field(client, query, field):
+    body = assert_problem(client.get(f"/v1/exercises?{query}"), 422, "validation-error")
+    assert body["errors"][0]["loc"] == ["query", field]
+    assert body["errors"][0]["msg"]
+
+
+@pytest.mark.parametrize("limit", [1, 2, 4, 8, 9, 200])
+def test_pages_cover_every_exercise_exactly_once(client, limit):
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/v1/exercises", params=params).json()
+        assert len(page["items"]) <= limit
+        seen += [e["slug"] for e in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ALL_SLUGS
+    assert pages == -(-len(ALL_SLUGS) // limit)
+
+
+def test_pages_respect_filters(client):
+    first = client.get("/v1/exercises", params={"stage": "ankle-and-foot", "limit": 2}).json()
+    second = client.get(
+        "/v1/exercises",
+        params={"stage": "ankle-and-foot", "limit": 2, "cursor": first["next_cursor"]},
+    ).json()
+    assert [e["slug"] for e in first["items"] + second["items"]] == STAGES[2][2]
+    assert second["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not-a-cursor",
+        "eyJwb3NpdGlvbiI6IjEifQ",  # {"position":"1"}: wrong keys and type
+        "W10",  # []
+        "' OR 1=1 --",
+        "%00",
+    ],
+)
+def test_forged_cursors_are_400_problems(client, cursor):
+    body = assert_problem(
+        client.get("/v1/exercises", params={"cursor": cursor}), 400, "invalid-cursor"
+    )
+    assert body["errors"][0]["loc"] == ["query", "cursor"]
+
+
+def test_one_exercise(client):
+    response = client.get("/v1/exercises/midfoot-weight-shift")
+    assert response.status_code == 200
+    exercise = response.json()
+    assert (exercise["slug"], exercise["kind"], exercise["stage"]) == (
+        "midfoot-weight-shift",
+        "mobility",
+        "ankle-and-foot",
+    )
+    assert client.get("/v1/exercises/squat-knee-tracking-test").json()["stage"] is None
+
+
+def test_unknown_exercise_is_a_404_problem(client):
+    body = assert_problem(client.get("/v1/exercises/knee-hug"), 404, "not-found")
+    assert "knee-hug" in body["detail"]
+    assert_problem(client.get("/v1/exercises/Knee_Hug"), 422, "validation-error")
+
+
+CACHEABLE = [
+    "/v1/exercises",
+    "/v1/exercises?kind=stretch",
+    "/v1/exercises/hip-flexor-stretch",
+    "/v1/protocols",
+    "/v1/protocols/hip-impingement",
+    "/v1/protocols/hip-impingement?version=1",
+]
+
+
+@pytest.mark.parametrize("path", CACHEABLE)
+def test_catalogue_reads_carry_a_strong_etag_and_answer_304(client, path):
+    first = client.get(path)
+    etag = first.headers["etag"]
+    assert re.fullmatch(r'"[0-9a-f]{32}"', etag)  # strong: no W/ prefix
+    assert "max-age" in first.headers["cache-control"]
+    assert client.get(path).headers["etag"] == etag  # stable
+
+    cached = client.get(path, headers={"If-None-Match": etag})
+    assert cached.status_code == 304
+    assert cached.content == b""
+    assert cached.headers["etag"] == etag
+
+    for header in (f"W/{etag}", f'"other", {etag}', "*"):
+        assert client.get(path, headers={"If-None-Match": header}).status_code == 304
+    stale = client.get(path, headers={"If-None-Match": '"stale"'})
+    assert stale.status_code == 200
+    assert stale.json() == first.json()
+
+
+def test_different_representations_have_different_etags(client):
+    etags = {client.get(path).headers["etag"] for path in CACHEABLE[:4]}
+    assert len(etags) == 4
