@@ -6,12 +6,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
+from app.accounts.router import router as accounts_router
 from app.catalogue.router import router as catalogue_router
 from app.core.config import Settings, get_settings
 from app.core.docs import install_docs
 from app.core.openapi import DESCRIPTION, TAGS, install_openapi, operation_id
 from app.core.problems import install_problem_handlers, problem_responses
 from app.health.router import router as health_router
+from app.tracking.router import router as tracking_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,6 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     api_errors = problem_responses(500)
     app.include_router(catalogue_router, prefix="/v1", responses=api_errors)
+    app.include_router(accounts_router, prefix="/v1", responses=api_errors)
+    app.include_router(tracking_router, prefix="/v1", responses=api_errors)
     app.include_router(health_router, responses=api_errors)
     return app
 

@@ -1,13 +1,23 @@
 """Alembic environment: our models' metadata, our engine (with its SQLite pragmas)."""
 
+from typing import Any, Literal
+
 from alembic import context
 from sqlalchemy import Connection
 
 from app.core.db import build_engine
 from app.core.migrations import database_url_of
 from app.models import metadata
+from app.models.base import UTCDateTime
 
 config = context.config
+
+
+def _render_item(type_: str, obj: Any, _context: Any) -> str | Literal[False]:
+    # Migrations must not import app code: our UTC type is a plain aware DateTime in the DB.
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def _configure(connection: Connection) -> None:
@@ -17,6 +27,7 @@ def _configure(connection: Connection) -> None:
         # SQLite cannot ALTER most things in place: copy-and-move tables instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=_render_item,
     )
 
 

@@ -27,6 +27,16 @@ class Settings(BaseSettings):
         default=1_048_576, ge=1024, description="Largest request body accepted, in bytes."
     )
 
+    token_ttl_days: int = Field(
+        default=30, ge=1, le=365, description="Days a login token stays valid."
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, le=100, description="Failed sign-ins per e-mail before throttling."
+    )
+    login_failure_window_seconds: int = Field(
+        default=900, ge=10, le=86_400, description="Window in which failed sign-ins count."
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
@@ -12,6 +12,7 @@ from sqlmodel import Session, create_engine
 from app.core.config import get_settings
 
 SQLITE_BUSY_TIMEOUT_MS = 5_000
+WRITE_OPTION = "hipfix_writer"
 
 
 def _prepare_sqlite(engine: Engine) -> None:
@@ -31,7 +32,10 @@ def _prepare_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # A writer takes the write lock up front: a deferred transaction that reads and
+        # then writes can fail at once with SQLITE_BUSY when another writer got there first.
+        immediate = connection.get_execution_options().get(WRITE_OPTION)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def build_engine(url: str) -> Engine:
@@ -56,8 +60,16 @@ def get_engine() -> Engine:
     return _engine
 
 
-def get_session() -> Iterator[Session]:
-    with Session(get_engine()) as session:
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """The request's session. Requests that write start their transaction holding the
+    write lock (on SQLite), so a read-then-write never fails half-way with SQLITE_BUSY."""
+    engine = get_engine()
+    if request.method in _WRITE_METHODS:
+        engine = engine.execution_options(**{WRITE_OPTION: True})
+    with Session(engine) as session:
         yield session
 
 

@@ -25,6 +25,16 @@ or treat any condition and does not replace a clinician. Stop and seek care on a
 
 TAGS = [
     {"name": "catalogue", "description": "Exercises and protocols: public and cacheable."},
+    {"name": "accounts", "description": "Sign up, sign in (OAuth2 password flow), sign out."},
+    {"name": "api keys", "description": "Coaches' keys for server-to-server use."},
+    {
+        "name": "clients",
+        "description": "Client profiles: a client's own, or those a coach manages.",
+    },
+    {"name": "enrolments", "description": "A client's enrolment in a protocol version."},
+    {"name": "pain logs", "description": "0–10 pain scores with their context."},
+    {"name": "sessions", "description": "Exercise sessions, with pain during and after."},
+    {"name": "assessments", "description": "The squat knee-tracking self-test."},
     {"name": "operations", "description": "Liveness and readiness probes."},
 ]
 

@@ -3,10 +3,17 @@
 import base64
 import binascii
 import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel, Field
+from sqlalchemy import and_, or_
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlmodel import Session
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.core.problems import ProblemError
 
@@ -24,8 +31,8 @@ CursorQuery = Annotated[
     ),
 ]
 
-
 T = TypeVar("T")
+Row = TypeVar("Row")
 
 
 class Page(BaseModel, Generic[T]):
@@ -40,6 +47,15 @@ def encode_cursor(key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def _invalid_cursor() -> ProblemError:
+    return ProblemError(
+        400,
+        "invalid-cursor",
+        "The cursor is not one this list returned; start again without it.",
+        errors=[{"loc": ["query", "cursor"], "msg": "Invalid cursor", "type": "invalid_cursor"}],
+    )
+
+
 def decode_cursor(cursor: str, expected: dict[str, type]) -> dict[str, Any]:
     """Decode a cursor holding exactly the `expected` keys and types, or raise a 400 problem."""
     try:
@@ -52,12 +68,43 @@ def decode_cursor(cursor: str, expected: dict[str, type]) -> dict[str, Any]:
         or set(key) != set(expected)
         or not all(type(key[name]) is kind for name, kind in expected.items())
     ):
-        raise ProblemError(
-            400,
-            "invalid-cursor",
-            "The cursor is not one this list returned; start again without it.",
-            errors=[
-                {"loc": ["query", "cursor"], "msg": "Invalid cursor", "type": "invalid_cursor"}
-            ],
-        )
+        raise _invalid_cursor()
     return key
+
+
+def keyset_page(
+    session: Session,
+    query: SelectOfScalar[Row],
+    *,
+    moment: InstrumentedAttribute[datetime],
+    ident: InstrumentedAttribute[uuid.UUID],
+    limit: int,
+    cursor: str | None,
+    newest_first: bool,
+) -> tuple[Sequence[Row], str | None]:
+    """One page of rows ordered by (moment, id), resuming after the cursor's row."""
+    if cursor is not None:
+        after = decode_cursor(cursor, {"t": str, "id": str})
+        try:
+            moment_after = datetime.fromisoformat(after["t"])
+            id_after = uuid.UUID(after["id"])
+        except ValueError:
+            raise _invalid_cursor() from None
+        if moment_after.tzinfo is None:
+            raise _invalid_cursor()
+        if newest_first:
+            query = query.where(
+                or_(moment < moment_after, and_(moment == moment_after, ident < id_after))
+            )
+        else:
+            query = query.where(
+                or_(moment > moment_after, and_(moment == moment_after, ident > id_after))
+            )
+    order = (moment.desc(), ident.desc()) if newest_first else (moment.asc(), ident.asc())
+    rows = session.exec(query.order_by(*order).limit(limit + 1)).all()
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last = rows[-1]
+    key = {"t": getattr(last, moment.key).isoformat(), "id": str(getattr(last, ident.key))}
+    return rows, encode_cursor(key)

@@ -1,6 +1,22 @@
 """SQLModel tables. Importing this package registers every table on the metadata."""
 
+from app.models.accounts import Account, Client, Credential, LoginFailure
 from app.models.base import metadata
 from app.models.content import ExerciseRow, ProtocolRow
+from app.models.idempotency import IdempotencyRecord
+from app.models.tracking import Assessment, Enrollment, ExerciseSession, PainLog
 
-__all__ = ["ExerciseRow", "ProtocolRow", "metadata"]
+__all__ = [
+    "Account",
+    "Assessment",
+    "Client",
+    "Credential",
+    "Enrollment",
+    "ExerciseRow",
+    "ExerciseSession",
+    "IdempotencyRecord",
+    "LoginFailure",
+    "PainLog",
+    "ProtocolRow",
+    "metadata",
+]

@@ -3,10 +3,10 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
-import app.models.base  # noqa: F401  (naming convention first)
+from app.models.base import UTCDateTime
 
 
 class ExerciseRow(SQLModel, table=True):
@@ -20,7 +20,7 @@ class ExerciseRow(SQLModel, table=True):
     stage: str | None = Field(default=None, max_length=80)
     document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     checksum: str = Field(max_length=64)
-    published_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    published_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 
 class ProtocolRow(SQLModel, table=True):
@@ -32,4 +32,4 @@ class ProtocolRow(SQLModel, table=True):
     # The whole public document, exercises included, as published: reads serve it as is.
     document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     checksum: str = Field(max_length=64)
-    published_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    published_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

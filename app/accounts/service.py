@@ -1,0 +1,300 @@
+"""Accounts, sign-in, API keys and client profiles."""
+
+import math
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from app.accounts.schemas import (
+    AccountCreate,
+    AccountPublic,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyPage,
+    ApiKeyPublic,
+    ClientCreate,
+    ClientPage,
+    ClientPublic,
+    Token,
+)
+from app.core.config import Settings
+from app.core.fingerprint import body_hash
+from app.core.idempotency import Created
+from app.core.pagination import keyset_page
+from app.core.problems import NotFoundError, ProblemError
+from app.core.security import (
+    API_KEY_PREFIX,
+    TOKEN_PREFIX,
+    Principal,
+    hash_password,
+    new_secret,
+    secret_hash,
+    verify_password,
+)
+from app.models import Account, Client, Credential, LoginFailure
+from app.models.base import utcnow
+
+
+def account_public(session: Session, account: Account) -> AccountPublic:
+    client_id = None
+    if account.role == "client":
+        client_id = session.exec(select(Client.id).where(Client.account_id == account.id)).first()
+    return AccountPublic(
+        id=account.id,
+        email=account.email,
+        role=account.role,  # type: ignore[arg-type]
+        display_name=account.display_name,
+        timezone=account.timezone,
+        client_id=client_id,
+        created_at=account.created_at,
+    )
+
+
+def client_public(client: Client) -> ClientPublic:
+    return ClientPublic(
+        id=client.id,
+        display_name=client.display_name,
+        timezone=client.timezone,
+        external_id=client.external_id,
+        coach_id=client.coach_id,
+        has_account=client.account_id is not None,
+        created_at=client.created_at,
+    )
+
+
+def _email_taken() -> ProblemError:
+    return ProblemError(
+        409,
+        "email-taken",
+        "An account with this e-mail exists; sign in instead.",
+        errors=[{"loc": ["body", "email"], "msg": "Already registered", "type": "email_taken"}],
+    )
+
+
+def create_account(session: Session, payload: AccountCreate) -> AccountPublic:
+    email = payload.email.lower()
+    if session.exec(select(Account.id).where(Account.email == email)).first() is not None:
+        raise _email_taken()
+    account = Account(
+        email=email,
+        password_hash=hash_password(payload.password),
+        role=payload.role,
+        display_name=payload.display_name,
+        timezone=payload.timezone,
+    )
+    session.add(account)
+    if payload.role == "client":
+        session.add(
+            Client(
+                account_id=account.id,
+                display_name=payload.display_name,
+                timezone=payload.timezone,
+                body_hash="",
+            )
+        )
+    try:
+        session.commit()
+    except IntegrityError:  # the same e-mail signed up concurrently
+        session.rollback()
+        raise _email_taken() from None
+    return account_public(session, account)
+
+
+def issue_token(session: Session, settings: Settings, email: str, password: str) -> Token:
+    """Sign in; failures per e-mail are counted in the database and throttled."""
+    email = email.strip().lower()
+    now = utcnow()
+    window = timedelta(seconds=settings.login_failure_window_seconds)
+    failures = session.exec(
+        select(func.count(), func.min(LoginFailure.at))
+        .where(LoginFailure.email == email)
+        .where(col(LoginFailure.at) > now - window)
+    ).one()
+    count, oldest = failures
+    if count >= settings.login_max_failures and oldest is not None:
+        wait = max(1, math.ceil((oldest + window - now).total_seconds()))
+        raise ProblemError(
+            429,
+            "too-many-requests",
+            f"Too many failed sign-ins for this e-mail; try again in {wait} seconds.",
+            headers={"Retry-After": str(wait)},
+        )
+    account = session.exec(select(Account).where(Account.email == email)).first()
+    if not verify_password(account.password_hash if account else None, password):
+        session.add(LoginFailure(email=email, at=now))
+        session.exec(delete(LoginFailure).where(col(LoginFailure.at) < now - window))
+        session.commit()
+        raise ProblemError(
+            401,
+            "invalid-credentials",
+            "The e-mail or password is wrong.",
+            headers={"WWW-Authenticate": 'Bearer realm="hipfix"'},
+        )
+    assert account is not None
+    ttl = timedelta(days=settings.token_ttl_days)
+    secret = new_secret(TOKEN_PREFIX)
+    session.add(
+        Credential(
+            account_id=account.id,
+            kind="token",
+            secret_hash=secret_hash(secret),
+            prefix=secret[:8],
+            expires_at=now + ttl,
+        )
+    )
+    session.exec(delete(LoginFailure).where(LoginFailure.email == email))
+    session.commit()
+    return Token(access_token=secret, token_type="bearer", expires_in=int(ttl.total_seconds()))
+
+
+def revoke_credential(session: Session, principal: Principal) -> None:
+    credential = session.get(Credential, principal.credential_id)
+    assert credential is not None
+    credential.revoked_at = utcnow()
+    session.add(credential)
+    session.commit()
+
+
+def _api_key_public(credential: Credential) -> ApiKeyPublic:
+    return ApiKeyPublic(
+        id=credential.id,
+        name=credential.name or "",
+        prefix=credential.prefix,
+        created_at=credential.created_at,
+    )
+
+
+def create_api_key(session: Session, coach: Principal, payload: ApiKeyCreate) -> Created:
+    if payload.id is not None:
+        existing = session.get(Credential, payload.id)
+        if existing is not None:
+            if existing.account_id == coach.id and existing.name == payload.name:
+                public = _api_key_public(existing)
+                return 200, ApiKeyCreated(**public.model_dump(), key=None)
+            raise ProblemError(409, "id-conflict", "This id is already used by another item.")
+    secret = new_secret(API_KEY_PREFIX)
+    credential = Credential(
+        id=payload.id or uuid.uuid4(),
+        account_id=coach.id,
+        kind="api_key",
+        secret_hash=secret_hash(secret),
+        prefix=secret[:8],
+        name=payload.name,
+    )
+    session.add(credential)
+    session.flush()
+    return 201, ApiKeyCreated(**_api_key_public(credential).model_dump(), key=secret)
+
+
+def _active_api_keys(coach: Principal) -> SelectOfScalar[Credential]:
+    return (
+        select(Credential)
+        .where(Credential.account_id == coach.id)
+        .where(Credential.kind == "api_key")
+        .where(col(Credential.revoked_at).is_(None))
+    )
+
+
+def list_api_keys(session: Session, coach: Principal, limit: int, cursor: str | None) -> ApiKeyPage:
+    rows, next_cursor = keyset_page(
+        session,
+        _active_api_keys(coach),
+        moment=Credential.created_at,  # type: ignore[arg-type]
+        ident=Credential.id,  # type: ignore[arg-type]
+        limit=limit,
+        cursor=cursor,
+        newest_first=False,
+    )
+    return ApiKeyPage(items=[_api_key_public(r) for r in rows], next_cursor=next_cursor)
+
+
+def revoke_api_key(session: Session, coach: Principal, key_id: uuid.UUID) -> None:
+    credential = session.exec(_active_api_keys(coach).where(Credential.id == key_id)).first()
+    if credential is None:
+        raise NotFoundError(f"No API key {key_id}.")
+    credential.revoked_at = utcnow()
+    session.add(credential)
+    session.commit()
+
+
+def create_client(session: Session, coach: Principal, payload: ClientCreate) -> Created:
+    digest = body_hash(payload)
+    if payload.id is not None:
+        existing = session.get(Client, payload.id)
+        if existing is not None:
+            if existing.coach_id == coach.id and existing.body_hash == digest:
+                return 200, client_public(existing)
+            raise ProblemError(409, "id-conflict", "This id is already used by another item.")
+    if payload.external_id is not None:
+        taken = session.exec(
+            select(Client.id)
+            .where(Client.coach_id == coach.id)
+            .where(Client.external_id == payload.external_id)
+        ).first()
+        if taken is not None:
+            raise ProblemError(
+                409,
+                "external-id-taken",
+                f"You already have a client with external_id '{payload.external_id}'.",
+                errors=[
+                    {
+                        "loc": ["body", "external_id"],
+                        "msg": "Already used",
+                        "type": "external_id_taken",
+                    }
+                ],
+            )
+    client = Client(
+        id=payload.id or uuid.uuid4(),
+        coach_id=coach.id,
+        display_name=payload.display_name,
+        timezone=payload.timezone,
+        external_id=payload.external_id,
+        body_hash=digest,
+    )
+    session.add(client)
+    session.flush()
+    return 201, client_public(client)
+
+
+def visible_clients(principal: Principal) -> SelectOfScalar[Client]:
+    """Clients the principal may see: a coach's own, or a client account's own profile."""
+    if principal.is_coach:
+        return select(Client).where(Client.coach_id == principal.id)
+    return select(Client).where(Client.account_id == principal.id)
+
+
+def list_clients(
+    session: Session, principal: Principal, limit: int, cursor: str | None
+) -> ClientPage:
+    rows, next_cursor = keyset_page(
+        session,
+        visible_clients(principal),
+        moment=Client.created_at,  # type: ignore[arg-type]
+        ident=Client.id,  # type: ignore[arg-type]
+        limit=limit,
+        cursor=cursor,
+        newest_first=False,
+    )
+    return ClientPage(items=[client_public(r) for r in rows], next_cursor=next_cursor)
+
+
+def find_visible_client(session: Session, principal: Principal, client_ref: str) -> Client:
+    """`me` or an id, if the principal may see it; otherwise a 404 that reveals nothing."""
+    query = visible_clients(principal)
+    if client_ref == "me":
+        if principal.is_coach:
+            raise NotFoundError("A coach has no client profile of its own; use a client's id.")
+    else:
+        try:
+            query = query.where(Client.id == uuid.UUID(client_ref))
+        except ValueError:
+            raise NotFoundError(f"No client {client_ref}.") from None
+    client = session.exec(query.limit(1)).first()
+    if client is None:
+        raise NotFoundError(f"No client {client_ref}.")
+    return client

@@ -1,0 +1,125 @@
+"""Passwords, bearer secrets, and who is calling."""
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from app.core.db import SessionDep
+from app.core.problems import ProblemError
+from app.models import Account, Credential
+from app.models.base import utcnow
+
+Role = Literal["client", "coach"]
+
+_hasher = PasswordHasher()
+# Verified against when the e-mail is unknown, so both failures take the same time.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+TOKEN_PREFIX = "hft_"
+API_KEY_PREFIX = "hfk_"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_secret(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+def secret_hash(secret: str) -> str:
+    # Secrets are 256 random bits: a fast hash is enough, and lookups stay indexable.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: an account, through a login token or an API key."""
+
+    account: Account
+    credential_id: uuid.UUID
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.account.id
+
+    @property
+    def role(self) -> Role:
+        return self.account.role  # type: ignore[return-value]
+
+    @property
+    def is_coach(self) -> bool:
+        return self.account.role == "coach"
+
+
+oauth2_scheme = OAuth2PasswordBearer(
+    tokenUrl="/v1/auth/token",
+    auto_error=False,
+    description="A login token from `POST /v1/auth/token`, or a coach's API key.",
+)
+
+
+api_key_scheme = HTTPBearer(
+    scheme_name="ApiKey",
+    auto_error=False,
+    description="A coach's API key (or a login token) as `Authorization: Bearer <secret>`.",
+)
+
+
+def _unauthorized(detail: str, error: str | None = "invalid_token") -> ProblemError:
+    challenge = 'Bearer realm="hipfix"' + (f', error="{error}"' if error else "")
+    return ProblemError(401, "unauthorized", detail, headers={"WWW-Authenticate": challenge})
+
+
+def authenticate(session: Session, secret: str) -> Principal:
+    now = utcnow()
+    row = session.exec(
+        select(Credential, Account)
+        .join(Account, col(Account.id) == Credential.account_id)
+        .where(Credential.secret_hash == secret_hash(secret))
+        .where(col(Credential.revoked_at).is_(None))
+        .where(or_(col(Credential.expires_at).is_(None), col(Credential.expires_at) > now))
+    ).first()
+    if row is None:
+        raise _unauthorized("The token is unknown, expired or revoked; sign in again.")
+    credential, account = row
+    return Principal(account=account, credential_id=credential.id)
+
+
+def current_principal(
+    session: SessionDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+    # Declared too so Swagger offers a box for API keys; both read the same header.
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(api_key_scheme)],
+) -> Principal:
+    if not token:
+        raise _unauthorized("Sign in: send `Authorization: Bearer <token>`.", error=None)
+    return authenticate(session, token)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def coach_principal(principal: CurrentPrincipal) -> Principal:
+    if not principal.is_coach:
+        raise ProblemError(403, "coach-only", "Only a coach may do this.")
+    return principal
+
+
+CoachPrincipal = Annotated[Principal, Depends(coach_principal)]

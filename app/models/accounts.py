@@ -1,0 +1,73 @@
+"""People and their credentials: accounts, client profiles, tokens and API keys."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.models.base import UTCDateTime, new_id, utcnow
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "account"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    email: str = Field(max_length=254, unique=True, description="Stored lower-cased.")
+    password_hash: str = Field(max_length=200)
+    role: str = Field(max_length=10)
+    display_name: str = Field(max_length=100)
+    timezone: str = Field(max_length=64)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+
+
+class Client(SQLModel, table=True):
+    """A person following a protocol: a client account's own profile, or one a coach manages."""
+
+    __tablename__ = "client"
+    __table_args__ = (UniqueConstraint("coach_id", "external_id"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    account_id: uuid.UUID | None = Field(default=None, foreign_key="account.id", unique=True)
+    coach_id: uuid.UUID | None = Field(default=None, foreign_key="account.id", index=True)
+    display_name: str = Field(max_length=100)
+    timezone: str = Field(max_length=64)
+    external_id: str | None = Field(default=None, max_length=100)
+    body_hash: str = Field(max_length=64, description="Fingerprint of the create request.")
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+
+
+class Credential(SQLModel, table=True):
+    """A bearer secret, stored only as its SHA-256: a login token or a coach's API key."""
+
+    __tablename__ = "credential"
+    __table_args__ = (Index(None, "account_id", "kind"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    account_id: uuid.UUID = Field(foreign_key="account.id")
+    kind: str = Field(max_length=10, description="token or api_key")
+    secret_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(
+        max_length=12, description="The secret's first characters, to recognise it."
+    )
+    name: str | None = Field(default=None, max_length=100)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+
+
+class LoginFailure(SQLModel, table=True):
+    """A failed sign-in, kept for the throttling window (in the database, shared by workers)."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (Index(None, "email", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254)
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

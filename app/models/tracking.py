@@ -1,0 +1,105 @@
+"""What a client logs: enrolments, pain logs, exercise sessions and assessments."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, ForeignKeyConstraint, Index, text
+from sqlmodel import Field, SQLModel
+
+from app.models.base import UTCDateTime, utcnow
+
+
+class Enrollment(SQLModel, table=True):
+    __tablename__ = "enrollment"
+    __table_args__ = (
+        ForeignKeyConstraint(["protocol", "version"], ["protocol.slug", "protocol.version"]),
+        # One active enrolment per client, enforced by the database itself.
+        Index(
+            "uq_enrollment_active_client",
+            "client_id",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    client_id: uuid.UUID = Field(foreign_key="client.id", index=True)
+    protocol: str = Field(max_length=80)
+    version: int
+    baseline_pain: int
+    started_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    params: dict[str, Any] = Field(
+        sa_column=Column(JSON, nullable=False), description="Overrides only."
+    )
+    status: str = Field(max_length=10, default="active")
+    body_hash: str = Field(max_length=64)
+    created_by: uuid.UUID = Field(foreign_key="account.id")
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+
+
+class ExerciseSession(SQLModel, table=True):
+    __tablename__ = "exercise_session"
+    __table_args__ = (Index(None, "client_id", "performed_at"),)
+
+    id: uuid.UUID = Field(primary_key=True)
+    client_id: uuid.UUID = Field(foreign_key="client.id")
+    enrollment_id: uuid.UUID = Field(foreign_key="enrollment.id")
+    performed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    exercises: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    pain_during: int | None = None
+    pain_after: int | None = None
+    side: str = Field(max_length=10, description="The painful side, for the linked pain logs.")
+    note: str | None = Field(default=None, max_length=1000)
+    body_hash: str = Field(max_length=64)
+    created_by: uuid.UUID = Field(foreign_key="account.id")
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+
+
+class PainLog(SQLModel, table=True):
+    __tablename__ = "pain_log"
+    __table_args__ = (Index(None, "client_id", "recorded_at"),)
+
+    id: uuid.UUID = Field(primary_key=True)
+    client_id: uuid.UUID = Field(foreign_key="client.id")
+    enrollment_id: uuid.UUID = Field(foreign_key="enrollment.id")
+    session_id: uuid.UUID | None = Field(
+        default=None, foreign_key="exercise_session.id", index=True
+    )
+    score: int
+    context: str = Field(max_length=20)
+    recorded_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    side: str = Field(max_length=10)
+    location: str | None = Field(default=None, max_length=10)
+    flags: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    note: str | None = Field(default=None, max_length=1000)
+    body_hash: str = Field(max_length=64)
+    created_by: uuid.UUID = Field(foreign_key="account.id")
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+    deleted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+
+
+class Assessment(SQLModel, table=True):
+    __tablename__ = "assessment"
+    __table_args__ = (Index(None, "client_id", "performed_at"),)
+
+    id: uuid.UUID = Field(primary_key=True)
+    client_id: uuid.UUID = Field(foreign_key="client.id")
+    enrollment_id: uuid.UUID = Field(foreign_key="enrollment.id")
+    kind: str = Field(max_length=40)
+    left: str = Field(max_length=30)
+    right: str = Field(max_length=30)
+    performed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    note: str | None = Field(default=None, max_length=1000)
+    body_hash: str = Field(max_length=64)
+    created_by: uuid.UUID = Field(foreign_key="account.id")
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )

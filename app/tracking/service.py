@@ -1,0 +1,546 @@
+"""Enrolments and logs: validation against the enrolment, retries by id, lists.
+
+Creates add rows without committing: the caller commits them together with the
+Idempotency-Key record (see app.core.idempotency).
+"""
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from app.core.fingerprint import body_hash
+from app.core.idempotency import Created
+from app.core.pagination import keyset_page
+from app.core.problems import NotFoundError, ProblemError
+from app.core.security import Principal
+from app.models import Assessment, Client, Enrollment, ExerciseSession, PainLog, ProtocolRow
+from app.models.base import utcnow
+from app.progression.params import ProgressionParams
+from app.tracking.schemas import (
+    AssessmentCreate,
+    AssessmentPage,
+    AssessmentPublic,
+    EnrollmentCreate,
+    EnrollmentPage,
+    EnrollmentPublic,
+    PainContext,
+    PainLogBatch,
+    PainLogBatchResult,
+    PainLogCreate,
+    PainLogPage,
+    PainLogPublic,
+    SessionCreate,
+    SessionExercise,
+    SessionPage,
+    SessionPublic,
+)
+
+
+def _field_problem(
+    status: int, kind: str, detail: str, loc: list[str | int], error: str
+) -> ProblemError:
+    return ProblemError(status, kind, detail, errors=[{"loc": loc, "msg": detail, "type": error}])
+
+
+def _id_conflict(loc: list[str | int]) -> ProblemError:
+    return _field_problem(
+        409,
+        "id-conflict",
+        "This id is already used by an item with a different body; use a new id.",
+        loc,
+        "id_conflict",
+    )
+
+
+# --- enrolments ---------------------------------------------------------------------------
+
+
+def _protocol_row(session: Session, slug: str, version: int | None) -> ProtocolRow | None:
+    query = select(ProtocolRow).where(ProtocolRow.slug == slug)
+    if version is not None:
+        query = query.where(ProtocolRow.version == version)
+    return session.exec(query.order_by(col(ProtocolRow.version).desc()).limit(1)).first()
+
+
+def effective_params(session: Session, enrollment: Enrollment) -> ProgressionParams:
+    protocol = session.get(ProtocolRow, (enrollment.protocol, enrollment.version))
+    assert protocol is not None  # enforced by the foreign key
+    return ProgressionParams.model_validate({**protocol.document["params"], **enrollment.params})
+
+
+def enrollment_public(session: Session, enrollment: Enrollment) -> EnrollmentPublic:
+    return EnrollmentPublic(
+        id=enrollment.id,
+        client_id=enrollment.client_id,
+        protocol=enrollment.protocol,
+        version=enrollment.version,
+        baseline_pain=enrollment.baseline_pain,
+        started_at=enrollment.started_at,
+        params=effective_params(session, enrollment),
+        status=enrollment.status,  # type: ignore[arg-type]
+        created_at=enrollment.created_at,
+    )
+
+
+def create_enrollment(
+    session: Session, principal: Principal, client: Client, payload: EnrollmentCreate
+) -> Created:
+    if payload.params is not None and not principal.is_coach:
+        raise _field_problem(
+            403,
+            "coach-only",
+            "Only the client's coach may change parameters.",
+            ["body", "params"],
+            "coach_only",
+        )
+    digest = body_hash(payload)
+    if payload.id is not None:
+        existing = session.get(Enrollment, payload.id)
+        if existing is not None:
+            if existing.client_id == client.id and existing.body_hash == digest:
+                return 200, enrollment_public(session, existing)
+            raise _id_conflict(["body", "id"])
+    protocol = _protocol_row(session, payload.protocol, payload.version)
+    if protocol is None:
+        which = f" version {payload.version}" if payload.version is not None else ""
+        raise _field_problem(
+            422,
+            "unknown-protocol",
+            f"No published protocol '{payload.protocol}'{which}.",
+            ["body", "version" if payload.version is not None else "protocol"],
+            "unknown_protocol",
+        )
+    if active_enrollment(session, client) is not None:
+        raise ProblemError(409, "enrollment-exists", "The client already has an active enrolment.")
+    overrides = payload.params.model_dump(exclude_none=True) if payload.params is not None else {}
+    enrollment = Enrollment(
+        id=payload.id or uuid.uuid4(),
+        client_id=client.id,
+        protocol=protocol.slug,
+        version=protocol.version,
+        baseline_pain=payload.baseline_pain,
+        started_at=payload.started_at or utcnow(),
+        params=overrides,
+        status="active",
+        body_hash=digest,
+        created_by=principal.id,
+    )
+    session.add(enrollment)
+    session.flush()
+    return 201, enrollment_public(session, enrollment)
+
+
+def active_enrollment(session: Session, client: Client) -> Enrollment | None:
+    return session.exec(
+        select(Enrollment)
+        .where(Enrollment.client_id == client.id)
+        .where(Enrollment.status == "active")
+    ).first()
+
+
+def list_enrollments(
+    session: Session, client: Client, limit: int, cursor: str | None
+) -> EnrollmentPage:
+    rows, next_cursor = keyset_page(
+        session,
+        select(Enrollment).where(Enrollment.client_id == client.id),
+        moment=Enrollment.started_at,  # type: ignore[arg-type]
+        ident=Enrollment.id,  # type: ignore[arg-type]
+        limit=limit,
+        cursor=cursor,
+        newest_first=True,
+    )
+    return EnrollmentPage(
+        items=[enrollment_public(session, r) for r in rows], next_cursor=next_cursor
+    )
+
+
+def _require_enrollment(session: Session, client: Client) -> Enrollment:
+    enrollment = active_enrollment(session, client)
+    if enrollment is None:
+        raise ProblemError(
+            409, "no-active-enrollment", "Enrol the client in a protocol before logging."
+        )
+    return enrollment
+
+
+def _not_before_start(enrollment: Enrollment, moment: datetime, loc: list[str | int]) -> None:
+    if moment < enrollment.started_at:
+        raise _field_problem(
+            422,
+            "before-enrollment",
+            f"This is before the enrolment started ({enrollment.started_at.isoformat()}).",
+            loc,
+            "before_enrollment",
+        )
+
+
+# --- pain logs ------------------------------------------------------------------------------
+
+
+def pain_public(log: PainLog) -> PainLogPublic:
+    return PainLogPublic.model_validate(log, from_attributes=True)
+
+
+def _new_pain_log(
+    principal: Principal,
+    client: Client,
+    enrollment: Enrollment,
+    payload: PainLogCreate,
+    digest: str,
+    session_id: uuid.UUID | None = None,
+) -> PainLog:
+    return PainLog(
+        id=payload.id or uuid.uuid4(),
+        client_id=client.id,
+        enrollment_id=enrollment.id,
+        session_id=session_id,
+        score=payload.score,
+        context=payload.context,
+        recorded_at=payload.recorded_at,
+        side=payload.side,
+        location=payload.location,
+        flags=[str(flag) for flag in payload.flags],
+        note=payload.note,
+        body_hash=digest,
+        created_by=principal.id,
+    )
+
+
+def _existing_pain_log(
+    session: Session, client: Client, payload: PainLogCreate, digest: str, loc: list[str | int]
+) -> PainLog | None:
+    if payload.id is None:
+        return None
+    existing = session.get(PainLog, payload.id)
+    if existing is None:
+        return None
+    if (
+        existing.client_id == client.id
+        and existing.body_hash == digest
+        and existing.deleted_at is None
+    ):
+        return existing
+    raise _id_conflict(loc)
+
+
+def create_pain_log(
+    session: Session, principal: Principal, client: Client, payload: PainLogCreate
+) -> Created:
+    enrollment = _require_enrollment(session, client)
+    digest = body_hash(payload)
+    existing = _existing_pain_log(session, client, payload, digest, ["body", "id"])
+    if existing is not None:
+        return 200, pain_public(existing)
+    _not_before_start(enrollment, payload.recorded_at, ["body", "recorded_at"])
+    log = _new_pain_log(principal, client, enrollment, payload, digest)
+    session.add(log)
+    session.flush()
+    return 201, pain_public(log)
+
+
+def create_pain_logs(
+    session: Session, principal: Principal, client: Client, batch: PainLogBatch
+) -> Created:
+    """All or nothing: any refused item refuses the batch, naming the item."""
+    enrollment = _require_enrollment(session, client)
+    seen: dict[uuid.UUID, str] = {}
+    logs: list[PainLog] = []
+    created = 0
+    for index, payload in enumerate(batch.items):
+        loc: list[str | int] = ["body", "items", index]
+        digest = body_hash(payload)
+        if payload.id is not None:
+            if payload.id in seen and seen[payload.id] != digest:
+                raise _id_conflict([*loc, "id"])
+            if payload.id in seen:
+                logs.append(next(log for log in logs if log.id == payload.id))
+                continue
+            seen[payload.id] = digest
+        existing = _existing_pain_log(session, client, payload, digest, [*loc, "id"])
+        if existing is not None:
+            logs.append(existing)
+            continue
+        _not_before_start(enrollment, payload.recorded_at, [*loc, "recorded_at"])
+        log = _new_pain_log(principal, client, enrollment, payload, digest)
+        session.add(log)
+        logs.append(log)
+        created += 1
+    session.flush()
+    result = PainLogBatchResult(
+        items=[pain_public(log) for log in logs], created=created, existing=len(logs) - created
+    )
+    return (201 if created else 200), result
+
+
+def _time_window(
+    query: SelectOfScalar[Any], column: Any, since: datetime | None, until: datetime | None
+) -> SelectOfScalar[Any]:
+    if since is not None:
+        query = query.where(column >= since)
+    if until is not None:
+        query = query.where(column < until)
+    return query
+
+
+def list_pain_logs(
+    session: Session,
+    client: Client,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    context: PainContext | None,
+    limit: int,
+    cursor: str | None,
+) -> PainLogPage:
+    query = (
+        select(PainLog)
+        .where(PainLog.client_id == client.id)
+        .where(col(PainLog.deleted_at).is_(None))
+    )
+    query = _time_window(query, col(PainLog.recorded_at), since, until)
+    if context is not None:
+        query = query.where(PainLog.context == context)
+    rows, next_cursor = keyset_page(
+        session,
+        query,
+        moment=PainLog.recorded_at,  # type: ignore[arg-type]
+        ident=PainLog.id,  # type: ignore[arg-type]
+        limit=limit,
+        cursor=cursor,
+        newest_first=True,
+    )
+    return PainLogPage(items=[pain_public(r) for r in rows], next_cursor=next_cursor)
+
+
+def delete_pain_log(session: Session, client: Client, log_id: uuid.UUID) -> None:
+    log = session.get(PainLog, log_id)
+    if log is None or log.client_id != client.id or log.deleted_at is not None:
+        raise NotFoundError(f"No pain log {log_id}.")
+    log.deleted_at = utcnow()
+    session.add(log)
+    session.commit()
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+def unlocked_stages(session: Session, enrollment: Enrollment) -> dict[str, Any]:
+    """Stage slug → stage document, for the stages the client may do now.
+
+    Until the progression engine decides, the stages unlocked at enrolment are open.
+    """
+    protocol = session.get(ProtocolRow, (enrollment.protocol, enrollment.version))
+    assert protocol is not None
+    return {
+        stage["slug"]: stage
+        for stage in protocol.document["stages"]
+        if stage["unlock"]["by"] == "enrollment"
+    }
+
+
+def _check_exercises(
+    session: Session, enrollment: Enrollment, exercises: Sequence[SessionExercise]
+) -> None:
+    protocol = session.get(ProtocolRow, (enrollment.protocol, enrollment.version))
+    assert protocol is not None
+    stage_of = {
+        exercise["slug"]: stage
+        for stage in protocol.document["stages"]
+        for exercise in stage["exercises"]
+    }
+    open_stages = unlocked_stages(session, enrollment)
+    for index, item in enumerate(exercises):
+        loc: list[str | int] = ["body", "exercises", index, "exercise"]
+        stage = stage_of.get(item.exercise)
+        if stage is None:
+            raise _field_problem(
+                422,
+                "unknown-exercise",
+                f"'{item.exercise}' is not an exercise of {enrollment.protocol} "
+                f"v{enrollment.version} (assessments are logged at /assessments).",
+                loc,
+                "unknown_exercise",
+            )
+        if stage["slug"] not in open_stages:
+            raise _field_problem(
+                422,
+                "stage-locked",
+                f"'{item.exercise}' belongs to stage '{stage['slug']}' ({stage['title']}), "
+                "which is still locked for this client.",
+                loc,
+                "stage_locked",
+            )
+
+
+def session_public(row: ExerciseSession, pain_log_ids: list[uuid.UUID]) -> SessionPublic:
+    return SessionPublic(
+        id=row.id,
+        client_id=row.client_id,
+        enrollment_id=row.enrollment_id,
+        performed_at=row.performed_at,
+        exercises=[SessionExercise.model_validate(e) for e in row.exercises],
+        pain_during=row.pain_during,
+        pain_after=row.pain_after,
+        side=row.side,  # type: ignore[arg-type]
+        pain_log_ids=pain_log_ids,
+        note=row.note,
+        created_at=row.created_at,
+    )
+
+
+def _linked_log_ids(
+    session: Session, session_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    ids: dict[uuid.UUID, list[uuid.UUID]] = {sid: [] for sid in session_ids}
+    if session_ids:
+        rows = session.exec(
+            select(PainLog.session_id, PainLog.id)
+            .where(col(PainLog.session_id).in_(session_ids))
+            .order_by(col(PainLog.recorded_at), col(PainLog.context))
+        ).all()
+        for session_id, log_id in rows:
+            ids[session_id].append(log_id)  # type: ignore[index]
+    return ids
+
+
+def create_session(
+    session: Session, principal: Principal, client: Client, payload: SessionCreate
+) -> Created:
+    enrollment = _require_enrollment(session, client)
+    digest = body_hash(payload)
+    if payload.id is not None:
+        existing = session.get(ExerciseSession, payload.id)
+        if existing is not None:
+            if existing.client_id == client.id and existing.body_hash == digest:
+                return 200, session_public(
+                    existing, _linked_log_ids(session, [existing.id])[existing.id]
+                )
+            raise _id_conflict(["body", "id"])
+    _not_before_start(enrollment, payload.performed_at, ["body", "performed_at"])
+    _check_exercises(session, enrollment, payload.exercises)
+    row = ExerciseSession(
+        id=payload.id or uuid.uuid4(),
+        client_id=client.id,
+        enrollment_id=enrollment.id,
+        performed_at=payload.performed_at,
+        exercises=[e.model_dump(mode="json", exclude_none=True) for e in payload.exercises],
+        pain_during=payload.pain_during,
+        pain_after=payload.pain_after,
+        side=payload.side,
+        note=payload.note,
+        body_hash=digest,
+        created_by=principal.id,
+    )
+    session.add(row)
+    session.flush()
+    log_ids = []
+    for context, score in (
+        (PainContext.during, payload.pain_during),
+        (PainContext.after, payload.pain_after),
+    ):
+        if score is None:
+            continue
+        # Derived ids: the same session always makes the same pain logs.
+        log = PainLogCreate(
+            id=uuid.uuid5(row.id, context.value),
+            score=score,
+            context=context,
+            recorded_at=payload.performed_at,
+            side=payload.side,
+            note=None,
+        )
+        pain = _new_pain_log(principal, client, enrollment, log, body_hash(log), session_id=row.id)
+        session.add(pain)
+        log_ids.append(pain.id)
+    session.flush()
+    return 201, session_public(row, log_ids)
+
+
+def list_sessions(
+    session: Session,
+    client: Client,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> SessionPage:
+    query = select(ExerciseSession).where(ExerciseSession.client_id == client.id)
+    query = _time_window(query, col(ExerciseSession.performed_at), since, until)
+    rows, next_cursor = keyset_page(
+        session,
+        query,
+        moment=ExerciseSession.performed_at,  # type: ignore[arg-type]
+        ident=ExerciseSession.id,  # type: ignore[arg-type]
+        limit=limit,
+        cursor=cursor,
+        newest_first=True,
+    )
+    linked = _linked_log_ids(session, [r.id for r in rows])
+    return SessionPage(
+        items=[session_public(r, linked[r.id]) for r in rows], next_cursor=next_cursor
+    )
+
+
+# --- assessments ----------------------------------------------------------------------------
+
+
+def assessment_public(row: Assessment) -> AssessmentPublic:
+    return AssessmentPublic.model_validate(row, from_attributes=True)
+
+
+def create_assessment(
+    session: Session, principal: Principal, client: Client, payload: AssessmentCreate
+) -> Created:
+    enrollment = _require_enrollment(session, client)
+    digest = body_hash(payload)
+    if payload.id is not None:
+        existing = session.get(Assessment, payload.id)
+        if existing is not None:
+            if existing.client_id == client.id and existing.body_hash == digest:
+                return 200, assessment_public(existing)
+            raise _id_conflict(["body", "id"])
+    _not_before_start(enrollment, payload.performed_at, ["body", "performed_at"])
+    row = Assessment(
+        id=payload.id or uuid.uuid4(),
+        client_id=client.id,
+        enrollment_id=enrollment.id,
+        kind=payload.kind,
+        left=payload.left,
+        right=payload.right,
+        performed_at=payload.performed_at,
+        note=payload.note,
+        body_hash=digest,
+        created_by=principal.id,
+    )
+    session.add(row)
+    session.flush()
+    return 201, assessment_public(row)
+
+
+def list_assessments(
+    session: Session,
+    client: Client,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> AssessmentPage:
+    query = select(Assessment).where(Assessment.client_id == client.id)
+    query = _time_window(query, col(Assessment.performed_at), since, until)
+    rows, next_cursor = keyset_page(
+        session,
+        query,
+        moment=Assessment.performed_at,  # type: ignore[arg-type]
+        ident=Assessment.id,  # type: ignore[arg-type]
+        limit=limit,
+        cursor=cursor,
+        newest_first=True,
+    )
+    return AssessmentPage(items=[assessment_public(r) for r in rows], next_cursor=next_cursor)
