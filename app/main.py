@@ -10,6 +10,7 @@ from app.accounts.router import router as accounts_router
 from app.catalogue.router import router as catalogue_router
 from app.core.config import Settings, get_settings
 from app.core.docs import install_docs
+from app.core.limits import BodySizeLimit
 from app.core.openapi import DESCRIPTION, TAGS, install_openapi, operation_id
 from app.core.problems import install_problem_handlers, problem_responses
 from app.health.router import router as health_router
@@ -40,6 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match"],
             expose_headers=["ETag", "Retry-After"],
         )
+    # Added last, so it runs first: an oversized body is refused before anything reads it.
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     api_errors = problem_responses(500)
     app.include_router(catalogue_router, prefix="/v1", responses=api_errors)
     app.include_router(accounts_router, prefix="/v1", responses=api_errors)

@@ -2,7 +2,10 @@
 
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -76,3 +79,79 @@ def assert_problem(response, status: int, kind: str | None = None) -> dict:
         assert body["type"].endswith("/" + kind), body["type"]
     assert body["instance"] == response.request.url.path
     return body
+
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Actor:
+    """A signed-in account, as the tests drive it."""
+
+    account: dict
+    headers: dict[str, str]
+
+    @property
+    def client_id(self) -> str:
+        return self.account["client_id"]
+
+
+def signup(client: TestClient, role: str = "client", timezone: str = "Europe/London") -> Actor:
+    email = f"{role}-{uuid.uuid4().hex[:12]}@example.com"
+    created = client.post(
+        "/v1/accounts",
+        json={
+            "email": email,
+            "password": PASSWORD,
+            "display_name": role.title(),
+            "role": role,
+            "timezone": timezone,
+        },
+    )
+    assert created.status_code == 201, created.text
+    token = client.post("/v1/auth/token", data={"username": email, "password": PASSWORD})
+    assert token.status_code == 200, token.text
+    return Actor(created.json(), {"Authorization": f"Bearer {token.json()['access_token']}"})
+
+
+def managed_client(client: TestClient, coach: Actor, **fields) -> dict:
+    body = {"display_name": "Managed", "timezone": "America/New_York", **fields}
+    response = client.post("/v1/clients", json=body, headers=coach.headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+STARTED = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
+
+
+def enrol(client: TestClient, actor: Actor, client_ref: str = "me", **fields) -> dict:
+    body = {
+        "protocol": "hip-impingement",
+        "baseline_pain": 6,
+        "started_at": STARTED.isoformat(),
+        **fields,
+    }
+    response = client.post(
+        f"/v1/clients/{client_ref}/enrollments", json=body, headers=actor.headers
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def pain_body(day: int = 1, **fields) -> dict:
+    moment = STARTED + timedelta(days=day, hours=1)
+    return {
+        "score": 4,
+        "context": "rest",
+        "recorded_at": moment.isoformat(),
+        "side": "right",
+        **fields,
+    }
+
+
+@pytest.fixture
+def me(client: TestClient) -> Actor:
+    """A client account enrolled on the protocol since STARTED."""
+    actor = signup(client)
+    enrol(client, actor)
+    return actor

@@ -1,0 +1,255 @@
+"""Sign-up, sign-in, tokens, API keys and `me`, through HTTP."""
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from app.models import Credential, LoginFailure
+from tests.conftest import PASSWORD, assert_problem, signup
+
+
+def _account(**fields) -> dict:
+    return {
+        "email": "sam@example.com",
+        "password": PASSWORD,
+        "display_name": "Sam",
+        "role": "client",
+        "timezone": "Europe/London",
+        **fields,
+    }
+
+
+def _token(client, email: str, password: str = PASSWORD):
+    return client.post("/v1/auth/token", data={"username": email, "password": password})
+
+
+def test_client_signup_gets_an_account_and_its_own_profile(client):
+    response = client.post("/v1/accounts", json=_account(email="Sam@Example.COM"))
+    assert response.status_code == 201
+    account = response.json()
+    assert account["email"] == "sam@example.com"
+    assert (account["role"], account["display_name"], account["timezone"]) == (
+        "client",
+        "Sam",
+        "Europe/London",
+    )
+    assert account["created_at"].endswith("Z")
+    assert "password" not in response.text
+    assert "argon2" not in response.text
+
+    token = _token(client, "SAM@example.com").json()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    assert client.get("/v1/me", headers=headers).json() == account
+    profile = client.get("/v1/clients/me", headers=headers).json()
+    assert profile["id"] == account["client_id"]
+    assert profile["has_account"] is True
+    assert profile["coach_id"] is None
+
+
+def test_coach_signup_has_no_client_profile(client):
+    coach = signup(client, "coach")
+    assert coach.account["client_id"] is None
+    assert_problem(client.get("/v1/clients/me", headers=coach.headers), 404)
+
+
+def test_a_taken_email_is_a_409_whatever_its_case(client):
+    assert client.post("/v1/accounts", json=_account()).status_code == 201
+    body = assert_problem(
+        client.post("/v1/accounts", json=_account(email="SAM@example.com", role="coach")),
+        409,
+        "email-taken",
+    )
+    assert body["errors"][0]["loc"] == ["body", "email"]
+    # The first account is untouched: still a client, still its password.
+    token = _token(client, "sam@example.com").json()["access_token"]
+    assert (
+        client.get("/v1/me", headers={"Authorization": f"Bearer {token}"}).json()["role"]
+        == "client"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"password": "short9char"[:9]}, "password"),
+        ({"email": "not-an-email"}, "email"),
+        ({"role": "admin"}, "role"),
+        ({"role": "Client"}, "role"),
+        ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
+        ({"timezone": "GMT+2"}, "timezone"),
+        ({"display_name": "   "}, "display_name"),
+        ({"display_name": "x" * 101}, "display_name"),
+        ({"is_admin": True}, "is_admin"),
+    ],
+)
+def test_refused_signups_name_the_field_and_store_nothing(client, fields, field):
+    body = assert_problem(
+        client.post("/v1/accounts", json=_account(**fields)), 422, "validation-error"
+    )
+    assert [e["loc"] for e in body["errors"]] == [["body", field]]
+    assert _token(client, "sam@example.com").status_code == 401
+    assert client.post("/v1/accounts", json=_account()).status_code == 201
+
+
+def test_missing_fields_are_each_named(client):
+    body = assert_problem(client.post("/v1/accounts", json={}), 422)
+    assert {e["loc"][-1] for e in body["errors"]} == {
+        "email",
+        "password",
+        "display_name",
+        "role",
+        "timezone",
+    }
+
+
+def test_malformed_json_is_a_400(client):
+    response = client.post(
+        "/v1/accounts", content=b'{"email": ', headers={"content-type": "application/json"}
+    )
+    assert_problem(response, 400, "malformed-json")
+
+
+def test_token_shape(client):
+    client.post("/v1/accounts", json=_account())
+    response = _token(client, "sam@example.com")
+    assert response.status_code == 200
+    token = response.json()
+    assert token["token_type"] == "bearer"
+    assert token["expires_in"] == 30 * 24 * 3600
+    assert len(token["access_token"]) > 40
+
+
+def test_wrong_password_and_unknown_email_get_the_same_401(client):
+    client.post("/v1/accounts", json=_account())
+    wrong = _token(client, "sam@example.com", "wrong password!")
+    unknown = _token(client, "nobody@example.com")
+    for response in (wrong, unknown):
+        assert_problem(response, 401, "invalid-credentials")
+        assert response.headers["www-authenticate"].startswith("Bearer")
+    assert wrong.json() == unknown.json()
+
+
+def test_the_token_endpoint_takes_a_form_not_json(client):
+    client.post("/v1/accounts", json=_account())
+    response = client.post(
+        "/v1/auth/token", json={"username": "sam@example.com", "password": PASSWORD}
+    )
+    assert_problem(response, 422)
+
+
+def test_repeated_failures_are_throttled_then_forgiven(client, db):
+    client.post("/v1/accounts", json=_account())
+    for _ in range(5):
+        assert _token(client, "sam@example.com", "wrong password!").status_code == 401
+    throttled = _token(client, "sam@example.com")  # even the right password waits
+    assert_problem(throttled, 429, "too-many-requests")
+    assert 1 <= int(throttled.headers["retry-after"]) <= 900
+    # Another e-mail is not affected.
+    assert _token(client, "other@example.com", "wrong password!").status_code == 401
+
+    # Fifteen minutes later (the window), the failures no longer count.
+    for failure in db.exec(select(LoginFailure)).all():
+        failure.at -= timedelta(minutes=16)
+        db.add(failure)
+    db.commit()
+    assert _token(client, "sam@example.com").status_code == 200
+
+
+def test_a_success_clears_earlier_failures(client):
+    client.post("/v1/accounts", json=_account())
+    for _ in range(4):
+        _token(client, "sam@example.com", "wrong password!")
+    assert _token(client, "sam@example.com").status_code == 200
+    for _ in range(4):
+        assert _token(client, "sam@example.com", "wrong password!").status_code == 401
+    assert _token(client, "sam@example.com").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer", "Bearer nonsense", "Basic c2FtOnB3", "Bearer hft_" + "A" * 43],
+)
+def test_missing_or_unknown_tokens_are_401_with_a_challenge(client, authorization):
+    headers = {"Authorization": authorization} if authorization else {}
+    response = client.get("/v1/me", headers=headers)
+    assert_problem(response, 401, "unauthorized")
+    assert response.headers["www-authenticate"].startswith('Bearer realm="hipfix"')
+
+
+def test_signing_out_revokes_only_that_token(client):
+    actor = signup(client)
+    second = _token(client, actor.account["email"]).json()["access_token"]
+    assert client.delete("/v1/auth/token", headers=actor.headers).status_code == 204
+    revoked = client.get("/v1/me", headers=actor.headers)
+    assert_problem(revoked, 401)
+    assert 'error="invalid_token"' in revoked.headers["www-authenticate"]
+    assert client.get("/v1/me", headers={"Authorization": f"Bearer {second}"}).status_code == 200
+
+
+def test_expired_tokens_are_refused(client, db):
+    actor = signup(client)
+    for credential in db.exec(select(Credential)).all():
+        credential.expires_at = credential.created_at - timedelta(seconds=1)
+        db.add(credential)
+    db.commit()
+    assert_problem(client.get("/v1/me", headers=actor.headers), 401)
+
+
+def test_coach_api_keys(client):
+    coach = signup(client, "coach")
+    created = client.post("/v1/api-keys", json={"name": "clinic sync"}, headers=coach.headers)
+    assert created.status_code == 201
+    key = created.json()
+    assert key["key"].startswith(key["prefix"])
+    key_headers = {"Authorization": f"Bearer {key['key']}"}
+    assert client.get("/v1/me", headers=key_headers).json()["id"] == coach.account["id"]
+
+    listed = client.get("/v1/api-keys", headers=coach.headers)
+    assert listed.status_code == 200
+    assert [(k["id"], k["name"]) for k in listed.json()["items"]] == [(key["id"], "clinic sync")]
+    assert key["key"] not in listed.text
+    assert "key" not in listed.json()["items"][0]
+
+    assert client.delete(f"/v1/api-keys/{key['id']}", headers=coach.headers).status_code == 204
+    assert_problem(client.get("/v1/me", headers=key_headers), 401)
+    assert client.get("/v1/api-keys", headers=coach.headers).json()["items"] == []
+    assert_problem(client.delete(f"/v1/api-keys/{key['id']}", headers=coach.headers), 404)
+
+
+def test_api_keys_are_the_owner_coachs_alone(client):
+    coach, other = signup(client, "coach"), signup(client, "coach")
+    key = client.post("/v1/api-keys", json={"name": "mine"}, headers=coach.headers).json()
+    assert client.get("/v1/api-keys", headers=other.headers).json()["items"] == []
+    assert_problem(client.delete(f"/v1/api-keys/{key['id']}", headers=other.headers), 404)
+    assert (
+        client.get("/v1/me", headers={"Authorization": f"Bearer {key['key']}"}).status_code == 200
+    )
+
+
+def test_api_key_retries_never_repeat_the_secret(client):
+    coach = signup(client, "coach")
+    headers = {**coach.headers, "Idempotency-Key": "key-1"}
+    first = client.post("/v1/api-keys", json={"name": "sync"}, headers=headers)
+    again = client.post("/v1/api-keys", json={"name": "sync"}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == {**first.json(), "key": None}
+    assert len(client.get("/v1/api-keys", headers=coach.headers).json()["items"]) == 1
+
+
+def test_pages_of_api_keys(client):
+    coach = signup(client, "coach")
+    made = [
+        client.post("/v1/api-keys", json={"name": f"k{i}"}, headers=coach.headers).json()["id"]
+        for i in range(5)
+    ]
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/v1/api-keys", params=params, headers=coach.headers).json()
+        seen += [k["id"] for k in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == made
