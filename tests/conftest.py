@@ -17,7 +17,7 @@ os.environ["HIPFIX_DATABASE_URL"] = TEST_DATABASE_URL
 
 from fastapi import FastAPI  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import Engine  # noqa: E402
+from sqlalchemy import Connection, Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from app.content.loader import load_content  # noqa: E402
@@ -36,27 +36,38 @@ def engine() -> Engine:
 
 
 @pytest.fixture
-def db(engine: Engine) -> Iterator[Session]:
-    """A session inside an outer transaction that is rolled back after the test.
-
-    Services commit as usual; with `create_savepoint` their commits release savepoints
-    and the outer transaction keeps every test's writes away from the next test.
-    """
-    connection = engine.connect()
-    outer = connection.begin()
-    session = Session(bind=connection, join_transaction_mode="create_savepoint")
+def connection(engine: Engine) -> Iterator[Connection]:
+    """A connection inside an outer transaction that is rolled back after the test."""
+    conn = engine.connect()
+    outer = conn.begin()
     try:
-        yield session
+        yield conn
     finally:
-        session.close()
         outer.rollback()
-        connection.close()
+        conn.close()
+
+
+def _session_on(conn: Connection) -> Session:
+    # Commits release savepoints; the outer transaction keeps writes away from other tests.
+    return Session(bind=conn, join_transaction_mode="create_savepoint")
 
 
 @pytest.fixture
-def app(db: Session) -> Iterator[FastAPI]:
+def db(connection: Connection) -> Iterator[Session]:
+    """A session for tests that look at or arrange rows directly."""
+    with _session_on(connection) as session:
+        yield session
+
+
+@pytest.fixture
+def app(connection: Connection) -> Iterator[FastAPI]:
+    def request_session() -> Iterator[Session]:
+        # One session per request, as in production: what a failed request added is dropped.
+        with _session_on(connection) as session:
+            yield session
+
     application = create_app()
-    application.dependency_overrides[get_session] = lambda: db
+    application.dependency_overrides[get_session] = request_session
     yield application
     application.dependency_overrides.clear()
 
