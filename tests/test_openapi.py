@@ -69,3 +69,36 @@ def test_every_schema_has_examples(document):
 def test_no_default_validation_error_schema(document):
     # 422s are problems: FastAPI's {"detail": [...]} shape must not be advertised.
     assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_security_schemes_and_protected_operations(document):
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"] == "/v1/auth/token"
+    assert schemes["ApiKey"] == {**schemes["ApiKey"], "type": "http", "scheme": "bearer"}
+    public = {
+        ("get", "/v1/exercises"),
+        ("get", "/v1/exercises/{slug}"),
+        ("get", "/v1/protocols"),
+        ("get", "/v1/protocols/{slug}"),
+        ("post", "/v1/accounts"),
+        ("post", "/v1/auth/token"),
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+    }
+    for path, method, operation in _operations(document):
+        if (method, path) in public:
+            assert "security" not in operation, (method, path)
+        else:
+            assert {next(iter(r)) for r in operation["security"]} == {
+                "OAuth2PasswordBearer",
+                "ApiKey",
+            }
+            assert "401" in operation["responses"], (method, path)
+
+
+def test_creates_document_retries(document):
+    for path, method, operation in _operations(document):
+        if method == "post" and path.startswith("/v1/clients"):
+            headers = [p["name"] for p in operation.get("parameters", []) if p["in"] == "header"]
+            assert "Idempotency-Key" in headers, path
+            assert {"200", "201", "409", "422"} <= set(operation["responses"]), path

@@ -396,14 +396,15 @@ def session_public(row: ExerciseSession, pain_log_ids: list[uuid.UUID]) -> Sessi
 def _linked_log_ids(
     session: Session, session_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """Each session's pain logs: `during` first, then `after`."""
     ids: dict[uuid.UUID, list[uuid.UUID]] = {sid: [] for sid in session_ids}
     if session_ids:
         rows = session.exec(
-            select(PainLog.session_id, PainLog.id)
-            .where(col(PainLog.session_id).in_(session_ids))
-            .order_by(col(PainLog.recorded_at), col(PainLog.context))
+            select(PainLog.session_id, PainLog.context, PainLog.id).where(
+                col(PainLog.session_id).in_(session_ids)
+            )
         ).all()
-        for session_id, log_id in rows:
+        for session_id, _context, log_id in sorted(rows, key=lambda r: r[1] != PainContext.during):
             ids[session_id].append(log_id)  # type: ignore[index]
     return ids
 
