@@ -14,6 +14,7 @@ from app.core.limits import BodySizeLimit
 from app.core.openapi import DESCRIPTION, TAGS, install_openapi, operation_id
 from app.core.problems import install_problem_handlers, problem_responses
 from app.health.router import router as health_router
+from app.progression.router import router as progression_router
 from app.tracking.router import router as tracking_router
 
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(catalogue_router, prefix="/v1", responses=api_errors)
     app.include_router(accounts_router, prefix="/v1", responses=api_errors)
     app.include_router(tracking_router, prefix="/v1", responses=api_errors)
+    app.include_router(progression_router, prefix="/v1", responses=api_errors)
     app.include_router(health_router, responses=api_errors)
     return app
 

@@ -82,6 +82,7 @@ def test_security_schemes_and_protected_operations(document):
         ("get", "/v1/protocols/{slug}"),
         ("post", "/v1/accounts"),
         ("post", "/v1/auth/token"),
+        ("post", "/v1/simulations"),
         ("get", "/healthz"),
         ("get", "/readyz"),
     }

@@ -35,6 +35,11 @@ TAGS = [
     {"name": "pain logs", "description": "0–10 pain scores with their context."},
     {"name": "sessions", "description": "Exercise sessions, with pain during and after."},
     {"name": "assessments", "description": "The squat knee-tracking self-test."},
+    {
+        "name": "progression",
+        "description": "The engine's view: progress, today's routine, decisions, overrides, "
+        "simulations.",
+    },
     {"name": "operations", "description": "Liveness and readiness probes."},
 ]
 

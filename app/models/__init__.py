@@ -4,6 +4,7 @@ from app.models.accounts import Account, Client, Credential, LoginFailure
 from app.models.base import metadata
 from app.models.content import ExerciseRow, ProtocolRow
 from app.models.idempotency import IdempotencyRecord
+from app.models.progression import EngineCheckpoint, EngineEvent, Override
 from app.models.tracking import Assessment, Enrollment, ExerciseSession, PainLog
 
 __all__ = [
@@ -11,11 +12,14 @@ __all__ = [
     "Assessment",
     "Client",
     "Credential",
+    "EngineCheckpoint",
+    "EngineEvent",
     "Enrollment",
     "ExerciseRow",
     "ExerciseSession",
     "IdempotencyRecord",
     "LoginFailure",
+    "Override",
     "PainLog",
     "ProtocolRow",
     "metadata",

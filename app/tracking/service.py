@@ -19,6 +19,8 @@ from app.core.problems import NotFoundError, ProblemError
 from app.core.security import Principal
 from app.models import Assessment, Client, Enrollment, ExerciseSession, PainLog, ProtocolRow
 from app.models.base import utcnow
+from app.progression import service as progression
+from app.progression.model import RANK_ASSESSMENT, RANK_PAIN, RANK_SESSION, Position
 from app.progression.params import ProgressionParams
 from app.tracking.schemas import (
     AssessmentCreate,
@@ -131,6 +133,7 @@ def create_enrollment(
     )
     session.add(enrollment)
     session.flush()
+    progression.on_enrolled(session, enrollment, client)
     return 201, enrollment_public(session, enrollment)
 
 
@@ -180,6 +183,10 @@ def _not_before_start(enrollment: Enrollment, moment: datetime, loc: list[str | 
 
 
 # --- pain logs ------------------------------------------------------------------------------
+
+
+def _position(log: PainLog) -> Position:
+    return Position(log.recorded_at, RANK_PAIN, str(log.id))
 
 
 def pain_public(log: PainLog) -> PainLogPublic:
@@ -240,6 +247,7 @@ def create_pain_log(
     log = _new_pain_log(principal, client, enrollment, payload, digest)
     session.add(log)
     session.flush()
+    progression.reevaluate(session, enrollment, client, _position(log))
     return 201, pain_public(log)
 
 
@@ -250,7 +258,7 @@ def create_pain_logs(
     enrollment = _require_enrollment(session, client)
     seen: dict[uuid.UUID, str] = {}
     logs: list[PainLog] = []
-    created = 0
+    created_ids: set[uuid.UUID] = set()
     for index, payload in enumerate(batch.items):
         loc: list[str | int] = ["body", "items", index]
         digest = body_hash(payload)
@@ -269,8 +277,12 @@ def create_pain_logs(
         log = _new_pain_log(principal, client, enrollment, payload, digest)
         session.add(log)
         logs.append(log)
-        created += 1
+        created_ids.add(log.id)
     session.flush()
+    new = [log for log in logs if log.id in created_ids]
+    if new:
+        progression.reevaluate(session, enrollment, client, min(_position(log) for log in new))
+    created = len(created_ids)
     result = PainLogBatchResult(
         items=[pain_public(log) for log in logs], created=created, existing=len(logs) - created
     )
@@ -323,37 +335,27 @@ def delete_pain_log(session: Session, client: Client, log_id: uuid.UUID) -> None
         raise NotFoundError(f"No pain log {log_id}.")
     log.deleted_at = utcnow()
     session.add(log)
+    session.flush()
+    enrollment = session.get(Enrollment, log.enrollment_id)
+    assert enrollment is not None
+    progression.reevaluate(session, enrollment, client, _position(log))
     session.commit()
 
 
 # --- sessions -------------------------------------------------------------------------------
 
 
-def unlocked_stages(session: Session, enrollment: Enrollment) -> dict[str, Any]:
-    """Stage slug → stage document, for the stages the client may do now.
-
-    Until the progression engine decides, the stages unlocked at enrolment are open.
-    """
-    protocol = session.get(ProtocolRow, (enrollment.protocol, enrollment.version))
-    assert protocol is not None
-    return {
-        stage["slug"]: stage
-        for stage in protocol.document["stages"]
-        if stage["unlock"]["by"] == "enrollment"
-    }
-
-
 def _check_exercises(
-    session: Session, enrollment: Enrollment, exercises: Sequence[SessionExercise]
+    session: Session,
+    client: Client,
+    enrollment: Enrollment,
+    exercises: Sequence[SessionExercise],
+    position: Position,
 ) -> None:
-    protocol = session.get(ProtocolRow, (enrollment.protocol, enrollment.version))
-    assert protocol is not None
-    stage_of = {
-        exercise["slug"]: stage
-        for stage in protocol.document["stages"]
-        for exercise in stage["exercises"]
-    }
-    open_stages = unlocked_stages(session, enrollment)
+    """Each exercise must belong to a stage open for the client at the session's time."""
+    plan = progression.plan_for(session, enrollment, client)
+    stage_of = {slug: stage for stage in plan.stages for slug in stage.exercises}
+    unlocked = progression.state_before(session, enrollment, client, position).unlocked
     for index, item in enumerate(exercises):
         loc: list[str | int] = ["body", "exercises", index, "exercise"]
         stage = stage_of.get(item.exercise)
@@ -366,11 +368,11 @@ def _check_exercises(
                 loc,
                 "unknown_exercise",
             )
-        if stage["slug"] not in open_stages:
+        if stage.slug not in unlocked:
             raise _field_problem(
                 422,
                 "stage-locked",
-                f"'{item.exercise}' belongs to stage '{stage['slug']}' ({stage['title']}), "
+                f"'{item.exercise}' belongs to stage '{stage.slug}' ({stage.title}), "
                 "which is still locked for this client.",
                 loc,
                 "stage_locked",
@@ -400,9 +402,9 @@ def _linked_log_ids(
     ids: dict[uuid.UUID, list[uuid.UUID]] = {sid: [] for sid in session_ids}
     if session_ids:
         rows = session.exec(
-            select(PainLog.session_id, PainLog.context, PainLog.id).where(
-                col(PainLog.session_id).in_(session_ids)
-            )
+            select(PainLog.session_id, PainLog.context, PainLog.id)
+            .where(col(PainLog.session_id).in_(session_ids))
+            .where(col(PainLog.deleted_at).is_(None))
         ).all()
         for session_id, _context, log_id in sorted(rows, key=lambda r: r[1] != PainContext.during):
             ids[session_id].append(log_id)  # type: ignore[index]
@@ -423,9 +425,11 @@ def create_session(
                 )
             raise _id_conflict(["body", "id"])
     _not_before_start(enrollment, payload.performed_at, ["body", "performed_at"])
-    _check_exercises(session, enrollment, payload.exercises)
+    session_id = payload.id or uuid.uuid4()
+    position = Position(payload.performed_at, RANK_SESSION, str(session_id))
+    _check_exercises(session, client, enrollment, payload.exercises, position)
     row = ExerciseSession(
-        id=payload.id or uuid.uuid4(),
+        id=session_id,
         client_id=client.id,
         enrollment_id=enrollment.id,
         performed_at=payload.performed_at,
@@ -456,9 +460,12 @@ def create_session(
             note=None,
         )
         pain = _new_pain_log(principal, client, enrollment, log, body_hash(log), session_id=row.id)
+        if session.get(PainLog, pain.id) is not None:
+            raise _id_conflict(["body", "id"])
         session.add(pain)
         log_ids.append(pain.id)
     session.flush()
+    progression.reevaluate(session, enrollment, client, position)
     return 201, session_public(row, log_ids)
 
 
@@ -521,6 +528,9 @@ def create_assessment(
     )
     session.add(row)
     session.flush()
+    progression.reevaluate(
+        session, enrollment, client, Position(row.performed_at, RANK_ASSESSMENT, str(row.id))
+    )
     return 201, assessment_public(row)
 
 

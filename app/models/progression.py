@@ -1,0 +1,63 @@
+"""The engine's records: coach overrides, decision events and state checkpoints."""
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index
+from sqlmodel import Field, SQLModel
+
+from app.models.base import UTCDateTime, utcnow
+
+
+class Override(SQLModel, table=True):
+    __tablename__ = "override"
+    __table_args__ = (Index(None, "enrollment_id", "at"),)
+
+    id: uuid.UUID = Field(primary_key=True)
+    client_id: uuid.UUID = Field(foreign_key="client.id")
+    enrollment_id: uuid.UUID = Field(foreign_key="enrollment.id")
+    action: str = Field(max_length=20)
+    stage: str | None = Field(default=None, max_length=80)
+    reason: str = Field(max_length=1000)
+    by: str = Field(max_length=10, description="coach or client")
+    at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    body_hash: str = Field(max_length=64)
+    created_by: uuid.UUID = Field(foreign_key="account.id")
+
+
+class EngineEvent(SQLModel, table=True):
+    """A decision. Never deleted: one a re-evaluation no longer makes is marked retracted."""
+
+    __tablename__ = "engine_event"
+    __table_args__ = (
+        Index(None, "enrollment_id", "position"),
+        Index(None, "client_id", "at"),
+    )
+
+    id: uuid.UUID = Field(primary_key=True, description="Derived from the decision's content.")
+    client_id: uuid.UUID = Field(foreign_key="client.id")
+    enrollment_id: uuid.UUID = Field(foreign_key="enrollment.id")
+    position: str = Field(max_length=120, description="Sortable key of the item that caused it.")
+    type: str = Field(max_length=20)
+    rule: str = Field(max_length=40)
+    at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    stage: str | None = Field(default=None, max_length=80)
+    message: str = Field(max_length=2000)
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    recorded_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+    retracted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+
+
+class EngineCheckpoint(SQLModel, table=True):
+    """The engine's state after the last item of a local date, to replay from."""
+
+    __tablename__ = "engine_checkpoint"
+
+    enrollment_id: uuid.UUID = Field(foreign_key="enrollment.id", primary_key=True)
+    day: date = Field(primary_key=True)
+    last_key: str = Field(max_length=120, description="Position key of the last item included.")
+    state: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    weekly: bool = Field(description="Kept for good: the others are pruned after 5 weeks.")

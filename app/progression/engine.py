@@ -1,0 +1,592 @@
+"""The progression engine (rules v1): a pure, deterministic function of a plan and a timeline.
+
+`step` applies one item to the state and returns the decisions it caused; `evaluate`
+replays a whole timeline. Reads use `progress` and `today`, which compute figures "as of"
+a moment without changing the state. See `rules.py` for what each rule does and why.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from app.progression import rules
+from app.progression.model import (
+    AssessmentEntry,
+    Decision,
+    Enrolled,
+    Item,
+    OverrideEntry,
+    PainEntry,
+    Plan,
+    SessionEntry,
+    StageSpec,
+    State,
+    Status,
+    Unlock,
+    position_of,
+)
+
+WINDOW = 7  # dates in a pain window
+KEPT_DATES = 2 * WINDOW  # the current and previous windows
+MEDIAL = "knee_medial_to_foot"
+MAINTENANCE_SESSIONS_PER_WEEK = 2
+
+
+@lru_cache(maxsize=512)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_date(plan: Plan, at: datetime) -> date:
+    """Days are dates in the client's own time zone."""
+    return at.astimezone(_zone(plan.timezone)).date()
+
+
+# --- figures -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Windows:
+    current: Fraction | None  # mean daily pain over the 7 dates ending on the day
+    previous: Fraction | None  # …over the 7 dates before those
+    logged_current: int
+    logged_previous: int
+
+
+def _mean(values: list[int]) -> Fraction | None:
+    return Fraction(sum(values), len(values)) if values else None
+
+
+def windows(state: State, day: date) -> Windows:
+    current = [p for d, p in state.day_pain.items() if 0 <= (day - d).days < WINDOW]
+    previous = [p for d, p in state.day_pain.items() if WINDOW <= (day - d).days < 2 * WINDOW]
+    return Windows(_mean(current), _mean(previous), len(current), len(previous))
+
+
+def figure(value: Fraction | float | None) -> float | None:
+    """A pain figure as shown: one decimal."""
+    return None if value is None else round(float(value), 1)
+
+
+def _say(value: Fraction | float | None) -> str:
+    shown = figure(value)
+    if shown is None:
+        return "unknown"
+    return str(int(shown)) if shown == int(shown) else str(shown)
+
+
+def status_on(state: State, day: date) -> Status:
+    """Precedence: refer > hold > resolved > progressing. A hold ends with its last date."""
+    if state.referral is not None:
+        return "refer"
+    if state.hold_until is not None and day <= state.hold_until:
+        return "hold"
+    if state.resolved:
+        return "resolved"
+    return "progressing"
+
+
+# --- gates -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    name: str
+    required: Any
+    actual: Any
+    met: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    stage: StageSpec
+    previous: StageSpec
+    criteria: tuple[Criterion, ...]
+    days: int
+    sessions: int
+    windows: Windows
+    shortcut: bool
+
+    @property
+    def ready(self) -> bool:
+        return all(c.met for c in self.criteria)
+
+
+def next_locked(plan: Plan, state: State) -> tuple[StageSpec, StageSpec] | None:
+    """The first locked stage (opened by the engine) and the stage before it."""
+    for previous, stage in zip(plan.stages, plan.stages[1:], strict=False):
+        if stage.slug not in state.unlocked:
+            if previous.slug in state.unlocked and stage.unlock_by == "engine":
+                return stage, previous
+            return None
+    return None
+
+
+def gate(plan: Plan, state: State, stage: StageSpec, previous: StageSpec, at: datetime) -> Gate:
+    """Gate A / gate B criteria for `stage`, as of the moment `at`."""
+    p = plan.params
+    day = local_date(plan, at)
+    status = status_on(state, day)
+    since = state.unlocked[previous.slug]
+    days = (day - local_date(plan, since.at)).days
+    sessions = state.sessions.get(previous.slug, 0)
+    # Gate A only: a knee drifting inward in the latest squat test brings the feet sooner.
+    first_engine_stage = next(s for s in plan.stages if s.unlock_by == "engine")
+    shortcut = stage.slug == first_engine_stage.slug and state.knees_inward
+    min_days = p.knees_inward_min_days if shortcut else p.gate_min_days
+    min_sessions = p.knees_inward_min_sessions if shortcut else p.gate_min_sessions
+    w = windows(state, day)
+    delta = Fraction(p.plateau_delta).limit_denominator(1000)
+    enough_logs = w.logged_current >= p.min_logged_days and w.logged_previous >= p.min_logged_days
+    stopped = (
+        enough_logs
+        and w.current is not None
+        and w.previous is not None
+        and w.current > w.previous - delta
+    )
+    criteria = (
+        Criterion("status", "progressing or resolved", status, status not in ("refer", "hold")),
+        Criterion("days_on_previous_stage", min_days, days, days >= min_days),
+        Criterion("sessions_with_previous_stage", min_sessions, sessions, sessions >= min_sessions),
+        Criterion(
+            "pain_persists",
+            f"> {p.resolved_max}",
+            figure(w.current),
+            w.current is not None and w.current > p.resolved_max,
+        ),
+        Criterion(
+            "logged_days_this_week",
+            p.min_logged_days,
+            w.logged_current,
+            w.logged_current >= p.min_logged_days,
+        ),
+        Criterion(
+            "logged_days_previous_week",
+            p.min_logged_days,
+            w.logged_previous,
+            w.logged_previous >= p.min_logged_days,
+        ),
+        Criterion(
+            "stopped_falling",
+            None if w.previous is None else f"> {_say(w.previous - delta)}",
+            figure(w.current),
+            bool(stopped),
+        ),
+    )
+    return Gate(stage, previous, criteria, days, sessions, w, shortcut)
+
+
+# --- the rules, one item at a time ---------------------------------------------------------
+
+
+class _Decisions:
+    def __init__(self, item: Item) -> None:
+        self.item = item
+        self.position = position_of(item)
+        self.made: list[Decision] = []
+
+    def add(self, type_: str, rule: str, stage: str | None, message: str, **data: Any) -> None:
+        self.made.append(Decision(type_, rule, self.item.at, self.position, stage, message, data))
+
+
+def _keep_recent(dates: list[date], day: date, span: int) -> list[date]:
+    return [d for d in dates if (day - d).days < span]
+
+
+def _unlock(state: State, stage: StageSpec, unlock: Unlock) -> None:
+    state.unlocked[stage.slug] = unlock
+    state.sessions[stage.slug] = 0
+
+
+def _record(plan: Plan, state: State, item: Item, day: date) -> Fraction | None:
+    """Fold the item's data into the state; return current pain before it (for flares)."""
+    before = windows(state, day).current
+    if isinstance(item, PainEntry):
+        state.day_pain[day] = max(item.score, state.day_pain.get(day, item.score))
+        if item.context == "next_morning" and day not in state.morning_dates:
+            state.morning_dates.append(day)
+    elif isinstance(item, SessionEntry):
+        done = set(item.exercises)
+        for stage in plan.stages:
+            if stage.slug in state.unlocked and done.intersection(stage.exercises):
+                state.sessions[stage.slug] = state.sessions.get(stage.slug, 0) + 1
+        if day not in state.session_dates:
+            state.session_dates.append(day)
+    elif isinstance(item, AssessmentEntry):
+        state.knees_inward = MEDIAL in (item.left, item.right)
+    state.latest_date = day
+    state.day_pain = {d: p for d, p in state.day_pain.items() if (day - d).days < KEPT_DATES}
+    state.session_dates = _keep_recent(state.session_dates, day, KEPT_DATES)
+    state.morning_dates = _keep_recent(state.morning_dates, day, KEPT_DATES)
+    return before
+
+
+def _enrol(plan: Plan, state: State, item: Enrolled, out: _Decisions) -> None:
+    for stage in plan.stages:
+        if stage.unlock_by == "enrollment":
+            _unlock(
+                state,
+                stage,
+                Unlock(item.at, "enrollment", "Open from enrolment.", plan.baseline_pain),
+            )
+    state.clock_start = item.at
+    state.clock_pain = plan.baseline_pain
+    out.add(
+        "enrolled",
+        rules.ENROLLED,
+        None,
+        f"Enrolled in {plan.title} (version {plan.version}) with starting pain "
+        f"{plan.baseline_pain}/10.",
+        baseline_pain=plan.baseline_pain,
+        unlocked=[s.slug for s in plan.stages if s.unlock_by == "enrollment"],
+    )
+
+
+def _override(plan: Plan, state: State, item: OverrideEntry, day: date, out: _Decisions) -> None:
+    who = "your coach" if item.by == "coach" else "you"
+    if item.action == "clear_referral":
+        if state.referral is None:
+            out.add(
+                "override",
+                rules.OVERRIDE_CLEAR_REFERRAL,
+                None,
+                "No referral to clear.",
+                applied=False,
+            )
+            return
+        current = windows(state, day).current
+        state.referral = None
+        state.clock_start = item.at
+        state.clock_pain = float(current) if current is not None else plan.baseline_pain
+        out.add(
+            "referral_cleared",
+            rules.OVERRIDE_CLEAR_REFERRAL,
+            None,
+            f"Referral cleared by {who}: {item.reason} The no-progress clock restarts now, "
+            f"measured from pain {_say(state.clock_pain)}.",
+            reason=item.reason,
+            by=item.by,
+            clock_pain=figure(state.clock_pain),
+        )
+        return
+    # unlock_stage: the named stage (default the next locked one) and any locked before it.
+    target = next((s for s in plan.stages if s.slug == item.stage), None)
+    if target is None:
+        locked = [s for s in plan.stages if s.slug not in state.unlocked]
+        target = locked[0] if locked else None
+    if target is None or target.slug in state.unlocked or state.referral is not None:
+        why = "referred: clear the referral first" if state.referral else "already unlocked"
+        out.add(
+            "override", rules.OVERRIDE_UNLOCK_STAGE, item.stage, f"No change: {why}.", applied=False
+        )
+        return
+    current = windows(state, day).current
+    for stage in plan.stages:
+        if stage.order > target.order:
+            break
+        if stage.slug not in state.unlocked:
+            _unlock(state, stage, Unlock(item.at, "coach", item.reason, figure(current)))
+            out.add(
+                "stage_unlocked",
+                rules.OVERRIDE_UNLOCK_STAGE,
+                stage.slug,
+                f"Stage {stage.order}, {stage.title}, unlocked by {who}: {item.reason}",
+                reason=item.reason,
+                by=item.by,
+            )
+
+
+def _refer(plan: Plan, state: State, item: Item, day: date, out: _Decisions) -> None:
+    if state.referral is not None:
+        return
+    p = plan.params
+    if isinstance(item, PainEntry) and item.flags:
+        state.referral = rules.REFER_RED_FLAG
+        out.add(
+            "referral",
+            rules.REFER_RED_FLAG,
+            None,
+            f"You reported a warning sign ({', '.join(f.replace('_', ' ') for f in item.flags)}): "
+            "pause the exercises and see a clinician.",
+            flags=list(item.flags),
+        )
+        return
+    if isinstance(item, PainEntry) and item.score >= p.severe_pain:
+        state.referral = rules.REFER_SEVERE_PAIN
+        out.add(
+            "referral",
+            rules.REFER_SEVERE_PAIN,
+            None,
+            f"Pain of {item.score}/10 is at or above {p.severe_pain}/10: pause the exercises and "
+            "see a clinician.",
+            score=item.score,
+            severe_pain=p.severe_pain,
+        )
+        return
+    assert state.clock_start is not None
+    assert state.clock_pain is not None
+    weeks = (day - local_date(plan, state.clock_start)).days / 7
+    current = windows(state, day).current
+    if (
+        weeks >= p.no_progress_weeks
+        and current is not None
+        and current > Fraction(state.clock_pain).limit_denominator(1000) - p.meaningful_drop
+    ):
+        state.referral = rules.REFER_NO_PROGRESS
+        out.add(
+            "referral",
+            rules.REFER_NO_PROGRESS,
+            None,
+            f"After {int(weeks)} weeks, pain is {_say(current)} against "
+            f"{_say(state.clock_pain)} at the start: less than the {p.meaningful_drop}-point "
+            "improvement expected. See a clinician to review the plan.",
+            weeks=int(weeks),
+            current_pain=figure(current),
+            from_pain=figure(state.clock_pain),
+            meaningful_drop=p.meaningful_drop,
+        )
+
+
+def _flare(
+    plan: Plan, state: State, item: Item, day: date, before: Fraction | None, out: _Decisions
+) -> None:
+    if not isinstance(item, PainEntry):
+        return
+    p = plan.params
+    reference = before if before is not None else Fraction(plan.baseline_pain)
+    if item.context == "during" and item.score > p.flare_during_max:
+        rule = rules.FLARE_DURING
+        why = (
+            f"Pain during exercise was {item.score}/10, above the {p.flare_during_max}/10 "
+            "that is acceptable"
+        )
+    elif item.context == "next_morning" and item.score >= reference + p.flare_rise:
+        rule = rules.FLARE_NEXT_MORNING
+        why = (
+            f"Next-morning pain was {item.score}/10, {p.flare_rise} or more above your recent "
+            f"{_say(reference)}"
+        )
+    else:
+        return
+    until = day + timedelta(days=p.hold_days)
+    state.hold_until = max(until, state.hold_until) if state.hold_until else until
+    state.flare_dates = [*_keep_recent(state.flare_dates, day, WINDOW), day]
+    repeated = len(state.flare_dates) >= 2
+    advice = " Two flares within a week: consider seeing a clinician." if repeated else ""
+    out.add(
+        "flare",
+        rule,
+        None,
+        f"{why}: progress holds until the end of {state.hold_until.isoformat()}, and the routine "
+        f"is lighter.{advice}",
+        score=item.score,
+        reference=figure(reference) if rule == rules.FLARE_NEXT_MORNING else p.flare_during_max,
+        hold_until=state.hold_until.isoformat(),
+        flares_this_week=len(state.flare_dates),
+        see_clinician=repeated,
+    )
+
+
+def _resolve(plan: Plan, state: State, item: Item, day: date, out: _Decisions) -> None:
+    if not isinstance(item, PainEntry):
+        return
+    p = plan.params
+    if state.resolved:
+        if item.score > p.resolved_max:
+            state.resolved = False
+            out.add(
+                "relapse",
+                rules.RELAPSE,
+                None,
+                f"Pain is back to {item.score}/10, above {p.resolved_max}/10: "
+                "the protocol resumes.",
+                score=item.score,
+            )
+        return
+    recent = [pain for d, pain in state.day_pain.items() if (day - d).days < WINDOW]
+    if len(recent) >= 3 and max(recent) <= p.resolved_max:
+        state.resolved = True
+        out.add(
+            "resolved",
+            rules.RESOLVED,
+            None,
+            f"Pain stayed at {p.resolved_max}/10 or below on all {len(recent)} logged days of the "
+            "last week: resolved. Keep a light maintenance routine.",
+            logged_days=len(recent),
+            highest=max(recent),
+        )
+
+
+def _open_gates(plan: Plan, state: State, item: Item, out: _Decisions) -> None:
+    nxt = next_locked(plan, state)
+    if nxt is None:
+        return
+    stage, previous = nxt
+    g = gate(plan, state, stage, previous, item.at)
+    if not g.ready:
+        return
+    start = state.unlocked[previous.slug].pain
+    _unlock(state, stage, Unlock(item.at, "engine", "", figure(g.windows.current)))
+    rule = stage.rule or f"gate.{stage.slug}"
+    shortcut = " (sooner, as the squat test showed a knee drifting inward)" if g.shortcut else ""
+    message = (
+        f"Stage {stage.order}, {stage.title}, unlocked: {g.days} days and {g.sessions} sessions "
+        f"with stage {previous.order} ({previous.title}) brought pain from {_say(start)} to "
+        f"{_say(g.windows.current)}, and it has stopped falling{shortcut}."
+    )
+    state.unlocked[stage.slug].reason = message
+    out.add(
+        "stage_unlocked",
+        rule,
+        stage.slug,
+        message,
+        days=g.days,
+        sessions=g.sessions,
+        from_pain=figure(start),
+        current_pain=figure(g.windows.current),
+        previous_pain=figure(g.windows.previous),
+        knees_inward_shortcut=g.shortcut,
+    )
+
+
+def step(plan: Plan, state: State, item: Item) -> list[Decision]:
+    """Apply one item (in position order) to the state; return the decisions it caused."""
+    out = _Decisions(item)
+    day = local_date(plan, item.at)
+    if isinstance(item, Enrolled):
+        _enrol(plan, state, item, out)
+        state.latest_date = day
+    else:
+        before = _record(plan, state, item, day)
+        if isinstance(item, OverrideEntry):
+            _override(plan, state, item, day, out)
+        _refer(plan, state, item, day, out)
+        _flare(plan, state, item, day, before, out)
+        _resolve(plan, state, item, day, out)
+        if status_on(state, day) not in ("refer", "hold"):
+            _open_gates(plan, state, item, out)
+    state.last = out.position
+    return out.made
+
+
+def evaluate(plan: Plan, items: Iterable[Item]) -> tuple[State, list[Decision]]:
+    """Replay a whole timeline from enrolment, in position order."""
+    state = State()
+    decisions = step(plan, state, Enrolled(plan.enrollment_id, plan.started_at))
+    for item in sorted(items, key=position_of):
+        decisions += step(plan, state, item)
+    return state, decisions
+
+
+def replay(plan: Plan, state: State, items: Iterable[Item]) -> list[Decision]:
+    """Go on from a checkpoint's state with the items after it."""
+    decisions: list[Decision] = []
+    for item in sorted(items, key=position_of):
+        decisions += step(plan, state, item)
+    return decisions
+
+
+# --- reads -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StageView:
+    stage: StageSpec
+    unlock: Unlock | None
+    gate: Gate | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressView:
+    status: Status
+    current_pain: float | None
+    previous_pain: float | None
+    stages: tuple[StageView, ...]
+    advice: tuple[str, ...]
+
+
+def _advice(plan: Plan, state: State, status: Status) -> tuple[str, ...]:
+    if status == "refer":
+        return (
+            "Pause the exercises and see a doctor or physiotherapist. Keep logging pain; "
+            "the routine resumes when the referral is cleared.",
+        )
+    advice = []
+    if status == "hold":
+        advice.append(
+            "Pain flared: do the lighter routine, and stop anything that hurts more than 5/10."
+        )
+    if len(state.flare_dates) >= 2:
+        advice.append("Two flares within a week: consider seeing a clinician.")
+    if status == "resolved":
+        advice.append(
+            f"Resolved: keep a maintenance routine, {MAINTENANCE_SESSIONS_PER_WEEK} sessions "
+            "a week."
+        )
+    return tuple(advice)
+
+
+def progress(plan: Plan, state: State, now: datetime) -> ProgressView:
+    """The state after the latest item, with each locked stage's gate as of `now`."""
+    day = local_date(plan, now)
+    status = status_on(state, day)
+    w = windows(state, day)
+    nxt = next_locked(plan, state)
+    views = []
+    for stage in plan.stages:
+        g = gate(plan, state, stage, nxt[1], now) if nxt and nxt[0].slug == stage.slug else None
+        views.append(StageView(stage, state.unlocked.get(stage.slug), g))
+    return ProgressView(
+        status, figure(w.current), figure(w.previous), tuple(views), _advice(plan, state, status)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RoutineItem:
+    stage: StageSpec
+    exercise: str
+    dose: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TodayView:
+    day: date
+    status: Status
+    routine: tuple[RoutineItem, ...]
+    check_ins_due: tuple[dict[str, str], ...]
+    advice: tuple[str, ...]
+
+
+def today(plan: Plan, state: State, day: date, doses: Mapping[str, tuple[dict, dict]]) -> TodayView:
+    """Today's routine for a local date. `doses` maps an exercise to (dose, easy dose)."""
+    status = status_on(state, day)
+    routine: list[RoutineItem] = []
+    if status != "refer":
+        for stage in plan.stages:
+            unlock = state.unlocked.get(stage.slug)
+            if unlock is None or local_date(plan, unlock.at) > day:
+                continue
+            for slug in stage.exercises:
+                dose, easy = doses[slug]
+                chosen = dict(easy if status == "hold" else dose)
+                if status == "resolved":
+                    chosen["sessions_per_week"] = min(
+                        chosen.get("sessions_per_week", MAINTENANCE_SESSIONS_PER_WEEK),
+                        MAINTENANCE_SESSIONS_PER_WEEK,
+                    )
+                routine.append(RoutineItem(stage, slug, chosen))
+    checks = []
+    if (day - timedelta(days=1)) in state.session_dates and day not in state.morning_dates:
+        checks.append(
+            {
+                "context": "next_morning",
+                "reason": "You exercised yesterday: log how the hip feels this morning.",
+            }
+        )
+    if day not in state.day_pain:
+        checks.append({"context": "rest", "reason": "No pain logged today yet."})
+    return TodayView(day, status, tuple(routine), tuple(checks), _advice(plan, state, status))

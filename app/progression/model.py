@@ -1,0 +1,150 @@
+"""The engine's plain data: what goes in (plan, timeline items) and what comes out.
+
+Nothing here knows about HTTP or the database. Items are ordered by their `Position`:
+the moment, then a fixed rank per kind (so a session comes before the pain logged with
+it), then the id, which makes any posting order of the same history evaluate alike.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from app.progression.params import ProgressionParams
+
+Status = Literal["progressing", "hold", "refer", "resolved"]
+UnlockedBy = Literal["enrollment", "engine", "coach"]
+
+RANK_ENROLLED = 0
+RANK_SESSION = 1
+RANK_ASSESSMENT = 2
+RANK_PAIN = 3
+RANK_OVERRIDE = 4
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Position:
+    at: datetime
+    rank: int
+    id: str
+
+    def key(self) -> str:
+        """A string that sorts like the position (UTC, fixed width), for the database."""
+        return f"{self.at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%f')}|{self.rank}|{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class StageSpec:
+    order: int
+    slug: str
+    title: str
+    unlock_by: Literal["enrollment", "engine"]
+    rule: str | None
+    exercises: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One enrolment as the engine sees it."""
+
+    enrollment_id: str
+    protocol: str
+    version: int
+    title: str
+    stages: tuple[StageSpec, ...]
+    params: ProgressionParams
+    timezone: str
+    started_at: datetime
+    baseline_pain: int
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolled:
+    id: str
+    at: datetime
+    rank: int = RANK_ENROLLED
+
+
+@dataclass(frozen=True, slots=True)
+class PainEntry:
+    id: str
+    at: datetime
+    score: int
+    context: str
+    flags: tuple[str, ...] = ()
+    rank: int = RANK_PAIN
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEntry:
+    id: str
+    at: datetime
+    exercises: tuple[str, ...]
+    rank: int = RANK_SESSION
+
+
+@dataclass(frozen=True, slots=True)
+class AssessmentEntry:
+    id: str
+    at: datetime
+    left: str
+    right: str
+    rank: int = RANK_ASSESSMENT
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideEntry:
+    id: str
+    at: datetime
+    action: Literal["unlock_stage", "clear_referral"]
+    stage: str | None
+    reason: str
+    by: Literal["coach", "client"]
+    rank: int = RANK_OVERRIDE
+
+
+Item = Enrolled | PainEntry | SessionEntry | AssessmentEntry | OverrideEntry
+
+
+def position_of(item: Item) -> Position:
+    return Position(item.at, item.rank, item.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One decision event: its rule, the figures it used and a sentence a person reads."""
+
+    type: str
+    rule: str
+    at: datetime
+    position: Position
+    stage: str | None
+    message: str
+    data: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Unlock:
+    at: datetime
+    by: UnlockedBy
+    reason: str
+    pain: float | None  # current pain when it unlocked: "brought pain from … to …"
+
+
+@dataclass(slots=True)
+class State:
+    """Everything the rules need to go on from here; bounded whatever the history's length."""
+
+    day_pain: dict[date, int] = field(default_factory=dict)  # the last 14 local dates
+    latest_date: date | None = None
+    unlocked: dict[str, Unlock] = field(default_factory=dict)
+    sessions: dict[str, int] = field(default_factory=dict)  # since each stage unlocked
+    knees_inward: bool = False
+    referral: str | None = None  # the rule that referred, while referred
+    hold_until: date | None = None
+    flare_dates: list[date] = field(default_factory=list)  # the last 7 local dates
+    resolved: bool = False
+    clock_start: datetime | None = None  # the no-progress clock
+    clock_pain: float | None = None  # …and the pain it measures from
+    session_dates: list[date] = field(default_factory=list)  # the last 14 local dates
+    morning_dates: list[date] = field(default_factory=list)  # next-morning logs, 14 dates
+    last: Position | None = None

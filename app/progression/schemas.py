@@ -1,0 +1,401 @@
+"""API shapes of the progression: progress, today, events, overrides and simulations."""
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.core.pagination import Page
+from app.core.types import Note, PainScore, PastMoment, Timezone
+from app.tracking.schemas import (
+    AssessmentCreate,
+    PainLogCreate,
+    ProgressionParamsOverride,
+    SessionCreate,
+    Slug,
+)
+
+EventType = Literal[
+    "enrolled",
+    "stage_unlocked",
+    "flare",
+    "referral",
+    "referral_cleared",
+    "resolved",
+    "relapse",
+    "override",
+]
+StatusName = Literal["progressing", "hold", "refer", "resolved"]
+
+_CRITERIA = [
+    {"name": "status", "required": "progressing or resolved", "actual": "progressing", "met": True},
+    {"name": "days_on_previous_stage", "required": 14, "actual": 9, "met": False},
+    {"name": "sessions_with_previous_stage", "required": 6, "actual": 5, "met": False},
+    {"name": "pain_persists", "required": "> 1", "actual": 4.3, "met": True},
+    {"name": "logged_days_this_week", "required": 2, "actual": 5, "met": True},
+    {"name": "logged_days_previous_week", "required": 2, "actual": 6, "met": True},
+    {"name": "stopped_falling", "required": "> 4.1", "actual": 4.3, "met": True},
+]
+
+
+class Criterion(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_CRITERIA[1]]})
+
+    name: str
+    required: float | int | str | None
+    actual: float | int | str | None
+    met: bool
+
+
+class GateState(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"ready": False, "criteria": _CRITERIA}]}
+    )
+
+    ready: bool = Field(description="All criteria met now: the stage opens with the next check-in.")
+    criteria: list[Criterion]
+
+
+_STAGES = [
+    {
+        "order": 2,
+        "slug": "stretch-hip-flexors",
+        "title": "Stretch the hip flexors",
+        "state": "unlocked",
+        "unlocked_at": "2026-10-17T08:00:00Z",
+        "unlocked_by": "enrollment",
+        "reason": "Open from enrolment.",
+        "gate": None,
+    },
+    {
+        "order": 3,
+        "slug": "ankle-and-foot",
+        "title": "Work the feet and ankles",
+        "state": "locked",
+        "unlocked_at": None,
+        "unlocked_by": None,
+        "reason": None,
+        "gate": {"ready": False, "criteria": _CRITERIA},
+    },
+]
+
+
+class StageProgress(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_STAGES[1]]})
+
+    order: int
+    slug: str
+    title: str
+    state: Literal["locked", "unlocked"]
+    unlocked_at: datetime | None
+    unlocked_by: Literal["enrollment", "engine", "coach"] | None
+    reason: str | None = Field(description="Why it opened, in words.")
+    gate: GateState | None = Field(
+        description="For the next stage to open: its criteria as of now."
+    )
+
+
+class Progress(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "enrollment_id": "9e8d7c6b-5a49-4382-9176-5e4d3c2b1a09",
+                    "protocol": "hip-impingement",
+                    "version": 1,
+                    "status": "progressing",
+                    "baseline_pain": 6,
+                    "current_pain": 4.3,
+                    "previous_pain": 5.1,
+                    "stages": _STAGES,
+                    "advice": [],
+                    "evaluated_at": "2026-11-26T08:00:00Z",
+                }
+            ]
+        }
+    )
+
+    enrollment_id: uuid.UUID
+    protocol: str
+    version: int
+    status: StatusName
+    baseline_pain: int
+    current_pain: float | None = Field(description="Mean daily highest pain over the last 7 dates.")
+    previous_pain: float | None = Field(description="The same over the 7 dates before those.")
+    stages: list[StageProgress]
+    advice: list[str]
+    evaluated_at: datetime
+
+
+class RoutineEntry(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "order": 2,
+                    "stage": "stretch-hip-flexors",
+                    "exercise": "hip-flexor-stretch",
+                    "title": "Hip-flexor stretch",
+                    "dose": {
+                        "sets": 3,
+                        "hold_seconds": 30,
+                        "per_side": True,
+                        "sessions_per_week": 5,
+                    },
+                }
+            ]
+        }
+    )
+
+    order: int = Field(description="The stage's order.")
+    stage: str
+    exercise: str
+    title: str
+    dose: dict[str, Any]
+
+
+class CheckIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"context": "next_morning", "reason": "You exercised yesterday."}]
+        }
+    )
+
+    context: Literal["next_morning", "rest"] = Field(description="The pain log's context to use.")
+    reason: str
+
+
+class Today(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "date": "2026-11-26",
+                    "status": "progressing",
+                    "routine": [RoutineEntry.model_config["json_schema_extra"]["examples"][0]],  # type: ignore[index]
+                    "check_ins_due": [
+                        {"context": "next_morning", "reason": "You exercised yesterday."}
+                    ],
+                    "advice": [],
+                }
+            ]
+        }
+    )
+
+    date: date
+    status: StatusName
+    routine: list[RoutineEntry] = Field(
+        description="Exercises of the open stages, in protocol order."
+    )
+    check_ins_due: list[CheckIn]
+    advice: list[str]
+
+
+_EVENT = {
+    "id": "4d3c2b1a-0987-5654-8321-0fedcba98765",
+    "type": "stage_unlocked",
+    "rule": "gate.ankle-and-foot",
+    "at": "2026-11-01T19:00:00Z",
+    "stage": "ankle-and-foot",
+    "message": "Stage 3, Work the feet and ankles, unlocked: 14 days and 7 sessions with stage 2 "
+    "(Stretch the hip flexors) brought pain from 6 to 4, and it has stopped falling.",
+    "data": {"days": 14, "sessions": 7, "from_pain": 6, "current_pain": 4.0},
+    "retracted_at": None,
+}
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_EVENT]})
+
+    id: uuid.UUID
+    type: EventType
+    rule: str
+    at: datetime = Field(description="When the item that caused it happened.")
+    stage: str | None
+    message: str
+    data: dict[str, Any] = Field(description="The figures the rule used.")
+    retracted_at: datetime | None = Field(
+        None,
+        description="Set when a later re-evaluation (a backfill or deletion) no longer makes it.",
+    )
+
+
+class EventPage(Page[Event]):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [_EVENT], "next_cursor": None}]}
+    )
+
+
+class OverrideCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "action": "unlock_stage",
+                    "stage": "ankle-and-foot",
+                    "reason": "Knees cave in on every squat.",
+                },
+                {
+                    "action": "clear_referral",
+                    "reason": "Seen by Dr Patel on 24 Nov: no red flags found.",
+                },
+            ]
+        },
+    )
+
+    id: Annotated[
+        uuid.UUID | None, Field(description="Optional client-made id, for safe retries.")
+    ] = None
+    action: Literal["unlock_stage", "clear_referral"]
+    stage: Slug | None = Field(
+        None, description="unlock_stage: the stage (default the next locked one)."
+    )
+    reason: Annotated[str, Field(min_length=3, max_length=1000)]
+
+
+class OverridePublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0f1e2d3c-4b5a-4968-8776-655443322110",
+                    "action": "unlock_stage",
+                    "stage": "ankle-and-foot",
+                    "reason": "Knees cave in on every squat.",
+                    "by": "coach",
+                    "at": "2026-11-26T08:00:00Z",
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    action: Literal["unlock_stage", "clear_referral"]
+    stage: str | None
+    reason: str
+    by: Literal["coach", "client"]
+    at: datetime
+
+
+# --- simulations ---------------------------------------------------------------------------
+
+
+def _example(model: type[BaseModel], type_: str) -> ConfigDict:
+    example = model.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [{"type": type_, **example}]})
+
+
+class SimPain(PainLogCreate):
+    model_config = _example(PainLogCreate, "pain")
+    type: Literal["pain"]
+
+
+class SimSession(SessionCreate):
+    model_config = _example(SessionCreate, "session")
+    type: Literal["session"]
+
+
+class SimAssessment(AssessmentCreate):
+    model_config = _example(AssessmentCreate, "assessment")
+    type: Literal["assessment"]
+
+
+class SimOverride(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "override",
+                    "action": "unlock_stage",
+                    "stage": "ankle-and-foot",
+                    "reason": "Trying the feet early.",
+                    "by": "coach",
+                    "at": "2026-09-05T09:00:00Z",
+                }
+            ]
+        },
+    )
+
+    type: Literal["override"]
+    action: Literal["unlock_stage", "clear_referral"]
+    stage: Slug | None = None
+    reason: Annotated[str, Field(min_length=3, max_length=1000)]
+    by: Literal["coach", "client"] = "coach"
+    at: PastMoment
+    note: Note | None = None
+
+
+TimelineItem = Annotated[
+    SimPain | SimSession | SimAssessment | SimOverride, Field(discriminator="type")
+]
+
+_SIMULATION_EXAMPLE = {
+    "protocol": "hip-impingement",
+    "baseline_pain": 6,
+    "started_at": "2026-09-01T08:00:00Z",
+    "timezone": "Europe/London",
+    "timeline": [
+        {
+            "type": "session",
+            "performed_at": "2026-09-02T18:00:00Z",
+            "exercises": [
+                {"exercise": "hip-flexor-ball-release"},
+                {"exercise": "hip-flexor-stretch"},
+            ],
+            "pain_during": 3,
+        },
+        {
+            "type": "pain",
+            "score": 6,
+            "context": "rest",
+            "recorded_at": "2026-09-02T20:00:00Z",
+            "side": "right",
+        },
+        {
+            "type": "pain",
+            "score": 7,
+            "context": "during",
+            "recorded_at": "2026-09-04T18:30:00Z",
+            "side": "right",
+        },
+    ],
+}
+
+
+class SimulationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_SIMULATION_EXAMPLE]})
+
+    protocol: Slug
+    version: Annotated[int, Field(strict=True, ge=1)] | None = None
+    baseline_pain: PainScore
+    started_at: PastMoment
+    timezone: Timezone
+    params: ProgressionParamsOverride | None = None  # type: ignore[valid-type]
+    timeline: list[TimelineItem] = Field(
+        max_length=5000, description="In any order: it is sorted by time."
+    )
+
+
+class SimulationResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "hold",
+                    "current_pain": 7.0,
+                    "previous_pain": None,
+                    "stages": _STAGES,
+                    "events": [{k: v for k, v in _EVENT.items() if k != "retracted_at"}],
+                }
+            ]
+        }
+    )
+
+    status: StatusName
+    current_pain: float | None
+    previous_pain: float | None
+    stages: list[StageProgress] = Field(description="With the next gate as of the last item.")
+    events: list[Event]

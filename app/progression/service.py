@@ -1,0 +1,514 @@
+"""The engine's glue to the database: replay from checkpoints, persist decisions, reads.
+
+After every write the engine replays from the checkpoint before the changed item's local
+date, so an append costs the same whatever the history's length, and a backfill replays
+only what follows it. Decisions are stored once (ids derive from their content); one that a
+re-evaluation no longer makes is marked retracted, never deleted. Reads replay nothing.
+"""
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, delete, select
+
+from app.core.fingerprint import body_hash
+from app.core.idempotency import Created
+from app.core.pagination import keyset_page
+from app.core.problems import ProblemError
+from app.core.security import Principal
+from app.models import (
+    Assessment,
+    Client,
+    EngineCheckpoint,
+    EngineEvent,
+    Enrollment,
+    ExerciseSession,
+    Override,
+    PainLog,
+    ProtocolRow,
+)
+from app.models.base import utcnow
+from app.progression import engine
+from app.progression.codec import dump_state, load_state
+from app.progression.model import (
+    RANK_ENROLLED,
+    RANK_OVERRIDE,
+    AssessmentEntry,
+    Decision,
+    Enrolled,
+    Item,
+    OverrideEntry,
+    PainEntry,
+    Plan,
+    Position,
+    SessionEntry,
+    StageSpec,
+    State,
+    position_of,
+)
+from app.progression.params import ProgressionParams
+from app.progression.schemas import (
+    CheckIn,
+    Criterion,
+    Event,
+    EventPage,
+    GateState,
+    OverrideCreate,
+    OverridePublic,
+    Progress,
+    RoutineEntry,
+    StageProgress,
+    Today,
+)
+
+EVENT_NAMESPACE = uuid.UUID("6f1c3a52-9b7e-4f0a-8d21-5e4b7c9a0d13")
+RECENT_CHECKPOINT_DAYS = 35
+
+# Published protocol versions never change, so each process may keep them once read.
+_documents: dict[tuple[str, int], dict[str, Any]] = {}
+
+
+def protocol_document(session: Session, slug: str, version: int) -> dict[str, Any]:
+    key = (slug, version)
+    if key not in _documents:
+        row = session.get(ProtocolRow, key)
+        if row is None:
+            raise LookupError(f"protocol {slug} v{version} is not published")
+        _documents[key] = row.document
+    return _documents[key]
+
+
+def stage_specs(document: dict[str, Any]) -> tuple[StageSpec, ...]:
+    return tuple(
+        StageSpec(
+            order=stage["order"],
+            slug=stage["slug"],
+            title=stage["title"],
+            unlock_by=stage["unlock"]["by"],
+            rule=stage["unlock"].get("rule"),
+            exercises=tuple(e["slug"] for e in stage["exercises"]),
+        )
+        for stage in document["stages"]
+    )
+
+
+def make_plan(
+    document: dict[str, Any],
+    *,
+    enrollment_id: str,
+    overrides: dict[str, Any],
+    timezone: str,
+    started_at: datetime,
+    baseline_pain: int,
+) -> Plan:
+    return Plan(
+        enrollment_id=enrollment_id,
+        protocol=document["slug"],
+        version=document["version"],
+        title=document["title"],
+        stages=stage_specs(document),
+        params=ProgressionParams.model_validate({**document["params"], **overrides}),
+        timezone=timezone,
+        started_at=started_at,
+        baseline_pain=baseline_pain,
+    )
+
+
+def plan_for(session: Session, enrollment: Enrollment, client: Client) -> Plan:
+    document = protocol_document(session, enrollment.protocol, enrollment.version)
+    return make_plan(
+        document,
+        enrollment_id=str(enrollment.id),
+        overrides=enrollment.params,
+        timezone=client.timezone,
+        started_at=enrollment.started_at,
+        baseline_pain=enrollment.baseline_pain,
+    )
+
+
+# --- the timeline as stored ----------------------------------------------------------------
+
+
+def _items_after(session: Session, enrollment: Enrollment, after: Position | None) -> list[Item]:
+    """Every item of the enrolment after `after` (all of them, the enrolment too, if None)."""
+    since = after.at if after is not None else enrollment.started_at
+    items: list[Item] = []
+    for log in session.exec(
+        select(PainLog)
+        .where(PainLog.enrollment_id == enrollment.id)
+        .where(col(PainLog.deleted_at).is_(None))
+        .where(col(PainLog.recorded_at) >= since)
+    ):
+        items.append(
+            PainEntry(str(log.id), log.recorded_at, log.score, log.context, tuple(log.flags))
+        )
+    for row in session.exec(
+        select(ExerciseSession)
+        .where(ExerciseSession.enrollment_id == enrollment.id)
+        .where(col(ExerciseSession.performed_at) >= since)
+    ):
+        items.append(
+            SessionEntry(str(row.id), row.performed_at, tuple(e["exercise"] for e in row.exercises))
+        )
+    for row in session.exec(
+        select(Assessment)
+        .where(Assessment.enrollment_id == enrollment.id)
+        .where(col(Assessment.performed_at) >= since)
+    ):
+        items.append(AssessmentEntry(str(row.id), row.performed_at, row.left, row.right))
+    for row in session.exec(
+        select(Override)
+        .where(Override.enrollment_id == enrollment.id)
+        .where(col(Override.at) >= since)
+    ):
+        items.append(OverrideEntry(str(row.id), row.at, row.action, row.stage, row.reason, row.by))  # type: ignore[arg-type]
+    if after is None:
+        items.append(Enrolled(str(enrollment.id), enrollment.started_at))
+        return sorted(items, key=position_of)
+    return sorted((i for i in items if position_of(i) > after), key=position_of)
+
+
+def _checkpoint_before(
+    session: Session, enrollment: Enrollment, day: date
+) -> EngineCheckpoint | None:
+    return session.exec(
+        select(EngineCheckpoint)
+        .where(EngineCheckpoint.enrollment_id == enrollment.id)
+        .where(col(EngineCheckpoint.day) < day)
+        .order_by(col(EngineCheckpoint.day).desc())
+        .limit(1)
+    ).first()
+
+
+def _start(
+    session: Session, plan: Plan, enrollment: Enrollment, day: date
+) -> tuple[State, Position | None]:
+    checkpoint = _checkpoint_before(session, enrollment, day)
+    if checkpoint is None:
+        return State(), None
+    state = load_state(checkpoint.state)
+    return state, state.last
+
+
+def state_before(
+    session: Session, enrollment: Enrollment, client: Client, position: Position
+) -> State:
+    """The engine's state just before an item at `position` (for the session rule)."""
+    plan = plan_for(session, enrollment, client)
+    state, after = _start(session, plan, enrollment, engine.local_date(plan, position.at))
+    for item in _items_after(session, enrollment, after):
+        if position_of(item) >= position:
+            break
+        engine.step(plan, state, item)
+    return state
+
+
+def event_id(enrollment_id: str, decision: Decision) -> uuid.UUID:
+    content = json.dumps(
+        [decision.position.key(), decision.rule, decision.stage, decision.message, decision.data],
+        sort_keys=True,
+        default=str,
+    )
+    return uuid.uuid5(EVENT_NAMESPACE, f"{enrollment_id}|{content}")
+
+
+def reevaluate(session: Session, enrollment: Enrollment, client: Client, since: Position) -> None:
+    """Replay from the checkpoint before `since`'s date; store what changed. No commit."""
+    plan = plan_for(session, enrollment, client)
+    state, after = _start(session, plan, enrollment, engine.local_date(plan, since.at))
+    decisions: list[Decision] = []
+    snapshots: dict[date, dict[str, Any]] = {}
+    day: date | None = None
+    for item in _items_after(session, enrollment, after):
+        item_day = engine.local_date(plan, item.at)
+        if day is not None and item_day != day:
+            snapshots[day] = dump_state(state)
+        decisions += engine.step(plan, state, item)
+        day = item_day
+    if day is not None:
+        snapshots[day] = dump_state(state)
+    _store_checkpoints(session, enrollment, after, plan, snapshots)
+    _store_decisions(session, enrollment, after, decisions)
+
+
+def _store_checkpoints(
+    session: Session,
+    enrollment: Enrollment,
+    after: Position | None,
+    plan: Plan,
+    snapshots: dict[date, dict[str, Any]],
+) -> None:
+    first_replayed = engine.local_date(plan, after.at) if after is not None else date.min
+    session.exec(
+        delete(EngineCheckpoint)
+        .where(col(EngineCheckpoint.enrollment_id) == enrollment.id)
+        .where(col(EngineCheckpoint.day) > first_replayed)
+    )
+    if not snapshots:
+        return
+    # Daily checkpoints for the last five weeks, weekly ones (Sundays) before that.
+    cutoff = max(snapshots) - timedelta(days=RECENT_CHECKPOINT_DAYS)
+    for day, state in snapshots.items():
+        weekly = day.weekday() == 6
+        if day >= cutoff or weekly:
+            session.add(
+                EngineCheckpoint(
+                    enrollment_id=enrollment.id,
+                    day=day,
+                    last_key=state["last"][0] if state["last"] else "",
+                    state=state,
+                    weekly=weekly,
+                )
+            )
+    session.exec(
+        delete(EngineCheckpoint)
+        .where(col(EngineCheckpoint.enrollment_id) == enrollment.id)
+        .where(col(EngineCheckpoint.day) < cutoff)
+        .where(col(EngineCheckpoint.weekly).is_(False))
+    )
+
+
+def _store_decisions(
+    session: Session, enrollment: Enrollment, after: Position | None, decisions: Sequence[Decision]
+) -> None:
+    made = {event_id(str(enrollment.id), d): d for d in decisions}
+    stored = session.exec(
+        select(EngineEvent)
+        .where(EngineEvent.enrollment_id == enrollment.id)
+        .where(col(EngineEvent.position) > (after.key() if after is not None else ""))
+        .where(col(EngineEvent.retracted_at).is_(None))
+    ).all()
+    now = utcnow()
+    for row in stored:
+        if row.id not in made:
+            row.retracted_at = now
+            session.add(row)
+    new_ids = set(made) - {row.id for row in stored}
+    if not new_ids:
+        return
+    # A decision made again after being retracted is the same event, current once more.
+    for row in session.exec(select(EngineEvent).where(col(EngineEvent.id).in_(new_ids))):
+        row.retracted_at = None
+        session.add(row)
+        new_ids.discard(row.id)
+    for new_id in new_ids:
+        decision = made[new_id]
+        session.add(
+            EngineEvent(
+                id=new_id,
+                client_id=enrollment.client_id,
+                enrollment_id=enrollment.id,
+                position=decision.position.key(),
+                type=decision.type,
+                rule=decision.rule,
+                at=decision.at,
+                stage=decision.stage,
+                message=decision.message,
+                data=decision.data,
+            )
+        )
+
+
+def on_enrolled(session: Session, enrollment: Enrollment, client: Client) -> None:
+    reevaluate(
+        session,
+        enrollment,
+        client,
+        Position(enrollment.started_at, RANK_ENROLLED, str(enrollment.id)),
+    )
+
+
+# --- reads ---------------------------------------------------------------------------------
+
+
+def current_state(session: Session, enrollment: Enrollment) -> State:
+    checkpoint = session.exec(
+        select(EngineCheckpoint)
+        .where(EngineCheckpoint.enrollment_id == enrollment.id)
+        .order_by(col(EngineCheckpoint.day).desc())
+        .limit(1)
+    ).one()
+    return load_state(checkpoint.state)
+
+
+def stages_view(view: engine.ProgressView) -> list[StageProgress]:
+    return [
+        StageProgress(
+            order=s.stage.order,
+            slug=s.stage.slug,
+            title=s.stage.title,
+            state="unlocked" if s.unlock else "locked",
+            unlocked_at=s.unlock.at if s.unlock else None,
+            unlocked_by=s.unlock.by if s.unlock else None,
+            reason=s.unlock.reason if s.unlock else None,
+            gate=GateState(
+                ready=s.gate.ready,
+                criteria=[
+                    Criterion(name=c.name, required=c.required, actual=c.actual, met=c.met)
+                    for c in s.gate.criteria
+                ],
+            )
+            if s.gate
+            else None,
+        )
+        for s in view.stages
+    ]
+
+
+def _require_enrollment(session: Session, client: Client) -> Enrollment:
+    enrollment = session.exec(
+        select(Enrollment)
+        .where(Enrollment.client_id == client.id)
+        .where(Enrollment.status == "active")
+    ).first()
+    if enrollment is None:
+        raise ProblemError(409, "no-active-enrollment", "The client is not enrolled in a protocol.")
+    return enrollment
+
+
+def progress(session: Session, client: Client) -> Progress:
+    enrollment = _require_enrollment(session, client)
+    plan = plan_for(session, enrollment, client)
+    now = datetime.now(UTC)
+    view = engine.progress(plan, current_state(session, enrollment), now)
+    return Progress(
+        enrollment_id=enrollment.id,
+        protocol=plan.protocol,
+        version=plan.version,
+        status=view.status,
+        baseline_pain=plan.baseline_pain,
+        current_pain=view.current_pain,
+        previous_pain=view.previous_pain,
+        stages=stages_view(view),
+        advice=list(view.advice),
+        evaluated_at=now,
+    )
+
+
+def exercise_catalogue(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["slug"]: e for stage in document["stages"] for e in stage["exercises"]}
+
+
+def today(session: Session, client: Client, day: date | None) -> Today:
+    enrollment = _require_enrollment(session, client)
+    plan = plan_for(session, enrollment, client)
+    day = day or engine.local_date(plan, datetime.now(UTC))
+    exercises = exercise_catalogue(protocol_document(session, plan.protocol, plan.version))
+    doses = {slug: (e["dose"], e["easy_dose"]) for slug, e in exercises.items()}
+    view = engine.today(plan, current_state(session, enrollment), day, doses)
+    return Today(
+        date=view.day,
+        status=view.status,
+        routine=[
+            RoutineEntry(
+                order=r.stage.order,
+                stage=r.stage.slug,
+                exercise=r.exercise,
+                title=exercises[r.exercise]["title"],
+                dose={k: v for k, v in r.dose.items() if v is not None},
+            )
+            for r in view.routine
+        ],
+        check_ins_due=[CheckIn(**c) for c in view.check_ins_due],  # type: ignore[arg-type]
+        advice=list(view.advice),
+    )
+
+
+def event_public(row: EngineEvent) -> Event:
+    return Event.model_validate(row, from_attributes=True)
+
+
+def list_events(
+    session: Session,
+    client: Client,
+    *,
+    types: list[str] | None,
+    include_retracted: bool,
+    limit: int,
+    cursor: str | None,
+) -> EventPage:
+    query = select(EngineEvent).where(EngineEvent.client_id == client.id)
+    if types:
+        query = query.where(col(EngineEvent.type).in_(types))
+    if not include_retracted:
+        query = query.where(col(EngineEvent.retracted_at).is_(None))
+    rows, next_cursor = keyset_page(
+        session,
+        query,
+        moment=EngineEvent.at,  # type: ignore[arg-type]
+        ident=EngineEvent.id,  # type: ignore[arg-type]
+        limit=limit,
+        cursor=cursor,
+        newest_first=True,
+    )
+    return EventPage(items=[event_public(r) for r in rows], next_cursor=next_cursor)
+
+
+# --- overrides -----------------------------------------------------------------------------
+
+
+def _override_public(row: Override) -> OverridePublic:
+    return OverridePublic.model_validate(row, from_attributes=True)
+
+
+def create_override(
+    session: Session, principal: Principal, client: Client, payload: OverrideCreate
+) -> Created:
+    enrollment = _require_enrollment(session, client)
+    digest = body_hash(payload)
+    if payload.id is not None:
+        existing = session.get(Override, payload.id)
+        if existing is not None:
+            if existing.client_id == client.id and existing.body_hash == digest:
+                return 200, _override_public(existing)
+            raise ProblemError(409, "id-conflict", "This id is already used by another item.")
+    if payload.action == "unlock_stage" and not principal.is_coach:
+        raise ProblemError(403, "coach-only", "Only the client's coach may unlock a stage.")
+    if (
+        payload.action == "clear_referral"
+        and not principal.is_coach
+        and client.coach_id is not None
+    ):
+        raise ProblemError(403, "coach-decides", "Your coach decides when a referral is cleared.")
+    plan = plan_for(session, enrollment, client)
+    state = current_state(session, enrollment)
+    stage = payload.stage
+    if payload.action == "clear_referral":
+        if state.referral is None:
+            raise ProblemError(409, "not-referred", "There is no referral to clear.")
+        stage = None
+    else:
+        locked = [s.slug for s in plan.stages if s.slug not in state.unlocked]
+        if stage is not None and stage not in {s.slug for s in plan.stages}:
+            raise ProblemError(
+                422,
+                "unknown-stage",
+                f"'{stage}' is not a stage of {plan.protocol} v{plan.version}.",
+                errors=[
+                    {"loc": ["body", "stage"], "msg": "Unknown stage", "type": "unknown_stage"}
+                ],
+            )
+        if state.referral is not None:
+            raise ProblemError(409, "referred", "The client is referred: clear the referral first.")
+        if not locked or (stage is not None and stage not in locked):
+            raise ProblemError(409, "already-unlocked", "That stage is already unlocked.")
+        stage = stage or locked[0]
+    row = Override(
+        id=payload.id or uuid.uuid4(),
+        client_id=client.id,
+        enrollment_id=enrollment.id,
+        action=payload.action,
+        stage=stage,
+        reason=payload.reason,
+        by="coach" if principal.is_coach else "client",
+        at=utcnow(),
+        body_hash=digest,
+        created_by=principal.id,
+    )
+    session.add(row)
+    session.flush()
+    reevaluate(session, enrollment, client, Position(row.at, RANK_OVERRIDE, str(row.id)))
+    return 201, _override_public(row)

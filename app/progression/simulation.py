@@ -1,0 +1,155 @@
+"""`POST /v1/simulations`: the same engine over a posted timeline, storing nothing."""
+
+import uuid
+from datetime import UTC
+
+from sqlmodel import Session, col, select
+
+from app.core.problems import ProblemError
+from app.models import ProtocolRow
+from app.progression import engine
+from app.progression.model import (
+    AssessmentEntry,
+    Item,
+    OverrideEntry,
+    PainEntry,
+    SessionEntry,
+    position_of,
+)
+from app.progression.schemas import (
+    Event,
+    SimAssessment,
+    SimOverride,
+    SimPain,
+    SimSession,
+    SimulationRequest,
+    SimulationResult,
+)
+from app.progression.service import (
+    EVENT_NAMESPACE,
+    event_id,
+    make_plan,
+    protocol_document,
+    stages_view,
+)
+from app.tracking.schemas import PainContext
+
+SIMULATION_ID = str(uuid.uuid5(EVENT_NAMESPACE, "simulation"))
+
+
+def _problem(index: int, field: str, kind: str, detail: str) -> ProblemError:
+    return ProblemError(
+        422,
+        kind,
+        detail,
+        errors=[
+            {
+                "loc": ["body", "timeline", index, field],
+                "msg": detail,
+                "type": kind.replace("-", "_"),
+            }
+        ],
+    )
+
+
+def _items(request: SimulationRequest) -> list[tuple[int, Item]]:
+    """Timeline entries as engine items (a session's pain scores as their own logs)."""
+    items: list[tuple[int, Item]] = []
+    for index, entry in enumerate(request.timeline):
+        ident = str(entry.id) if getattr(entry, "id", None) else f"{index:06d}"
+        if isinstance(entry, SimPain):
+            at = entry.recorded_at
+            items.append(
+                (index, PainEntry(ident, at, entry.score, entry.context, tuple(entry.flags)))
+            )
+        elif isinstance(entry, SimSession):
+            at = entry.performed_at
+            items.append(
+                (index, SessionEntry(ident, at, tuple(e.exercise for e in entry.exercises)))
+            )
+            for context, score in (
+                (PainContext.during, entry.pain_during),
+                (PainContext.after, entry.pain_after),
+            ):
+                if score is not None:
+                    items.append(
+                        (index, PainEntry(f"{ident}-{context.value}", at, score, context.value))
+                    )
+        elif isinstance(entry, SimAssessment):
+            at = entry.performed_at
+            items.append((index, AssessmentEntry(ident, at, entry.left, entry.right)))
+        else:
+            assert isinstance(entry, SimOverride)
+            at = entry.at
+            items.append(
+                (index, OverrideEntry(ident, at, entry.action, entry.stage, entry.reason, entry.by))
+            )
+        if at < request.started_at:
+            field = {SimPain: "recorded_at", SimOverride: "at"}.get(type(entry), "performed_at")
+            raise _problem(index, field, "before-enrollment", "This is before `started_at`.")
+    return items
+
+
+def simulate(session: Session, request: SimulationRequest) -> SimulationResult:
+    query = select(ProtocolRow.version).where(ProtocolRow.slug == request.protocol)
+    if request.version is not None:
+        query = query.where(ProtocolRow.version == request.version)
+    version = session.exec(query.order_by(col(ProtocolRow.version).desc()).limit(1)).first()
+    if version is None:
+        raise ProblemError(
+            422,
+            "unknown-protocol",
+            f"No published protocol '{request.protocol}'.",
+            errors=[
+                {"loc": ["body", "protocol"], "msg": "Unknown protocol", "type": "unknown_protocol"}
+            ],
+        )
+    document = protocol_document(session, request.protocol, version)
+    overrides = request.params.model_dump(exclude_none=True) if request.params is not None else {}
+    plan = make_plan(
+        document,
+        enrollment_id=SIMULATION_ID,
+        overrides=overrides,
+        timezone=request.timezone,
+        started_at=request.started_at,
+        baseline_pain=request.baseline_pain,
+    )
+    stage_of = {slug: stage for stage in plan.stages for slug in stage.exercises}
+    state, decisions = engine.evaluate(plan, [])
+    for index, item in sorted(_items(request), key=lambda pair: position_of(pair[1])):
+        if isinstance(item, SessionEntry):  # the session rule, as the API applies it
+            for slug in item.exercises:
+                stage = stage_of.get(slug)
+                if stage is None or stage.slug not in state.unlocked:
+                    what = (
+                        f"stage '{stage.slug}' is still locked then"
+                        if stage
+                        else "not in the protocol"
+                    )
+                    raise _problem(
+                        index,
+                        "exercises",
+                        "stage-locked" if stage else "unknown-exercise",
+                        f"'{slug}': {what}.",
+                    )
+        decisions += engine.step(plan, state, item)
+    last = state.last.at if state.last else request.started_at
+    view = engine.progress(plan, state, max(last, request.started_at))
+    return SimulationResult(
+        status=view.status,
+        current_pain=view.current_pain,
+        previous_pain=view.previous_pain,
+        stages=stages_view(view),
+        events=[
+            Event(
+                id=event_id(SIMULATION_ID, d),
+                type=d.type,  # type: ignore[arg-type]
+                rule=d.rule,
+                at=d.at.astimezone(UTC),
+                stage=d.stage,
+                message=d.message,
+                data=d.data,
+            )
+            for d in decisions
+        ],
+    )
