@@ -512,7 +512,7 @@ class ProgressView:
 def _advice(plan: Plan, state: State, status: Status) -> tuple[str, ...]:
     if status == "refer":
         return (
-            "Pause the exercises and see a doctor or physiotherapist. Keep logging pain; "
+            "Pause the exercises and see a clinician (a doctor or physiotherapist). Keep logging pain; "
             "the routine resumes when the referral is cleared.",
         )
     advice = []
