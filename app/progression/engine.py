@@ -512,8 +512,8 @@ class ProgressView:
 def _advice(plan: Plan, state: State, status: Status) -> tuple[str, ...]:
     if status == "refer":
         return (
-            "Pause the exercises and see a clinician (a doctor or physiotherapist). Keep logging pain; "
-            "the routine resumes when the referral is cleared.",
+            "Pause the exercises and see a clinician (a doctor or physiotherapist). Keep "
+            "logging pain; the routine resumes when the referral is cleared.",
         )
     advice = []
     if status == "hold":

@@ -223,7 +223,7 @@ def test_days_are_local_dates(timezone, opens_at_instant):
 
 
 def test_days_are_counted_across_a_dst_change():
-    # London leaves summer time on 25 October 2026; local midnight then moves from 23:00 to 00:00 UTC.
+    # London leaves summer time on 25 October 2026: local midnight moves from 23:00 to 00:00 UTC.
     start = datetime(2026, 10, 20, 23, 30, tzinfo=UTC)  # 21 Oct 00:30 BST
     plan = make_plan("Europe/London", started_at=start)
     items: list[Item] = []
