@@ -40,7 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match"],
-            expose_headers=["ETag", "Retry-After"],
+            # Response headers a browser app may read: cache validators, back-off, retries
+            # replayed, and the reason for a 401.
+            expose_headers=["ETag", "Retry-After", "Idempotent-Replayed", "WWW-Authenticate"],
         )
     # Added last, so it runs first: an oversized body is refused before anything reads it.
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)

@@ -57,12 +57,15 @@ def create_account(payload: AccountCreate, session: SessionDep) -> AccountPublic
 )
 def create_token(
     form: Annotated[TokenRequest, Form()],
+    request: Request,
     session: SessionDep,
     settings: Annotated[Settings, Depends(get_settings)],
 ) -> Token:
     """OAuth2 password flow (form fields `username` = e-mail, `password`), so Swagger's
-    Authorize button works. Repeated failures for one e-mail are refused for a while (429)."""
-    return service.issue_token(session, settings, form.username, form.password)
+    Authorize button works. Repeated failures for one e-mail from one address are refused
+    for a while (429); sign-ins from elsewhere are not affected."""
+    ip = request.client.host if request.client is not None else ""
+    return service.issue_token(session, settings, form.username, form.password, ip)
 
 
 @router.delete(

@@ -2,9 +2,9 @@
 
 import math
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, and_, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -76,12 +76,14 @@ def _email_taken() -> ProblemError:
 
 
 def create_account(session: Session, payload: AccountCreate) -> AccountPublic:
+    # Hashed before the first query: Argon2 must not run while the write lock is held.
+    password_hash = hash_password(payload.password)
     email = payload.email.lower()
     if session.exec(select(Account.id).where(Account.email == email)).first() is not None:
         raise _email_taken()
     account = Account(
         email=email,
-        password_hash=hash_password(payload.password),
+        password_hash=password_hash,
         role=payload.role,
         display_name=payload.display_name,
         timezone=payload.timezone,
@@ -104,51 +106,80 @@ def create_account(session: Session, payload: AccountCreate) -> AccountPublic:
     return account_public(session, account)
 
 
-def issue_token(session: Session, settings: Settings, email: str, password: str) -> Token:
-    """Sign in; failures per e-mail are counted in the database and throttled."""
-    email = email.strip().lower()
-    now = utcnow()
+def _failures(email: str, ip: str) -> ColumnElement[bool]:
+    return and_(col(LoginFailure.email) == email, col(LoginFailure.ip) == ip)
+
+
+def _check_throttle(
+    session: Session, settings: Settings, email: str, ip: str, now: datetime
+) -> None:
+    """A 429 once this e-mail has failed too often from this address within the window."""
     window = timedelta(seconds=settings.login_failure_window_seconds)
-    failures = session.exec(
+    count, oldest = session.exec(
         select(func.count(), func.min(LoginFailure.at))
-        .where(LoginFailure.email == email)
+        .where(_failures(email, ip))
         .where(col(LoginFailure.at) > now - window)
     ).one()
-    count, oldest = failures
     if count >= settings.login_max_failures and oldest is not None:
         wait = max(1, math.ceil((oldest + window - now).total_seconds()))
         raise ProblemError(
             429,
             "too-many-requests",
-            f"Too many failed sign-ins for this e-mail; try again in {wait} seconds.",
+            f"Too many failed sign-ins for this e-mail from here; try again in {wait} seconds.",
             headers={"Retry-After": str(wait)},
         )
-    account = session.exec(select(Account).where(Account.email == email)).first()
-    if not verify_password(account.password_hash if account else None, password):
-        session.add(LoginFailure(email=email, at=now))
-        session.exec(delete(LoginFailure).where(col(LoginFailure.at) < now - window))
-        session.commit()
-        raise ProblemError(
-            401,
-            "invalid-credentials",
-            "The e-mail or password is wrong.",
-            headers={"WWW-Authenticate": 'Bearer realm="hipfix"'},
-        )
-    assert account is not None
+
+
+def _record_failure(
+    session: Session, settings: Settings, email: str, ip: str, now: datetime
+) -> ProblemError:
+    window = timedelta(seconds=settings.login_failure_window_seconds)
+    session.add(LoginFailure(email=email, ip=ip, at=now))
+    session.exec(delete(LoginFailure).where(col(LoginFailure.at) < now - window))
+    session.commit()
+    return ProblemError(
+        401,
+        "invalid-credentials",
+        "The e-mail or password is wrong.",
+        headers={"WWW-Authenticate": 'Bearer realm="hipfix"'},
+    )
+
+
+def _record_token(
+    session: Session, settings: Settings, account_id: uuid.UUID, email: str, ip: str
+) -> Token:
     ttl = timedelta(days=settings.token_ttl_days)
     secret = new_secret(TOKEN_PREFIX)
     session.add(
         Credential(
-            account_id=account.id,
+            account_id=account_id,
             kind="token",
             secret_hash=secret_hash(secret),
             prefix=secret[:8],
-            expires_at=now + ttl,
+            expires_at=utcnow() + ttl,
         )
     )
-    session.exec(delete(LoginFailure).where(LoginFailure.email == email))
+    # Only this address's failures: another address's guesses still count against it.
+    session.exec(delete(LoginFailure).where(_failures(email, ip)))
     session.commit()
     return Token(access_token=secret, token_type="bearer", expires_in=int(ttl.total_seconds()))
+
+
+def issue_token(session: Session, settings: Settings, email: str, password: str, ip: str) -> Token:
+    """Sign in; failures per e-mail and client address are counted in the database and
+    throttled. The password is checked between two short transactions, never inside one:
+    Argon2 is slow on purpose, and a writer's transaction holds SQLite's write lock."""
+    email = email.strip().lower()
+    now = utcnow()
+    _check_throttle(session, settings, email, ip, now)
+    account = session.exec(
+        select(Account.id, Account.password_hash).where(Account.email == email)
+    ).first()
+    session.rollback()  # nothing written yet: end the transaction before the slow part
+    account_id, password_hash = account if account is not None else (None, None)
+    if not verify_password(password_hash, password) or account_id is None:
+        raise _record_failure(session, settings, email, ip, now)
+    return _record_token(session, settings, account_id, email, ip)
 
 
 def revoke_credential(session: Session, principal: Principal) -> None:

@@ -31,7 +31,10 @@ class Settings(BaseSettings):
         default=30, ge=1, le=365, description="Days a login token stays valid."
     )
     login_max_failures: int = Field(
-        default=5, ge=1, le=100, description="Failed sign-ins per e-mail before throttling."
+        default=5,
+        ge=1,
+        le=100,
+        description="Failed sign-ins per e-mail and client address before throttling.",
     )
     login_failure_window_seconds: int = Field(
         default=900, ge=10, le=86_400, description="Window in which failed sign-ins count."

@@ -7,7 +7,7 @@ written in the same transaction as what the create stored, so a crash leaves nei
 import hashlib
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Header, Request
 from fastapi.responses import JSONResponse
@@ -36,9 +36,24 @@ IdempotencyKey = Annotated[
 Created = tuple[int, BaseModel]
 
 
-def _fingerprint(request: Request, payload: BaseModel | None) -> str:
+def _fingerprint(request: Request, scope: str | None, payload: BaseModel | None) -> str:
+    """What the request does, not how its path was spelled: `me` and the client's own id
+    are one target. Without a scope, the path as sent stands in for it."""
+    route = request.scope.get("route")
+    template = getattr(route, "path", request.url.path)
+    target = scope if scope is not None else request.url.path
     body = payload.model_dump_json() if payload is not None else ""
-    return hashlib.sha256(f"{request.method} {request.url.path}\n{body}".encode()).hexdigest()
+    text = f"{request.method} {template}\n{target}\n{body}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _collided() -> ProblemError:
+    return ProblemError(
+        409,
+        "conflict",
+        "This request collided with a concurrent one that stored the same item or used "
+        "the same Idempotency-Key; retry it.",
+    )
 
 
 def respond_once(
@@ -49,51 +64,73 @@ def respond_once(
     payload: BaseModel | None,
     create: Callable[[], Created],
     *,
+    scope: str | None = None,
     redact: frozenset[str] = frozenset(),
 ) -> JSONResponse:
     """Run `create` (which adds rows without committing) and commit it with its key's record.
 
+    `scope` names what the create acts on (a client's id), so that the same request sent
+    by another path to the same target is recognised as a retry.
+
     A conflicting concurrent insert (the same key or the same client-made id) rolls back
-    and runs once more, which then finds the winner's result.
+    and runs once more, which then finds the winner's result; a second collision is a 409.
     """
-    fingerprint = _fingerprint(request, payload)
-    for attempt in (1, 2):
+    fingerprint = _fingerprint(request, scope, payload)
+    for _attempt in (1, 2):
         if key is not None:
-            record = session.get(IdempotencyRecord, (account_id, key))
-            if record is not None:
-                if record.fingerprint != fingerprint:
-                    raise ProblemError(
-                        422,
-                        "idempotency-key-reused",
-                        "This Idempotency-Key was used for a different request; use a new key.",
-                    )
-                return JSONResponse(
-                    record.body, record.status_code, headers={"Idempotent-Replayed": "true"}
-                )
-        status, model = create()
-        body = model.model_dump(mode="json")
-        if key is not None:
-            stored = {**body, **dict.fromkeys(redact)}
-            session.add(
-                IdempotencyRecord(
-                    account_id=account_id,
-                    key=key,
-                    fingerprint=fingerprint,
-                    status_code=status,
-                    body=stored,
-                )
-            )
-            session.exec(
-                delete(IdempotencyRecord)
-                .where(col(IdempotencyRecord.account_id) == account_id)
-                .where(col(IdempotencyRecord.created_at) < utcnow() - KEEP_FOR)
-            )
+            replay = _replay(session, account_id, key, fingerprint)
+            if replay is not None:
+                return replay
         try:
+            # create() flushes, so it can collide too, not only the commit.
+            status, body = _create_and_record(session, account_id, key, fingerprint, create, redact)
             session.commit()
         except IntegrityError:
             session.rollback()
-            if attempt == 2:
-                raise
             continue
         return JSONResponse(body, status)
-    raise AssertionError("unreachable")
+    raise _collided()
+
+
+def _replay(
+    session: Session, account_id: object, key: str, fingerprint: str
+) -> JSONResponse | None:
+    """The first response to this key, if there was one; a different request is a 422."""
+    record = session.get(IdempotencyRecord, (account_id, key))
+    if record is None:
+        return None
+    if record.fingerprint != fingerprint:
+        raise ProblemError(
+            422,
+            "idempotency-key-reused",
+            "This Idempotency-Key was used for a different request; use a new key.",
+        )
+    return JSONResponse(record.body, record.status_code, headers={"Idempotent-Replayed": "true"})
+
+
+def _create_and_record(
+    session: Session,
+    account_id: object,
+    key: str | None,
+    fingerprint: str,
+    create: Callable[[], Created],
+    redact: frozenset[str],
+) -> tuple[int, dict[str, Any]]:
+    status, model = create()
+    body = model.model_dump(mode="json")
+    if key is not None:
+        session.add(
+            IdempotencyRecord(
+                account_id=account_id,
+                key=key,
+                fingerprint=fingerprint,
+                status_code=status,
+                body={**body, **dict.fromkeys(redact)},
+            )
+        )
+        session.exec(
+            delete(IdempotencyRecord)
+            .where(col(IdempotencyRecord.account_id) == account_id)
+            .where(col(IdempotencyRecord.created_at) < utcnow() - KEEP_FOR)
+        )
+    return status, body

@@ -8,6 +8,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from app.core.problems import Problem
+from app.progression import rules
 
 DESCRIPTION = """\
 HipFix walks a person with hip impingement (femoroacetabular impingement, FAI) through a
@@ -38,7 +39,8 @@ TAGS = [
     {
         "name": "progression",
         "description": "The engine's view: progress, today's routine, decisions, overrides, "
-        "simulations.",
+        "simulations. The rules (v1), their parameters (defaults in each protocol version, "
+        "overridable per enrolment by a coach) and their basis:\n\n" + rules.describe(),
     },
     {"name": "operations", "description": "Liveness and readiness probes."},
 ]

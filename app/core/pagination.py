@@ -5,7 +5,7 @@ import binascii
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -88,10 +88,13 @@ def keyset_page(
         try:
             moment_after = datetime.fromisoformat(after["t"])
             id_after = uuid.UUID(after["id"])
-        except ValueError:
+            # Converted here, not when the query binds it: a moment whose UTC falls outside
+            # the years datetime holds raises OverflowError, and would be a 500 there.
+            if moment_after.tzinfo is None:
+                raise ValueError("naive moment")
+            moment_after = moment_after.astimezone(UTC)
+        except (ValueError, OverflowError):
             raise _invalid_cursor() from None
-        if moment_after.tzinfo is None:
-            raise _invalid_cursor()
         if newest_first:
             query = query.where(
                 or_(moment < moment_after, and_(moment == moment_after, ident < id_after))

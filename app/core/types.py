@@ -1,19 +1,31 @@
 """Field types shared by request models: strict, validated, normalised."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
+# Names in the system's zone folder that are not IANA zones: the host's own setting, a
+# placeholder, a POSIX rule template, and whole copies of the database (posix/, right/: the
+# latter counts leap seconds, which no client means).
+_NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+_NOT_ZONE_FOLDERS = ("posix/", "right/")
+
 
 @lru_cache(maxsize=1)
 def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())
+    return frozenset(
+        name
+        for name in available_timezones()
+        if name not in _NOT_ZONES and not name.startswith(_NOT_ZONE_FOLDERS)
+    )
 
 
 def _known_zone(name: str) -> str:
@@ -24,12 +36,54 @@ def _known_zone(name: str) -> str:
     return name
 
 
-def _past_or_now(value: datetime) -> datetime:
-    value = value.astimezone(UTC)
-    if value > datetime.now(UTC) + FUTURE_TOLERANCE:
-        raise ValueError("is more than 5 minutes in the future")
+# A date, a T (or space) and a time: pydantic would also read a bare number as a Unix time.
+_ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _iso_text(value: Any) -> Any:
+    if isinstance(value, str) and not _ISO_MOMENT.match(value):
+        raise ValueError("must be an ISO 8601 date and time with an offset")
+    return value
+
+
+def _iso_only(value: Any) -> Any:
+    """Strict for bodies: ISO 8601 text (or, from Python, a datetime); never a number.
+
+    Not pydantic's strict mode: it still reads "1791000000" as a Unix time, and behind any
+    validator (needed to catch that) it refuses every string."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "datetime_type", "Input should be an ISO 8601 date and time string with an offset"
+        )
+    return _iso_text(value)
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is past the last year datetime holds
+        raise ValueError("is out of range") from None
+
+
+def _not_too_early(value: datetime) -> datetime:
     if value < EARLIEST:
         raise ValueError("is before the year 2000")
+    return value
+
+
+def _past_or_now(value: datetime) -> datetime:
+    value = _not_too_early(_in_utc(value))
+    if value > datetime.now(UTC) + FUTURE_TOLERANCE:
+        raise ValueError("is more than 5 minutes in the future")
+    return value
+
+
+def _not_after_now(value: datetime) -> datetime:
+    value = _not_too_early(_in_utc(value))
+    if value > datetime.now(UTC):
+        raise ValueError("is in the future")
     return value
 
 
@@ -38,12 +92,23 @@ Timezone = Annotated[
     Field(min_length=1, max_length=64, examples=["Europe/Paris"]),
     AfterValidator(_known_zone),
 ]
-# A moment that has happened: timezone-aware, at most 5 minutes ahead (clock drift), in UTC.
+# Body times: an ISO 8601 string with an offset, never a number (no Unix times).
+_BodyMoment = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
+# A moment that has happened: at most 5 minutes ahead (clock drift), in UTC.
 PastMoment = Annotated[
-    AwareDatetime,
+    _BodyMoment,
     AfterValidator(_past_or_now),
     Field(examples=["2026-11-20T07:30:00+01:00"]),
 ]
+# When something began (an enrolment): not ahead of now at all, in UTC. No drift allowance,
+# so that a start is never later than the log a client makes right after it.
+StartMoment = Annotated[
+    _BodyMoment,
+    AfterValidator(_not_after_now),
+    Field(examples=["2026-10-17T08:00:00Z"]),
+]
+# A query parameter's moment (since/until): ISO 8601 text too, in UTC.
+QueryMoment = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_in_utc)]
 PainScore = Annotated[
     int,
     Field(strict=True, ge=0, le=10, description="Numeric pain rating, 0 (none) to 10 (worst)."),

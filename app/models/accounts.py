@@ -63,11 +63,15 @@ class Credential(SQLModel, table=True):
 
 
 class LoginFailure(SQLModel, table=True):
-    """A failed sign-in, kept for the throttling window (in the database, shared by workers)."""
+    """A failed sign-in, kept for the throttling window (in the database, shared by workers).
+
+    Counted per e-mail and address: someone guessing a password from one address must not
+    lock the account's owner out everywhere else."""
 
     __tablename__ = "login_failure"
-    __table_args__ = (Index(None, "email", "at"),)
+    __table_args__ = (Index(None, "email", "ip", "at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=254)
+    ip: str = Field(max_length=64, description="The client's address, as the server saw it.")
     at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

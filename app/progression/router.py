@@ -3,7 +3,7 @@
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 
 from app.accounts.deps import ClientDep
@@ -12,8 +12,9 @@ from app.core.idempotency import IdempotencyKey, respond_once
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
 from app.core.security import CurrentPrincipal
-from app.progression import rules, service
+from app.progression import service
 from app.progression.schemas import (
+    SIMULATION_EXAMPLES,
     EventPage,
     EventType,
     OverrideCreate,
@@ -115,6 +116,7 @@ def create_override(
         idempotency_key,
         payload,
         lambda: service.create_override(session, principal, client, payload),
+        scope=str(client.id),
     )
 
 
@@ -125,9 +127,12 @@ def create_override(
     description=(
         "Replays a posted timeline through the same engine and returns every decision. "
         "Public, and stores nothing: for app developers, coaches tuning parameters and anyone "
-        "exploring the rules.\n\n" + rules.describe()
+        "exploring the rules (listed under the `progression` tag)."
     ),
     responses=problem_responses(400, 413, 422),
 )
-def create_simulation(payload: SimulationRequest, session: SessionDep) -> SimulationResult:
+def create_simulation(
+    payload: Annotated[SimulationRequest, Body(openapi_examples=SIMULATION_EXAMPLES)],  # type: ignore[arg-type]
+    session: SessionDep,
+) -> SimulationResult:
     return simulate(session, payload)

@@ -365,6 +365,50 @@ _SIMULATION_EXAMPLE = {
 }
 
 
+def _plateau_example() -> dict[str, Any]:
+    """Two weeks of daily hip-flexor sessions with pain stuck at 5: stage 3 opens on day 14."""
+    timeline: list[dict[str, Any]] = []
+    for day in range(1, 16):
+        stamp = f"2026-09-{day + 1:02d}"
+        timeline.append(
+            {
+                "type": "session",
+                "performed_at": f"{stamp}T18:00:00Z",
+                "exercises": [
+                    {"exercise": "hip-flexor-ball-release"},
+                    {"exercise": "hip-flexor-stretch"},
+                ],
+            }
+        )
+        timeline.append(
+            {
+                "type": "pain",
+                "score": 6 if day < 7 else 5,
+                "context": "rest",
+                "recorded_at": f"{stamp}T07:30:00Z",
+                "side": "right",
+            }
+        )
+    return {**_SIMULATION_EXAMPLE, "timeline": timeline}
+
+
+SIMULATION_EXAMPLES = {
+    "plateau": {
+        "summary": "Pain stops falling: the feet open on day 14",
+        "description": "Daily sessions of stages 1–2; pain 6 for a week, then 5. On day 14 "
+        "(15 September) every gate-A criterion holds, so `ankle-and-foot` unlocks, with its "
+        "reason.",
+        "value": _plateau_example(),
+    },
+    "flare": {
+        "summary": "A flare during exercise holds progress",
+        "description": "Pain 7/10 during exercise on 4 September: `flare.during`, hold until the "
+        "end of 6 September with a lighter routine.",
+        "value": _SIMULATION_EXAMPLE,
+    },
+}
+
+
 class SimulationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_SIMULATION_EXAMPLE]})
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from app.accounts.deps import ClientDep
 from app.core.db import SessionDep
@@ -14,6 +14,8 @@ from app.core.idempotency import Created, IdempotencyKey, respond_once
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
 from app.core.security import CurrentPrincipal
+from app.core.types import QueryMoment
+from app.models import Client
 from app.tracking import service
 from app.tracking.schemas import (
     AssessmentCreate,
@@ -35,8 +37,8 @@ from app.tracking.schemas import (
 
 router = APIRouter(prefix="/clients/{client_id}")
 
-Since = Annotated[AwareDatetime | None, Query(description="Only items at or after this moment.")]
-Until = Annotated[AwareDatetime | None, Query(description="Only items before this moment.")]
+Since = Annotated[QueryMoment | None, Query(description="Only items at or after this moment.")]
+Until = Annotated[QueryMoment | None, Query(description="Only items before this moment.")]
 
 _CREATE_ERRORS = {
     200: {"description": "A retry: the item already stored with this id and body."},
@@ -49,11 +51,13 @@ def _create(
     request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
+    client: Client,
     key: str | None,
     payload: BaseModel,
     create: Callable[[], Created],
 ) -> JSONResponse:
-    return respond_once(session, request, principal.id, key, payload, create)
+    # Scoped by the client's id: `me` and that id are the same target for a retry.
+    return respond_once(session, request, principal.id, key, payload, create, scope=str(client.id))
 
 
 @router.post(
@@ -78,6 +82,7 @@ def create_enrollment(
         request,
         session,
         principal,
+        client,
         idempotency_key,
         payload,
         lambda: service.create_enrollment(session, principal, client, payload),
@@ -123,6 +128,7 @@ def create_pain_log(
         request,
         session,
         principal,
+        client,
         idempotency_key,
         payload,
         lambda: service.create_pain_log(session, principal, client, payload),
@@ -151,6 +157,7 @@ def create_pain_log_batch(
         request,
         session,
         principal,
+        client,
         idempotency_key,
         payload,
         lambda: service.create_pain_logs(session, principal, client, payload),
@@ -213,6 +220,7 @@ def create_session(
         request,
         session,
         principal,
+        client,
         idempotency_key,
         payload,
         lambda: service.create_session(session, principal, client, payload),
@@ -261,6 +269,7 @@ def create_assessment(
         request,
         session,
         principal,
+        client,
         idempotency_key,
         payload,
         lambda: service.create_assessment(session, principal, client, payload),

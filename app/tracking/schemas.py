@@ -5,11 +5,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from app.catalogue.schemas import RedFlagCode
 from app.core.pagination import Page
-from app.core.types import Note, PainScore, PastMoment
+from app.core.types import Note, PainScore, PastMoment, StartMoment
 from app.progression.params import ProgressionParams
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=80)]
@@ -119,7 +119,9 @@ class EnrollmentCreate(BaseModel):
         description="A published version; default the latest. Pinned for the enrolment's life.",
     )
     baseline_pain: PainScore
-    started_at: PastMoment | None = Field(None, description="Default now; may be in the past.")
+    started_at: StartMoment | None = Field(
+        None, description="Default now; may be in the past, not in the future."
+    )
     params: ProgressionParamsOverride | None = Field(  # type: ignore[valid-type]
         None, description="Coach only: thresholds to change for this client."
     )
@@ -146,6 +148,14 @@ class EnrollmentPage(Page[EnrollmentPublic]):
         json_schema_extra={"examples": [{"items": [_ENROLLMENT], "next_cursor": None}]}
     )
 
+
+def _distinct(flags: list[RedFlagCode]) -> list[RedFlagCode]:
+    if len(set(flags)) != len(flags):
+        raise ValueError("names a red flag more than once")
+    return flags
+
+
+RedFlags = Annotated[list[RedFlagCode], AfterValidator(_distinct)]
 
 _PAIN_CREATE = {
     "score": 4,
@@ -176,10 +186,11 @@ class PainLogCreate(BaseModel):
     recorded_at: PastMoment
     side: Side
     location: PainLocation | None = None
-    flags: list[RedFlagCode] = Field(
+    flags: RedFlags = Field(
         default_factory=list,
         max_length=7,
-        description="Red-flag symptoms noticed (see the protocol).",
+        json_schema_extra={"uniqueItems": True},
+        description="Red-flag symptoms noticed (see the protocol), each once.",
     )
     note: Note | None = None
 

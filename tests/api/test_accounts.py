@@ -1,10 +1,15 @@
 """Sign-up, sign-in, tokens, API keys and `me`, through HTTP."""
 
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
-from sqlmodel import select
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
 
+from app.accounts import service
+from app.core import security
+from app.core.db import get_session
 from app.models import Credential, LoginFailure
 from tests.conftest import PASSWORD, assert_problem, signup
 
@@ -78,6 +83,11 @@ def test_a_taken_email_is_a_409_whatever_its_case(client):
         ({"role": "Client"}, "role"),
         ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
         ({"timezone": "GMT+2"}, "timezone"),
+        ({"timezone": "localtime"}, "timezone"),
+        ({"timezone": "Factory"}, "timezone"),
+        ({"timezone": "posixrules"}, "timezone"),
+        ({"timezone": "posix/Europe/Paris"}, "timezone"),
+        ({"timezone": "right/UTC"}, "timezone"),
         ({"display_name": "   "}, "display_name"),
         ({"display_name": "x" * 101}, "display_name"),
         ({"is_admin": True}, "is_admin"),
@@ -90,6 +100,13 @@ def test_refused_signups_name_the_field_and_store_nothing(client, fields, field)
     assert [e["loc"] for e in body["errors"]] == [["body", field]]
     assert _token(client, "sam@example.com").status_code == 401
     assert client.post("/v1/accounts", json=_account()).status_code == 201
+
+
+@pytest.mark.parametrize("timezone", ["Europe/Paris", "America/New_York", "UTC", "Etc/GMT+2"])
+def test_canonical_timezones_are_accepted(client, timezone):
+    response = client.post("/v1/accounts", json=_account(timezone=timezone))
+    assert response.status_code == 201, response.text
+    assert response.json()["timezone"] == timezone
 
 
 def test_missing_fields_are_each_named(client):
@@ -154,6 +171,37 @@ def test_repeated_failures_are_throttled_then_forgiven(client, db):
         db.add(failure)
     db.commit()
     assert _token(client, "sam@example.com").status_code == 200
+
+
+def _client_at(app, host: str) -> TestClient:
+    return TestClient(app, raise_server_exceptions=False, client=(host, 123))
+
+
+def test_throttling_is_per_email_and_address_so_a_victim_can_still_sign_in(app, client):
+    client.post("/v1/accounts", json=_account())
+    for _ in range(5):
+        assert _token(client, "sam@example.com", "wrong password!").status_code == 401
+    throttled = _token(client, "sam@example.com")
+    assert_problem(throttled, 429, "too-many-requests")
+    assert "retry-after" in throttled.headers
+
+    # The account's owner, elsewhere, is not locked out by someone else's guesses.
+    with _client_at(app, "10.0.0.9") as elsewhere:
+        assert _token(elsewhere, "sam@example.com").status_code == 200
+    # Their success does not forgive the guesser's failures.
+    assert_problem(_token(client, "sam@example.com"), 429, "too-many-requests")
+
+
+def test_failures_from_several_addresses_are_counted_apart(app, client, db):
+    client.post("/v1/accounts", json=_account())
+    with _client_at(app, "10.0.0.9") as other:
+        for _ in range(4):
+            assert _token(other, "sam@example.com", "wrong password!").status_code == 401
+    for _ in range(4):
+        assert _token(client, "sam@example.com", "wrong password!").status_code == 401
+    assert _token(client, "sam@example.com").status_code == 200
+    failures = db.exec(select(LoginFailure)).all()
+    assert [(f.email, f.ip) for f in failures] == [("sam@example.com", "10.0.0.9")] * 4
 
 
 def test_a_success_clears_earlier_failures(client):
@@ -253,3 +301,41 @@ def test_pages_of_api_keys(client):
         if cursor is None:
             break
     assert seen == made
+
+
+@pytest.fixture
+def request_sessions(app, connection) -> list[Session]:
+    """Every session the app opens, to look at while a request runs."""
+    opened: list[Session] = []
+
+    def recording_session() -> Iterator[Session]:
+        with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
+            opened.append(session)
+            yield session
+
+    app.dependency_overrides[get_session] = recording_session
+    return opened
+
+
+def test_passwords_are_never_hashed_or_checked_inside_a_transaction(
+    client, request_sessions, monkeypatch
+):
+    # Argon2 takes tens of milliseconds: inside a transaction it would hold SQLite's write lock.
+    inside: list[bool] = []
+
+    def watched(work: Callable[..., object]) -> Callable[..., object]:
+        def run(*args: object) -> object:
+            inside.append(request_sessions[-1].in_transaction())
+            return work(*args)
+
+        return run
+
+    monkeypatch.setattr(service, "hash_password", watched(security.hash_password))
+    monkeypatch.setattr(service, "verify_password", watched(security.verify_password))
+    assert client.post("/v1/accounts", json=_account()).status_code == 201
+    assert _token(client, "sam@example.com").status_code == 200
+    assert _token(client, "sam@example.com", "wrong password!").status_code == 401
+    assert _token(client, "nobody@example.com").status_code == 401
+    assert inside == [False] * 4
+    # and what each wrote was committed all the same
+    assert _token(client, "sam@example.com").status_code == 200

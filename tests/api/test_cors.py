@@ -24,6 +24,15 @@ def test_configured_origin_is_allowed(db):
     assert preflight.status_code == 200
 
 
+def test_browsers_may_read_the_headers_the_api_documents(db):
+    client = _client(db, ["https://app.example"])
+    response = client.get("/v1/protocols", headers={"Origin": "https://app.example"})
+    exposed = {
+        h.strip().lower() for h in response.headers["access-control-expose-headers"].split(",")
+    }
+    assert {"etag", "retry-after", "idempotent-replayed", "www-authenticate"} <= exposed
+
+
 def test_other_origins_get_no_cors_headers(db):
     client = _client(db, ["https://app.example"])
     response = client.get("/v1/protocols", headers={"Origin": "https://evil.example"})

@@ -94,6 +94,13 @@ def test_a_client_may_not_set_parameters(client):
             {"started_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()},
             ["body", "started_at"],
         ),
+        (
+            {"started_at": (datetime.now(UTC) + timedelta(minutes=2)).isoformat()},
+            ["body", "started_at"],
+        ),
+        ({"started_at": "9999-12-31T23:00:00-05:00"}, ["body", "started_at"]),
+        ({"started_at": 1791000000}, ["body", "started_at"]),
+        ({"started_at": "1791000000"}, ["body", "started_at"]),
         ({"params": {"gate_min_days": 0}}, ["body", "params", "gate_min_days"]),
         ({"params": {"severe_pain": 11}}, ["body", "params", "severe_pain"]),
         ({"params": {"severe_pain": "8"}}, ["body", "params", "severe_pain"]),

@@ -1,10 +1,15 @@
 """Pain logs: strict input, lists, filters, pages, deletion and batches."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.core.pagination import encode_cursor
 from tests.conftest import STARTED, assert_problem, pain_body
+
+# Moments whose conversion to UTC leaves the years datetime can hold.
+FAR_OUT = ["9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+01:00"]
 
 
 def _logs(client, actor, **params) -> list[dict]:
@@ -53,6 +58,13 @@ def test_a_pain_log_with_every_field(client, me):
         ({"flags": "night_pain"}, "flags"),
         ({"recorded_at": "2026-10-02T08:00:00"}, "recorded_at"),
         ({"recorded_at": "yesterday"}, "recorded_at"),
+        ({"recorded_at": FAR_OUT[0]}, "recorded_at"),
+        ({"recorded_at": FAR_OUT[1]}, "recorded_at"),
+        ({"recorded_at": 1791000000}, "recorded_at"),
+        ({"recorded_at": 1791000000.5}, "recorded_at"),
+        ({"recorded_at": "1791000000"}, "recorded_at"),
+        ({"recorded_at": "1791000000.5"}, "recorded_at"),
+        ({"flags": ["night_pain", "night_pain"]}, "flags"),
         ({"recorded_at": (datetime.now(UTC) + timedelta(minutes=6)).isoformat()}, "recorded_at"),
         ({"note": "x" * 1001}, "note"),
         ({"mood": "grumpy"}, "mood"),
@@ -117,6 +129,41 @@ def test_pages_cover_every_log_exactly_once(client, me):
         assert {log["id"] for log in seen} == every
         moments = [log["recorded_at"] for log in seen]
         assert moments == sorted(moments, reverse=True)
+
+
+@pytest.mark.parametrize("moment", FAR_OUT)
+@pytest.mark.parametrize("name", ["since", "until"])
+def test_far_out_query_moments_are_422(client, me, name, moment):
+    for what in ("pain-logs", "sessions", "assessments"):
+        response = client.get(f"/v1/clients/me/{what}", params={name: moment}, headers=me.headers)
+        problem = assert_problem(response, 422, "validation-error")
+        assert problem["errors"][0]["loc"] == ["query", name]
+
+
+@pytest.mark.parametrize("moment", ["1791000000", "1791000000.5"])
+def test_query_moments_are_iso_8601_not_numbers(client, me, moment):
+    response = client.get("/v1/clients/me/pain-logs", params={"since": moment}, headers=me.headers)
+    assert assert_problem(response, 422)["errors"][0]["loc"] == ["query", "since"]
+
+
+def test_query_moments_take_any_offset(client, me):
+    assert (
+        _post(client, me, pain_body(1, recorded_at="2026-10-02T10:00:00+00:00")).status_code == 201
+    )
+    assert len(_logs(client, me, since="2026-10-02T11:59:00+02:00")) == 1
+    assert _logs(client, me, since="2026-10-02T12:01:00+02:00") == []
+    assert len(_logs(client, me, until="2026-10-02T05:01:00-05:00")) == 1
+    assert _logs(client, me, until="2026-10-02T10:00:00Z") == []
+
+
+@pytest.mark.parametrize("moment", FAR_OUT)
+def test_cursors_holding_far_out_moments_are_400(client, me, moment):
+    cursor = encode_cursor({"t": moment, "id": str(uuid.uuid4())})
+    for what in ("pain-logs", "sessions", "assessments", "enrollments"):
+        response = client.get(
+            f"/v1/clients/me/{what}", params={"cursor": cursor}, headers=me.headers
+        )
+        assert_problem(response, 400, "invalid-cursor")
 
 
 def test_tampered_cursors_are_400(client, me):

@@ -509,3 +509,15 @@ def test_replays_are_idempotent_and_events_are_stored_once(client, sam):
         client.post("/v1/clients/me/pain-logs", json=body, headers=sam.headers)
     assert len(events(client, sam, type="flare")) == 1
     assert len(events(client, sam, type="flare", include_retracted="true")) == 1
+
+
+def test_the_documented_simulation_examples_do_what_they_say(client):
+    examples = client.get("/openapi.json").json()["paths"]["/v1/simulations"]["post"][
+        "requestBody"
+    ]["content"]["application/json"]["examples"]
+    plateau = client.post("/v1/simulations", json=examples["plateau"]["value"]).json()
+    opened = [e for e in plateau["events"] if e["type"] == "stage_unlocked"]
+    assert [(e["stage"], e["at"][:10]) for e in opened] == [("ankle-and-foot", "2026-09-15")]
+    flare = client.post("/v1/simulations", json=examples["flare"]["value"]).json()
+    assert [e["rule"] for e in flare["events"]] == ["enrolled", "flare.during"]
+    assert flare["events"][1]["data"]["hold_until"] == "2026-09-06"

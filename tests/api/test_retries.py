@@ -4,9 +4,11 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from app.models import IdempotencyRecord
+from app.tracking import service as tracking
 from tests.conftest import STARTED, assert_problem, enrol, managed_client, pain_body, signup
 
 PERFORMED = (STARTED + timedelta(days=2)).isoformat()
@@ -248,3 +250,69 @@ def test_idempotency_keys_are_kept_at_least_a_day(client, me, db):
     again = client.post("/v1/clients/me/pain-logs", json=pain_body(2), headers=headers)
     assert again.headers["idempotent-replayed"] == "true"
     assert again.json() == first.json()
+
+
+def test_an_idempotency_key_names_the_target_not_the_spelling_of_its_path(client, me):
+    headers = {**me.headers, "Idempotency-Key": "me-or-id"}
+    first = client.post("/v1/clients/me/pain-logs", json=pain_body(2), headers=headers)
+    again = client.post(f"/v1/clients/{me.client_id}/pain-logs", json=pain_body(2), headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert _count(client, me, "pain-logs") == 1
+
+
+def test_an_idempotency_key_reused_for_another_client_is_refused(client):
+    coach = signup(client, "coach")
+    first, second = managed_client(client, coach), managed_client(client, coach)
+    for managed in (first, second):
+        enrol(client, coach, managed["id"])
+    headers = {**coach.headers, "Idempotency-Key": "one-per-client"}
+    path = "/v1/clients/{}/pain-logs"
+    assert (
+        client.post(path.format(first["id"]), json=pain_body(2), headers=headers).json()[
+            "client_id"
+        ]
+        == first["id"]
+    )
+    assert_problem(
+        client.post(path.format(second["id"]), json=pain_body(2), headers=headers),
+        422,
+        "idempotency-key-reused",
+    )
+
+
+def _collides(times: int):
+    """create_pain_log that adds its rows, then fails to flush `times` times, as a
+    concurrent insert of the same key or id would make it."""
+    real = tracking.create_pain_log
+    calls = []
+
+    def create(*args):
+        calls.append(1)
+        result = real(*args)
+        if len(calls) <= times:
+            raise IntegrityError("INSERT INTO pain_log ...", {}, Exception("UNIQUE failed"))
+        return result
+
+    return create
+
+
+def test_a_collision_while_creating_is_retried_once(client, me, monkeypatch):
+    monkeypatch.setattr(tracking, "create_pain_log", _collides(1))
+    headers = {**me.headers, "Idempotency-Key": "collided"}
+    response = client.post("/v1/clients/me/pain-logs", json=pain_body(2), headers=headers)
+    assert response.status_code == 201, response.text
+    assert _count(client, me, "pain-logs") == 1
+    again = client.post("/v1/clients/me/pain-logs", json=pain_body(2), headers=headers)
+    assert again.headers["idempotent-replayed"] == "true"
+
+
+def test_a_second_collision_is_a_409_that_stores_nothing(client, me, monkeypatch, db):
+    monkeypatch.setattr(tracking, "create_pain_log", _collides(2))
+    headers = {**me.headers, "Idempotency-Key": "collided-twice"}
+    response = client.post("/v1/clients/me/pain-logs", json=pain_body(2), headers=headers)
+    problem = assert_problem(response, 409, "conflict")
+    assert "retry" in problem["detail"]
+    assert _count(client, me, "pain-logs") == 0
+    assert db.exec(select(IdempotencyRecord)).all() == []

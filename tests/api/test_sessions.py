@@ -52,6 +52,29 @@ def test_a_session_makes_linked_pain_logs(client, me):
     assert _get(client, me, "sessions") == [session]
 
 
+@pytest.mark.parametrize(
+    "performed_at",
+    [1791000000, "1791000000", "9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+01:00"],
+)
+@pytest.mark.parametrize("what", ["sessions", "assessments"])
+def test_performed_at_must_be_an_iso_moment_in_range(client, me, what, performed_at):
+    body = (
+        _session(performed_at=performed_at)
+        if what == "sessions"
+        else {
+            "kind": "squat-knee-tracking",
+            "left": "knee_over_foot",
+            "right": "knee_over_foot",
+            "performed_at": performed_at,
+        }
+    )
+    problem = assert_problem(
+        client.post(f"/v1/clients/me/{what}", json=body, headers=me.headers), 422
+    )
+    assert problem["errors"][0]["loc"] == ["body", "performed_at"]
+    assert _get(client, me, what) == []
+
+
 def test_a_session_without_pain_scores_makes_no_pain_logs(client, me):
     response = client.post("/v1/clients/me/sessions", json=_session(), headers=me.headers)
     assert response.json()["pain_log_ids"] == []
