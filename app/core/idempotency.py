@@ -5,6 +5,7 @@ written in the same transaction as what the create stored, so a crash leaves nei
 """
 
 import hashlib
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
@@ -18,6 +19,8 @@ from sqlmodel import Session, col, delete
 from app.core.problems import ProblemError
 from app.models import IdempotencyRecord
 from app.models.base import utcnow
+
+log = logging.getLogger("hipfix.idempotency")
 
 KEEP_FOR = timedelta(hours=48)
 
@@ -85,8 +88,9 @@ def respond_once(
             # create() flushes, so it can collide too, not only the commit.
             status, body = _create_and_record(session, account_id, key, fingerprint, create, redact)
             session.commit()
-        except IntegrityError:
+        except IntegrityError as exc:
             session.rollback()
+            log.warning("create collided, attempt %d: %s", _attempt, exc.orig)
             continue
         return JSONResponse(body, status)
     raise _collided()

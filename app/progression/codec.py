@@ -9,8 +9,8 @@ from app.progression.model import Position, State, Unlock
 def _position(value: list[Any] | None) -> Position | None:
     if value is None:
         return None
-    at, rank, ident = value
-    return Position(datetime.fromisoformat(at), rank, ident)
+    at, rank, tie, ident = value
+    return Position(datetime.fromisoformat(at), rank, tie, ident)
 
 
 def dump_state(state: State) -> dict[str, Any]:
@@ -30,7 +30,9 @@ def dump_state(state: State) -> dict[str, Any]:
         "clock_pain": state.clock_pain,
         "session_dates": [d.isoformat() for d in state.session_dates],
         "morning_dates": [d.isoformat() for d in state.morning_dates],
-        "last": [state.last.at.isoformat(), state.last.rank, state.last.id] if state.last else None,
+        "last": [state.last.at.isoformat(), state.last.rank, state.last.tie, state.last.id]
+        if state.last
+        else None,
     }
 
 

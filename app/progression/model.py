@@ -5,6 +5,8 @@ the moment, then a fixed rank per kind (so a session comes before the pain logge
 it), then the id, which makes any posting order of the same history evaluate alike.
 """
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -25,11 +27,13 @@ RANK_OVERRIDE = 4
 class Position:
     at: datetime
     rank: int
+    tie: str  # a digest of the item's content: same-moment items order by what they say
     id: str
 
     def key(self) -> str:
         """A string that sorts like the position (UTC, fixed width), for the database."""
-        return f"{self.at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%f')}|{self.rank}|{self.id}"
+        moment = self.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+        return f"{moment}|{self.rank}|{self.tie}|{self.id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +109,17 @@ class OverrideEntry:
 Item = Enrolled | PainEntry | SessionEntry | AssessmentEntry | OverrideEntry
 
 
+def _tie(item: Item) -> str:
+    # Ids differ between a stored history and the same history simulated, so two items at
+    # the same moment are ordered by their content first, and by id only when identical.
+    # JSON, not repr: an enum member and its string value must give the same digest.
+    names = [name for name in item.__slots__ if name not in ("id", "at")]  # type: ignore[union-attr]
+    content = json.dumps([getattr(item, name) for name in names], default=str)
+    return hashlib.sha1(content.encode()).hexdigest()[:16]
+
+
 def position_of(item: Item) -> Position:
-    return Position(item.at, item.rank, item.id)
+    return Position(item.at, item.rank, _tie(item), item.id)
 
 
 @dataclass(frozen=True, slots=True)

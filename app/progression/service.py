@@ -34,8 +34,6 @@ from app.models.base import utcnow
 from app.progression import engine
 from app.progression.codec import dump_state, load_state
 from app.progression.model import (
-    RANK_ENROLLED,
-    RANK_OVERRIDE,
     AssessmentEntry,
     Decision,
     Enrolled,
@@ -143,7 +141,13 @@ def _items_after(session: Session, enrollment: Enrollment, after: Position | Non
         .where(col(PainLog.recorded_at) >= since)
     ):
         items.append(
-            PainEntry(str(log.id), log.recorded_at, log.score, log.context, tuple(log.flags))
+            PainEntry(
+                str(log.id),
+                log.recorded_at,
+                log.score,
+                str(log.context),
+                tuple(map(str, log.flags)),
+            )
         )
     for row in session.exec(
         select(ExerciseSession)
@@ -215,10 +219,11 @@ def event_id(enrollment_id: str, decision: Decision) -> uuid.UUID:
     return uuid.uuid5(EVENT_NAMESPACE, f"{enrollment_id}|{content}")
 
 
-def reevaluate(session: Session, enrollment: Enrollment, client: Client, since: Position) -> None:
-    """Replay from the checkpoint before `since`'s date; store what changed. No commit."""
+def reevaluate(session: Session, enrollment: Enrollment, client: Client, since: datetime) -> None:
+    """Replay from the checkpoint before the local date of `since` (the earliest changed
+    item's moment) and store what changed. No commit."""
     plan = plan_for(session, enrollment, client)
-    state, after = _start(session, plan, enrollment, engine.local_date(plan, since.at))
+    state, after = _start(session, plan, enrollment, engine.local_date(plan, since))
     decisions: list[Decision] = []
     snapshots: dict[date, dict[str, Any]] = {}
     day: date | None = None
@@ -313,12 +318,7 @@ def _store_decisions(
 
 
 def on_enrolled(session: Session, enrollment: Enrollment, client: Client) -> None:
-    reevaluate(
-        session,
-        enrollment,
-        client,
-        Position(enrollment.started_at, RANK_ENROLLED, str(enrollment.id)),
-    )
+    reevaluate(session, enrollment, client, enrollment.started_at)
 
 
 # --- reads ---------------------------------------------------------------------------------
@@ -510,5 +510,5 @@ def create_override(
     )
     session.add(row)
     session.flush()
-    reevaluate(session, enrollment, client, Position(row.at, RANK_OVERRIDE, str(row.id)))
+    reevaluate(session, enrollment, client, row.at)
     return 201, _override_public(row)

@@ -20,7 +20,7 @@ from app.core.security import Principal
 from app.models import Assessment, Client, Enrollment, ExerciseSession, PainLog, ProtocolRow
 from app.models.base import utcnow
 from app.progression import service as progression
-from app.progression.model import RANK_ASSESSMENT, RANK_PAIN, RANK_SESSION, Position
+from app.progression.model import Position, SessionEntry, position_of
 from app.progression.params import ProgressionParams
 from app.tracking.schemas import (
     AssessmentCreate,
@@ -185,10 +185,6 @@ def _not_before_start(enrollment: Enrollment, moment: datetime, loc: list[str | 
 # --- pain logs ------------------------------------------------------------------------------
 
 
-def _position(log: PainLog) -> Position:
-    return Position(log.recorded_at, RANK_PAIN, str(log.id))
-
-
 def pain_public(log: PainLog) -> PainLogPublic:
     return PainLogPublic.model_validate(log, from_attributes=True)
 
@@ -247,7 +243,7 @@ def create_pain_log(
     log = _new_pain_log(principal, client, enrollment, payload, digest)
     session.add(log)
     session.flush()
-    progression.reevaluate(session, enrollment, client, _position(log))
+    progression.reevaluate(session, enrollment, client, log.recorded_at)
     return 201, pain_public(log)
 
 
@@ -281,7 +277,7 @@ def create_pain_logs(
     session.flush()
     new = [log for log in logs if log.id in created_ids]
     if new:
-        progression.reevaluate(session, enrollment, client, min(_position(log) for log in new))
+        progression.reevaluate(session, enrollment, client, min(log.recorded_at for log in new))
     created = len(created_ids)
     result = PainLogBatchResult(
         items=[pain_public(log) for log in logs], created=created, existing=len(logs) - created
@@ -338,7 +334,7 @@ def delete_pain_log(session: Session, client: Client, log_id: uuid.UUID) -> None
     session.flush()
     enrollment = session.get(Enrollment, log.enrollment_id)
     assert enrollment is not None
-    progression.reevaluate(session, enrollment, client, _position(log))
+    progression.reevaluate(session, enrollment, client, log.recorded_at)
     session.commit()
 
 
@@ -426,7 +422,11 @@ def create_session(
             raise _id_conflict(["body", "id"])
     _not_before_start(enrollment, payload.performed_at, ["body", "performed_at"])
     session_id = payload.id or uuid.uuid4()
-    position = Position(payload.performed_at, RANK_SESSION, str(session_id))
+    position = position_of(
+        SessionEntry(
+            str(session_id), payload.performed_at, tuple(e.exercise for e in payload.exercises)
+        )
+    )
     _check_exercises(session, client, enrollment, payload.exercises, position)
     row = ExerciseSession(
         id=session_id,
@@ -465,7 +465,7 @@ def create_session(
         session.add(pain)
         log_ids.append(pain.id)
     session.flush()
-    progression.reevaluate(session, enrollment, client, position)
+    progression.reevaluate(session, enrollment, client, row.performed_at)
     return 201, session_public(row, log_ids)
 
 
@@ -528,9 +528,7 @@ def create_assessment(
     )
     session.add(row)
     session.flush()
-    progression.reevaluate(
-        session, enrollment, client, Position(row.performed_at, RANK_ASSESSMENT, str(row.id))
-    )
+    progression.reevaluate(session, enrollment, client, row.performed_at)
     return 201, assessment_public(row)
 
 

@@ -469,3 +469,11 @@ def test_check_ins_due():
     assert [c["context"] for c in due] == ["next_morning", "rest"]
     state, _ = engine.evaluate(plan, [session(3), pain(4, 3, "next_morning", hour=7)])
     assert engine.today(plan, state, at(4).date(), DOSES).check_ins_due == ()
+
+
+def test_an_items_position_does_not_depend_on_enum_or_string_values():
+    from app.progression.model import position_of
+    from app.tracking.schemas import PainContext
+
+    as_enum = PainEntry("x", at(1), 3, PainContext.rest)  # type: ignore[arg-type]
+    assert position_of(as_enum) == position_of(PainEntry("x", at(1), 3, "rest"))
