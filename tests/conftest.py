@@ -1,4 +1,5 @@
-"""Test harness: one migrated SQLite file per run, one rolled-back transaction per test."""
+"""Test harness: one migrated database per run and kind (SQLite always, PostgreSQL when
+HIPFIX_TEST_POSTGRES_URL is set), one rolled-back transaction per test."""
 
 import os
 import tempfile
@@ -21,18 +22,30 @@ from sqlalchemy import Connection, Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from app.content.loader import load_content  # noqa: E402
-from app.core.db import get_engine, get_session  # noqa: E402
+from app.core.db import build_engine, get_engine, get_session  # noqa: E402
 from app.core.migrations import upgrade_to_head  # noqa: E402
 from app.main import create_app  # noqa: E402
+from tests.databases import KINDS, fresh_database, require  # noqa: E402
+
+
+@pytest.fixture(scope="session", params=KINDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Every test that touches the database runs once per database kind."""
+    require(request.param)
+    with fresh_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
-def engine() -> Engine:
-    upgrade_to_head(TEST_DATABASE_URL)
-    engine = get_engine()
+def engine(database_url: str) -> Iterator[Engine]:
+    upgrade_to_head(database_url)
+    engine = build_engine(database_url)
     with Session(engine) as session:
         load_content(session)
-    return engine
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture
@@ -68,6 +81,7 @@ def app(connection: Connection) -> Iterator[FastAPI]:
 
     application = create_app()
     application.dependency_overrides[get_session] = request_session
+    application.dependency_overrides[get_engine] = lambda: connection.engine
     yield application
     application.dependency_overrides.clear()
 

@@ -13,16 +13,18 @@ from app.content.loader import load_content
 from app.core.db import build_engine
 from app.core.migrations import upgrade_to_head
 from app.models import ExerciseRow, ProtocolRow
+from tests.databases import KINDS, fresh_database, require
 
 
-@pytest.fixture
-def fresh_db(tmp_path: Path) -> Iterator[Session]:
-    url = f"sqlite:///{tmp_path / 'content.db'}"
-    upgrade_to_head(url)
-    engine = build_engine(url)
-    with Session(engine) as session:
-        yield session
-    engine.dispose()
+@pytest.fixture(params=KINDS)
+def fresh_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]:
+    require(request.param)
+    with fresh_database(request.param, tmp_path) as url:
+        upgrade_to_head(url)
+        engine = build_engine(url)
+        with Session(engine) as session:
+            yield session
+        engine.dispose()
 
 
 @pytest.fixture

@@ -1,18 +1,28 @@
 """Migrations build the schema the models describe, and take it down again."""
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from alembic import command
 from sqlalchemy import inspect
 
 from app.core.db import build_engine
 from app.core.migrations import alembic_config, current_revisions, head_revisions
 from app.models import metadata
+from tests.databases import KINDS, fresh_database, require
 
 
-def test_upgrade_check_and_downgrade_on_a_fresh_database(tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+@pytest.fixture(params=KINDS)
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    require(request.param)
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+def test_upgrade_check_and_downgrade_on_a_fresh_database(fresh_url: str):
+    url = fresh_url
     config = alembic_config(url)
     engine = build_engine(url)
     try:

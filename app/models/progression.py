@@ -31,7 +31,7 @@ class EngineEvent(SQLModel, table=True):
 
     __tablename__ = "engine_event"
     __table_args__ = (
-        Index(None, "enrollment_id", "position"),
+        Index(None, "enrollment_id", "at"),
         Index(None, "client_id", "at"),
     )
 

@@ -20,7 +20,7 @@ def dump_state(state: State) -> dict[str, Any]:
         "unlocked": {
             slug: [u.at.isoformat(), u.by, u.reason, u.pain] for slug, u in state.unlocked.items()
         },
-        "sessions": state.sessions,
+        "sessions": dict(state.sessions),  # a copy: the state goes on changing
         "knees_inward": state.knees_inward,
         "referral": state.referral,
         "hold_until": state.hold_until.isoformat() if state.hold_until else None,

@@ -280,12 +280,16 @@ def _store_decisions(
     session: Session, enrollment: Enrollment, after: Position | None, decisions: Sequence[Decision]
 ) -> None:
     made = {event_id(str(enrollment.id), d): d for d in decisions}
-    stored = session.exec(
+    query = (
         select(EngineEvent)
         .where(EngineEvent.enrollment_id == enrollment.id)
-        .where(col(EngineEvent.position) > (after.key() if after is not None else ""))
         .where(col(EngineEvent.retracted_at).is_(None))
-    ).all()
+    )
+    if after is not None:
+        query = query.where(col(EngineEvent.at) >= after.at)
+    # Positions compare in Python: a database's collation may not order these keys bytewise.
+    after_key = after.key() if after is not None else ""
+    stored = [row for row in session.exec(query) if row.position > after_key]
     now = utcnow()
     for row in stored:
         if row.id not in made:

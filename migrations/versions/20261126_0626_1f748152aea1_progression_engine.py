@@ -62,8 +62,8 @@ def upgrade() -> None:
             batch_op.f("ix_engine_event_client_id_at"), ["client_id", "at"], unique=False
         )
         batch_op.create_index(
-            batch_op.f("ix_engine_event_enrollment_id_position"),
-            ["enrollment_id", "position"],
+            batch_op.f("ix_engine_event_enrollment_id_at"),
+            ["enrollment_id", "at"],
             unique=False,
         )
 
@@ -105,7 +105,7 @@ def downgrade() -> None:
 
     op.drop_table("override")
     with op.batch_alter_table("engine_event", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_engine_event_enrollment_id_position"))
+        batch_op.drop_index(batch_op.f("ix_engine_event_enrollment_id_at"))
         batch_op.drop_index(batch_op.f("ix_engine_event_client_id_at"))
 
     op.drop_table("engine_event")

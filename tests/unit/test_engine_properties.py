@@ -1,5 +1,6 @@
 """Properties of the engine over generated timelines (hypothesis)."""
 
+import json
 from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings
@@ -156,3 +157,14 @@ def test_an_enrolment_alone():
     state, decisions = engine.evaluate(PLAN, [])
     assert [d.type for d in decisions] == ["enrolled"]
     assert state.last == position_of(Enrolled(PLAN.enrollment_id, PLAN.started_at))
+
+
+@PROFILE
+@given(timelines, st.integers(0, 80))
+def test_a_dumped_state_does_not_change_as_the_engine_goes_on(items, cut):
+    ordered = sorted(items, key=position_of)
+    state, _ = engine.evaluate(PLAN, ordered[:cut])
+    dumped = dump_state(state)
+    frozen = json.loads(json.dumps(dumped))
+    engine.replay(PLAN, state, ordered[cut:])
+    assert dumped == frozen
