@@ -10,6 +10,8 @@ from app.accounts.router import router as accounts_router
 from app.catalogue.router import router as catalogue_router
 from app.core.config import Settings, get_settings
 from app.core.docs import install_docs
+from app.core.faults import install_fault_handlers
+from app.core.headers import SecurityHeaders
 from app.core.limits import BodySizeLimit
 from app.core.openapi import DESCRIPTION, TAGS, install_openapi, operation_id
 from app.core.problems import install_problem_handlers, problem_responses
@@ -32,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_problem_handlers(app)
+    install_fault_handlers(app)
     install_openapi(app)
     install_docs(app)
     if settings.cors_origins:
@@ -44,9 +47,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # replayed, and the reason for a 401.
             expose_headers=["ETag", "Retry-After", "Idempotent-Replayed", "WWW-Authenticate"],
         )
+    app.add_middleware(SecurityHeaders)
     # Added last, so it runs first: an oversized body is refused before anything reads it.
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
-    api_errors = problem_responses(500)
+    api_errors = problem_responses(500, 503)
     app.include_router(catalogue_router, prefix="/v1", responses=api_errors)
     app.include_router(accounts_router, prefix="/v1", responses=api_errors)
     app.include_router(tracking_router, prefix="/v1", responses=api_errors)

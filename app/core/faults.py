@@ -1,0 +1,34 @@
+"""When the database is away or refuses writes: 503 with Retry-After, never a 500.
+
+The pool reconnects by itself (`pool_pre_ping`, and SQLite opens its file per connection),
+so the service recovers as soon as the database does; `/readyz` reports the same meanwhile.
+"""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from app.core.problems import problem_response
+
+RETRY_AFTER_SECONDS = 5
+
+log = logging.getLogger("hipfix.faults")
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # The driver's message may name hosts or files: it goes to the log, not to the client.
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        request,
+        503,
+        "database-unavailable",
+        "The database is unavailable or not accepting writes; nothing was stored. Retry later.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def install_fault_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(InterfaceError, _database_unavailable)

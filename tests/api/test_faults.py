@@ -1,0 +1,86 @@
+"""Faults and hostile surroundings: the database away or read-only, security headers."""
+
+import shutil
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlmodel import Session, create_engine
+
+from app.content.loader import load_content
+from app.core.db import build_engine, get_engine, get_session
+from app.core.migrations import upgrade_to_head
+from app.main import create_app
+from tests.conftest import PASSWORD, assert_problem
+
+
+def _client_on(engine) -> TestClient:
+    app = create_app()
+
+    def session():
+        with Session(engine) as s:
+            yield s
+
+    app.dependency_overrides[get_session] = session
+    app.dependency_overrides[get_engine] = lambda: engine
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def _account() -> dict:
+    return {
+        "email": "ro@example.com",
+        "password": PASSWORD,
+        "display_name": "Ro",
+        "role": "client",
+        "timezone": "UTC",
+    }
+
+
+def test_an_unreachable_database_is_a_503_that_recovers_by_itself(tmp_path: Path):
+    folder = tmp_path / "not-yet"
+    engine = create_engine(f"sqlite:///{folder / 'hipfix.db'}")
+    client = _client_on(engine)
+    for response in (client.get("/v1/protocols"), client.post("/v1/accounts", json=_account())):
+        body = assert_problem(response, 503, "database-unavailable")
+        assert response.headers["retry-after"] == "5"
+        assert "not-yet" not in response.text  # no file names or hosts leak
+        assert body["detail"]
+    assert_problem(client.get("/readyz"), 503)
+
+    # The database comes back: the same process serves again, nothing restarted.
+    folder.mkdir()
+    url = f"sqlite:///{folder / 'hipfix.db'}"
+    upgrade_to_head(url)
+    with Session(build_engine(url)) as session:
+        load_content(session)
+    assert client.get("/v1/protocols").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    assert client.post("/v1/accounts", json=_account()).status_code == 201
+
+
+def test_a_read_only_database_serves_reads_and_refuses_writes_with_503(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'hipfix.db'}"
+    upgrade_to_head(url)
+    writable = build_engine(url)
+    with Session(writable) as session:
+        load_content(session)
+    writable.dispose()
+    shutil.copy(tmp_path / "hipfix.db", tmp_path / "ro.db")
+    read_only = create_engine(f"sqlite:///file:{tmp_path / 'ro.db'}?mode=ro&uri=true")
+    client = _client_on(read_only)
+    assert client.get("/v1/protocols/hip-impingement").status_code == 200
+    refused = client.post("/v1/accounts", json=_account())
+    assert_problem(refused, 503, "database-unavailable")
+    assert refused.headers["retry-after"] == "5"
+
+
+def test_security_headers(client):
+    api = client.get("/v1/protocols")
+    assert api.headers["x-content-type-options"] == "nosniff"
+    assert api.headers["x-frame-options"] == "DENY"
+    assert api.headers["referrer-policy"] == "no-referrer"
+    assert api.headers["content-security-policy"].startswith("default-src 'none'")
+    problem = client.get("/v1/nowhere")
+    assert problem.headers["x-content-type-options"] == "nosniff"
+    docs = client.get("/docs")
+    assert "script-src 'self'" in docs.headers["content-security-policy"]
+    assert "http" not in docs.headers["content-security-policy"]  # no other origin allowed
