@@ -1,71 +1,24 @@
 """The real thing: `hipfix migrate` then `hipfix serve`, spoken to over loopback HTTP."""
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.databases import KINDS, fresh_database, require
+from tests.e2e.server import HIPFIX, serving
 
 pytestmark = pytest.mark.e2e
-
-HIPFIX = Path(sys.executable).parent / "hipfix"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def serving(database_url: str, workers: int = 1) -> Iterator[str]:
-    """`hipfix migrate`, then `hipfix serve` on a free port; yields its base URL."""
-    env = {**os.environ, "HIPFIX_DATABASE_URL": database_url}
-    migrate = subprocess.run(
-        [HIPFIX, "migrate"], env=env, capture_output=True, text=True, check=False
-    )
-    assert migrate.returncode == 0, migrate.stderr
-    assert "10 published" in migrate.stdout
-    port = _free_port()
-    process = subprocess.Popen(
-        [HIPFIX, "serve", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stderr.read()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("served")
-    with serving(f"sqlite:///{folder / 'nested' / 'hipfix.db'}") as base:
-        yield base
+    with serving(f"sqlite:///{folder / 'nested' / 'hipfix.db'}", folder / "server.log") as running:
+        yield running.base
 
 
 def test_served_protocol_ready_and_docs(server):
@@ -101,9 +54,10 @@ def test_two_workers_share_everything_through_the_database(tmp_path, kind):
     require(kind)
     with (
         fresh_database(kind, tmp_path) as url,
-        serving(url, workers=2) as base,
-        httpx.Client(base_url=base, timeout=20) as http,
+        serving(url, tmp_path / "server.log", workers=2) as running,
+        httpx.Client(base_url=running.base, timeout=20) as http,
     ):
+        base = running.base
         account = {
             "email": "two@example.com",
             "password": "correct horse battery",

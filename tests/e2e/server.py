@@ -1,0 +1,82 @@
+"""A real HipFix server in a subprocess: migrate, serve, stop gently or kill -9."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+HIPFIX = Path(sys.executable).parent / "hipfix"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(self, database_url: str, log: Path, workers: int = 1) -> None:
+        self.env = {**os.environ, "HIPFIX_DATABASE_URL": database_url}
+        self.log = log
+        self.workers = workers
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def migrate(self) -> str:
+        done = subprocess.run(
+            [HIPFIX, "migrate"], env=self.env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            # Its own process group, so kill -9 reaches the workers too.
+            self.process = subprocess.Popen(
+                [HIPFIX, "serve", "--port", str(self.port), "--workers", str(self.workers)],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert self.process.poll() is None, self.log.read_text()
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+    def kill(self) -> None:
+        """kill -9 the server and its workers: no shutdown, no flush, nothing."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+
+@contextmanager
+def serving(database_url: str, log: Path, workers: int = 1) -> Iterator[Server]:
+    server = Server(database_url, log, workers)
+    out = server.migrate()
+    assert "published" in out
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
