@@ -9,6 +9,7 @@ stored (a simulation of the same history).
 
 import random
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -288,5 +289,43 @@ def test_kill_9_mid_load_loses_nothing_acknowledged(tmp_path: Path):
             f"crash: killed after {len(tally.statuses)} answers, "
             f"{acknowledged} items acknowledged, 0 lost"
         )
+    finally:
+        server.stop()
+
+
+def test_shutdown_finishes_requests_in_flight(tmp_path: Path):
+    server = Server(f"sqlite:///{tmp_path / 'drain.db'}", tmp_path / "server.log")
+    server.migrate()
+    server.start()
+    try:
+        client = _sign_up(server.base, 0)
+        rng = random.Random(7)
+        items = [_pain(rng) for _ in range(500)]
+        answers: list[httpx.Response] = []
+        answered_at: list[float] = []
+
+        def send() -> None:
+            answers.append(
+                httpx.post(
+                    f"{server.base}/v1/clients/me/pain-logs/batch",
+                    json={"items": items},
+                    headers=client.headers,
+                    timeout=60,
+                )
+            )
+            answered_at.append(time.monotonic())
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        threading.Event().wait(0.15)  # the batch is being handled
+        assert server.process is not None
+        terminated_at = time.monotonic()
+        server.process.terminate()  # SIGTERM: a graceful shutdown
+        sender.join(timeout=60)
+        server.process.wait(timeout=30)
+        assert [a.status_code for a in answers] == [201]
+        assert answered_at[0] > terminated_at  # it was still in flight when the signal came
+        server.start()
+        assert len(_stored(server.base, client, "pain-logs")) == 500
     finally:
         server.stop()
