@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from app.core.pagination import Page
-from app.core.types import Name, Timezone
+from app.core.types import ONE_LINE, Name, Timezone, Token
 
 Role = Literal["client", "coach"]
 
@@ -85,13 +85,11 @@ class TokenRequest(BaseModel):
     )
 
     grant_type: Literal["password"] | None = Field(None, description="`password`, if sent.")
-    username: Annotated[str, Field(min_length=1, max_length=254)] = Field(
-        description="The account's e-mail."
-    )
+    username: Annotated[Token, Field(min_length=1)] = Field(description="The account's e-mail.")
     password: Annotated[str, Field(min_length=1, max_length=256)]
-    scope: Annotated[str, Field(max_length=200, description="Ignored: HipFix has no scopes.")] = ""
-    client_id: Annotated[str, Field(max_length=200)] | None = None
-    client_secret: Annotated[str, Field(max_length=200)] | None = None
+    scope: Annotated[Token, Field(description="Ignored: HipFix has no scopes.")] = ""
+    client_id: Token | None = None
+    client_secret: Token | None = None
 
 
 class Token(BaseModel):
@@ -184,8 +182,8 @@ class ClientCreate(BaseModel):
     id: uuid.UUID | None = Field(None, description="Optional client-made id, for safe retries.")
     display_name: Name
     timezone: Timezone
-    external_id: Annotated[str, Field(min_length=1, max_length=100)] | None = Field(
-        None, description="The coach's own reference for this client; unique per coach."
+    external_id: Annotated[str, Field(min_length=1, max_length=100, pattern=ONE_LINE)] | None = (
+        Field(None, description="The coach's own reference for this client; unique per coach.")
     )
 
 

@@ -1,31 +1,50 @@
 """Field types shared by request models: strict, validated, normalised."""
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from importlib import resources
 from typing import Annotated, Any
-from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StringConstraints,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
-# Names in the system's zone folder that are not IANA zones: the host's own setting, a
-# placeholder, a POSIX rule template, and whole copies of the database (posix/, right/: the
-# latter counts leap seconds, which no client means).
+# Names that are not IANA zones: the host's own setting, a placeholder, a POSIX rule
+# template, and whole copies of the database (posix/, right/: the latter counts leap
+# seconds, which no client means).
 _NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
 _NOT_ZONE_FOLDERS = ("posix/", "right/")
 
 
 @lru_cache(maxsize=1)
-def _zones() -> frozenset[str]:
-    return frozenset(
-        name
-        for name in available_timezones()
-        if name not in _NOT_ZONES and not name.startswith(_NOT_ZONE_FOLDERS)
+def zone_names() -> tuple[str, ...]:
+    """The zones accepted, sorted: those of the locked `tzdata` package, not the host's, so
+    that the OpenAPI document's enum and the validation agree on every machine."""
+    listed = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()
+    return tuple(
+        sorted(
+            name
+            for name in listed
+            if name not in _NOT_ZONES and not name.startswith(_NOT_ZONE_FOLDERS)
+        )
     )
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(zone_names())
 
 
 def _known_zone(name: str) -> str:
@@ -34,6 +53,28 @@ def _known_zone(name: str) -> str:
             "not an IANA time zone name (for example Europe/Paris or America/New_York)"
         )
     return name
+
+
+class _TimeZoneName:
+    """A string checked against `zone_names()`, documented once as the `TimeZone` enum."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            _known_zone, core_schema.str_schema(), ref="TimeZone"
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        handler.resolve_ref_schema(json_schema).update(
+            enum=list(zone_names()),
+            description="An IANA time zone name.",
+            examples=["Europe/London"],
+        )
+        return json_schema
 
 
 # A date, a T (or space) and a time: pydantic would also read a bare number as a Unix time.
@@ -87,11 +128,7 @@ def _not_after_now(value: datetime) -> datetime:
     return value
 
 
-Timezone = Annotated[
-    str,
-    Field(min_length=1, max_length=64, examples=["Europe/Paris"]),
-    AfterValidator(_known_zone),
-]
+Timezone = Annotated[str, _TimeZoneName, Field(examples=["Europe/Paris"])]
 # Body times: an ISO 8601 string with an offset, never a number (no Unix times).
 _BodyMoment = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
 # A moment that has happened: at most 5 minutes ahead (clock drift), in UTC.
@@ -109,9 +146,29 @@ StartMoment = Annotated[
 ]
 # A query parameter's moment (since/until): ISO 8601 text too, in UTC.
 QueryMoment = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_in_utc)]
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date_text(value: Any) -> Any:
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise PydanticCustomError("date_type", "Input should be an ISO 8601 date (YYYY-MM-DD)")
+    return value
+
+
+# A query parameter's date: YYYY-MM-DD only (pydantic alone reads "0" as 1970-01-01).
+QueryDate = Annotated[date, BeforeValidator(_iso_date_text)]
 PainScore = Annotated[
     int,
     Field(strict=True, ge=0, le=10, description="Numeric pain rating, 0 (none) to 10 (worst)."),
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Note = Annotated[str, Field(max_length=1000)]
+# Text people type: no control characters (NUL cannot even be stored by PostgreSQL), but
+# line breaks and tabs in longer text.
+ONE_LINE = r"^[^\x00-\x1F\x7F]*$"
+MULTI_LINE = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$"
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=ONE_LINE)
+]
+Note = Annotated[str, Field(max_length=1000, pattern=MULTI_LINE)]
+Reason = Annotated[str, Field(min_length=3, max_length=1000, pattern=MULTI_LINE)]
+Token = Annotated[str, Field(max_length=254, pattern=ONE_LINE)]

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.pagination import Page
-from app.core.types import Note, PainScore, PastMoment, Timezone
+from app.core.types import Note, PainScore, PastMoment, Reason, Timezone
 from app.tracking.schemas import (
     AssessmentCreate,
     PainLogCreate,
@@ -252,7 +252,7 @@ class OverrideCreate(BaseModel):
     stage: Slug | None = Field(
         None, description="unlock_stage: the stage (default the next locked one)."
     )
-    reason: Annotated[str, Field(min_length=3, max_length=1000)]
+    reason: Reason
 
 
 class OverridePublic(BaseModel):
@@ -322,7 +322,7 @@ class SimOverride(BaseModel):
     type: Literal["override"]
     action: Literal["unlock_stage", "clear_referral"]
     stage: Slug | None = None
-    reason: Annotated[str, Field(min_length=3, max_length=1000)]
+    reason: Reason
     by: Literal["coach", "client"] = "coach"
     at: PastMoment
     note: Note | None = None
