@@ -55,8 +55,8 @@ ATTACKS = [
     (
         "cursor from the far future",
         "get",
-        PAIN
-        + "?cursor=eyJ0IjoiOTk5OS0xMi0zMVQyMzowMDowMC0wNTowMCIsImlkIjoiMDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAwIn0",
+        PAIN + "?cursor=eyJ0IjoiOTk5OS0xMi0zMVQyMzowMDowMC0wNTowMCIsImlkIjoiMDAwMDAwMDAtMDAwMC0w"
+        "MDAwLTAwMDAtMDAwMDAwMDAwMDAwIn0",
         None,
         400,
         False,
@@ -122,6 +122,14 @@ ATTACKS = [
         "post",
         PAIN + "/batch",
         json.dumps({"items": [pain_body(2)] * 5000}),
+        422,
+        False,
+    ),
+    (
+        "a 2 MB body",
+        "post",
+        PAIN + "/batch",
+        json.dumps({"items": [pain_body(2, note="n" * 1000)] * 2000}),
         413,
         False,
     ),
