@@ -26,6 +26,7 @@ from app.core.fingerprint import body_hash
 from app.core.idempotency import Created
 from app.core.pagination import keyset_page
 from app.core.problems import NotFoundError, ProblemError
+from app.core.retries import stored_retry
 from app.core.security import (
     API_KEY_PREFIX,
     TOKEN_PREFIX,
@@ -200,13 +201,14 @@ def _api_key_public(credential: Credential) -> ApiKeyPublic:
 
 
 def create_api_key(session: Session, coach: Principal, payload: ApiKeyCreate) -> Created:
-    if payload.id is not None:
-        existing = session.get(Credential, payload.id)
-        if existing is not None:
-            if existing.account_id == coach.id and existing.name == payload.name:
-                public = _api_key_public(existing)
-                return 200, ApiKeyCreated(**public.model_dump(), key=None)
-            raise ProblemError(409, "id-conflict", "This id is already used by another item.")
+    existing = stored_retry(
+        session,
+        Credential,
+        payload.id,
+        lambda c: c.account_id == coach.id and c.name == payload.name,
+    )
+    if existing is not None:
+        return 200, ApiKeyCreated(**_api_key_public(existing).model_dump(), key=None)
     secret = new_secret(API_KEY_PREFIX)
     credential = Credential(
         id=payload.id or uuid.uuid4(),
@@ -254,12 +256,11 @@ def revoke_api_key(session: Session, coach: Principal, key_id: uuid.UUID) -> Non
 
 def create_client(session: Session, coach: Principal, payload: ClientCreate) -> Created:
     digest = body_hash(payload)
-    if payload.id is not None:
-        existing = session.get(Client, payload.id)
-        if existing is not None:
-            if existing.coach_id == coach.id and existing.body_hash == digest:
-                return 200, client_public(existing)
-            raise ProblemError(409, "id-conflict", "This id is already used by another item.")
+    existing = stored_retry(
+        session, Client, payload.id, lambda c: c.coach_id == coach.id and c.body_hash == digest
+    )
+    if existing is not None:
+        return 200, client_public(existing)
     if payload.external_id is not None:
         taken = session.exec(
             select(Client.id)

@@ -18,6 +18,7 @@ from app.core.fingerprint import body_hash
 from app.core.idempotency import Created
 from app.core.pagination import keyset_page
 from app.core.problems import ProblemError
+from app.core.retries import stored_retry
 from app.core.security import Principal
 from app.models import (
     Assessment,
@@ -463,12 +464,11 @@ def create_override(
 ) -> Created:
     enrollment = _require_enrollment(session, client)
     digest = body_hash(payload)
-    if payload.id is not None:
-        existing = session.get(Override, payload.id)
-        if existing is not None:
-            if existing.client_id == client.id and existing.body_hash == digest:
-                return 200, _override_public(existing)
-            raise ProblemError(409, "id-conflict", "This id is already used by another item.")
+    existing = stored_retry(
+        session, Override, payload.id, lambda o: o.client_id == client.id and o.body_hash == digest
+    )
+    if existing is not None:
+        return 200, _override_public(existing)
     if payload.action == "unlock_stage" and not principal.is_coach:
         raise ProblemError(403, "coach-only", "Only the client's coach may unlock a stage.")
     if (

@@ -16,6 +16,7 @@ from app.core.fingerprint import body_hash
 from app.core.idempotency import Created
 from app.core.pagination import keyset_page
 from app.core.problems import NotFoundError, ProblemError
+from app.core.retries import id_conflict, stored_retry
 from app.core.security import Principal
 from app.models import Assessment, Client, Enrollment, ExerciseSession, PainLog, ProtocolRow
 from app.models.base import utcnow
@@ -46,16 +47,6 @@ def _field_problem(
     status: int, kind: str, detail: str, loc: list[str | int], error: str
 ) -> ProblemError:
     return ProblemError(status, kind, detail, errors=[{"loc": loc, "msg": detail, "type": error}])
-
-
-def _id_conflict(loc: list[str | int]) -> ProblemError:
-    return _field_problem(
-        409,
-        "id-conflict",
-        "This id is already used by an item with a different body; use a new id.",
-        loc,
-        "id_conflict",
-    )
 
 
 # --- enrolments ---------------------------------------------------------------------------
@@ -100,12 +91,14 @@ def create_enrollment(
             "coach_only",
         )
     digest = body_hash(payload)
-    if payload.id is not None:
-        existing = session.get(Enrollment, payload.id)
-        if existing is not None:
-            if existing.client_id == client.id and existing.body_hash == digest:
-                return 200, enrollment_public(session, existing)
-            raise _id_conflict(["body", "id"])
+    existing = stored_retry(
+        session,
+        Enrollment,
+        payload.id,
+        lambda e: e.client_id == client.id and e.body_hash == digest,
+    )
+    if existing is not None:
+        return 200, enrollment_public(session, existing)
     protocol = _protocol_row(session, payload.protocol, payload.version)
     if protocol is None:
         which = f" version {payload.version}" if payload.version is not None else ""
@@ -217,18 +210,16 @@ def _new_pain_log(
 def _existing_pain_log(
     session: Session, client: Client, payload: PainLogCreate, digest: str, loc: list[str | int]
 ) -> PainLog | None:
-    if payload.id is None:
-        return None
-    existing = session.get(PainLog, payload.id)
-    if existing is None:
-        return None
-    if (
-        existing.client_id == client.id
-        and existing.body_hash == digest
-        and existing.deleted_at is None
-    ):
-        return existing
-    raise _id_conflict(loc)
+    # A deleted log's id stays spent: a late retry must not bring it back.
+    return stored_retry(
+        session,
+        PainLog,
+        payload.id,
+        lambda log: (
+            log.client_id == client.id and log.body_hash == digest and log.deleted_at is None
+        ),
+        loc,
+    )
 
 
 def create_pain_log(
@@ -260,7 +251,7 @@ def create_pain_logs(
         digest = body_hash(payload)
         if payload.id is not None:
             if payload.id in seen and seen[payload.id] != digest:
-                raise _id_conflict([*loc, "id"])
+                raise id_conflict([*loc, "id"])
             if payload.id in seen:
                 logs.append(next(log for log in logs if log.id == payload.id))
                 continue
@@ -412,14 +403,14 @@ def create_session(
 ) -> Created:
     enrollment = _require_enrollment(session, client)
     digest = body_hash(payload)
-    if payload.id is not None:
-        existing = session.get(ExerciseSession, payload.id)
-        if existing is not None:
-            if existing.client_id == client.id and existing.body_hash == digest:
-                return 200, session_public(
-                    existing, _linked_log_ids(session, [existing.id])[existing.id]
-                )
-            raise _id_conflict(["body", "id"])
+    existing = stored_retry(
+        session,
+        ExerciseSession,
+        payload.id,
+        lambda s: s.client_id == client.id and s.body_hash == digest,
+    )
+    if existing is not None:
+        return 200, session_public(existing, _linked_log_ids(session, [existing.id])[existing.id])
     _not_before_start(enrollment, payload.performed_at, ["body", "performed_at"])
     session_id = payload.id or uuid.uuid4()
     position = position_of(
@@ -461,7 +452,7 @@ def create_session(
         )
         pain = _new_pain_log(principal, client, enrollment, log, body_hash(log), session_id=row.id)
         if session.get(PainLog, pain.id) is not None:
-            raise _id_conflict(["body", "id"])
+            raise id_conflict(["body", "id"])
         session.add(pain)
         log_ids.append(pain.id)
     session.flush()
@@ -507,12 +498,14 @@ def create_assessment(
 ) -> Created:
     enrollment = _require_enrollment(session, client)
     digest = body_hash(payload)
-    if payload.id is not None:
-        existing = session.get(Assessment, payload.id)
-        if existing is not None:
-            if existing.client_id == client.id and existing.body_hash == digest:
-                return 200, assessment_public(existing)
-            raise _id_conflict(["body", "id"])
+    existing = stored_retry(
+        session,
+        Assessment,
+        payload.id,
+        lambda a: a.client_id == client.id and a.body_hash == digest,
+    )
+    if existing is not None:
+        return 200, assessment_public(existing)
     _not_before_start(enrollment, payload.performed_at, ["body", "performed_at"])
     row = Assessment(
         id=payload.id or uuid.uuid4(),
