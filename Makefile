@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format migrate openapi lock clean
+.PHONY: run test fuzz lint format migrate openapi lock clean
 
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "HipFix needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -27,6 +27,11 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Contract fuzzing: schemathesis, all checks, against a served temporary database (a few
+# minutes). FUZZ_EXAMPLES=N per operation; FUZZ_ARGS="--seed 1" passed to schemathesis.
+fuzz: $(STAMP)
+	$(BIN)/python scripts/fuzz.py $(FUZZ_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -49,3 +54,8 @@ lock: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# Benchmarks (see bench/README.md), e.g. make bench BENCH_ARGS="--db postgres --workers 2"
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

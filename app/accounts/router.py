@@ -95,7 +95,7 @@ def get_me(principal: CurrentPrincipal, session: SessionDep) -> AccountPublic:
     status_code=201,
     response_model=ApiKeyCreated,
     summary="Create an API key",
-    responses={**_EXISTING, **problem_responses(401, 403, 409, 413, 422)},
+    responses={**_EXISTING, **problem_responses(400, 401, 403, 409, 413, 422)},
 )
 def create_api_key(
     payload: ApiKeyCreate,
@@ -151,7 +151,7 @@ def delete_api_key(key_id: uuid.UUID, coach: CoachPrincipal, session: SessionDep
     status_code=201,
     response_model=ClientPublic,
     summary="Create a managed client",
-    responses={**_EXISTING, **problem_responses(401, 403, 409, 413, 422)},
+    responses={**_EXISTING, **problem_responses(400, 401, 403, 409, 413, 422)},
 )
 def create_client(
     payload: ClientCreate,

@@ -1,15 +1,35 @@
 """Request and response shapes for accounts, tokens, API keys and clients."""
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from app.core.pagination import Page
 from app.core.types import ONE_LINE, Name, Timezone, Token
 
 Role = Literal["client", "coach"]
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+# EmailStr refuses special-use domains (RFC 6761: .test, .local, …) though the `email`
+# format allows them: the documented pattern says so. Not enforced by pydantic (its regex
+# engine has no look-ahead); EmailStr enforces it.
+_SPECIAL_USE = "|".join(_any_case(name) for name in SPECIAL_USE_DOMAIN_NAMES)
+Email = Annotated[
+    EmailStr,
+    Field(
+        description="Not at a special-use domain (.test, .local, .localhost, .invalid, "
+        ".onion, .arpa).",
+        json_schema_extra={"pattern": rf"^[^@]+@(?!([^@.]+\.)*({_SPECIAL_USE})\.?$)"},
+    ),
+]
 
 _ACCOUNT = {
     "id": "0b9c2f4e-6a51-4c1e-9d52-3f1a7c0e8b21",
@@ -47,7 +67,7 @@ class AccountCreate(BaseModel):
         },
     )
 
-    email: EmailStr
+    email: Email
     password: Annotated[str, Field(min_length=10, max_length=256)]
     display_name: Name
     role: Role
@@ -84,12 +104,13 @@ class TokenRequest(BaseModel):
         },
     )
 
-    grant_type: Literal["password"] | None = Field(None, description="`password`, if sent.")
+    # Form fields: none is nullable, since a form has no null ("grant_type=null" is text).
+    grant_type: Literal["password"] = Field("password", description="`password`, if sent.")
     username: Annotated[Token, Field(min_length=1)] = Field(description="The account's e-mail.")
     password: Annotated[str, Field(min_length=1, max_length=256)]
     scope: Annotated[Token, Field(description="Ignored: HipFix has no scopes.")] = ""
-    client_id: Token | None = None
-    client_secret: Token | None = None
+    client_id: Token = ""
+    client_secret: Token = ""
 
 
 class Token(BaseModel):

@@ -205,7 +205,12 @@ def create_api_key(session: Session, coach: Principal, payload: ApiKeyCreate) ->
         session,
         Credential,
         payload.id,
-        lambda c: c.account_id == coach.id and c.name == payload.name,
+        lambda c: (
+            c.account_id == coach.id
+            and c.kind == "api_key"
+            and c.name == payload.name
+            and c.revoked_at is None
+        ),
     )
     if existing is not None:
         return 200, ApiKeyCreated(**_api_key_public(existing).model_dump(), key=None)

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 PROBLEM_BASE = "https://hipfix.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -170,9 +171,28 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     )
     if status == 404 and detail is None:
         detail = f"Nothing is served at {request.url.path}."
-    if status == 405 and detail is None:
-        detail = f"{request.method} is not allowed on {request.url.path}."
-    return problem_response(request, status, kind, detail, headers=getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    if status == 405:
+        if detail is None:
+            detail = f"{request.method} is not allowed on {request.url.path}."
+        # The router names only the first route whose path matched; RFC 9110 wants them all.
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+    return problem_response(request, status, kind, detail, headers=headers)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app serves at this request's path."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -158,16 +158,51 @@ def _iso_date_text(value: Any) -> Any:
 
 # A query parameter's date: YYYY-MM-DD only (pydantic alone reads "0" as 1970-01-01).
 QueryDate = Annotated[date, BeforeValidator(_iso_date_text)]
-PainScore = Annotated[
-    int,
-    Field(strict=True, ge=0, le=10, description="Numeric pain rating, 0 (none) to 10 (worst)."),
-]
+
+
+def _whole_number(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def integer(**constraints: Any) -> Any:
+    """An int as the OpenAPI document's `integer` means it: 5, or 5.0 (JSON Schema counts a
+    number without a fraction as an integer); never "5", true or 5.5 (strict otherwise)."""
+    return Annotated[int, Field(strict=True, **constraints), BeforeValidator(_whole_number)]
+
+
+PainScore = integer(ge=0, le=10, description="Numeric pain rating, 0 (none) to 10 (worst).")
 # Text people type: no control characters (NUL cannot even be stored by PostgreSQL), but
 # line breaks and tabs in longer text.
 ONE_LINE = r"^[^\x00-\x1F\x7F]*$"
 MULTI_LINE = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$"
+# Unicode White_Space, which pydantic strips: a name needs one other character.
+_SPACE = r"\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000"
+NOT_BLANK_ONE_LINE = rf"^[^\x00-\x1F\x7F]*[^\x00-\x1F\x7F{_SPACE}][^\x00-\x1F\x7F]*$"
+
+
+def _as_sent_at_most(limit: int) -> BeforeValidator:
+    """maxLength as documented, on the text as sent: pydantic's applies after stripping."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > limit:
+            raise PydanticCustomError(
+                "string_too_long",
+                "String should have at most {max_length} characters",
+                {"max_length": limit},
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
 Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=ONE_LINE)
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=100, pattern=NOT_BLANK_ONE_LINE
+    ),
+    _as_sent_at_most(100),
 ]
 Note = Annotated[str, Field(max_length=1000, pattern=MULTI_LINE)]
 Reason = Annotated[str, Field(min_length=3, max_length=1000, pattern=MULTI_LINE)]

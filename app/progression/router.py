@@ -1,6 +1,5 @@
 """Progress, today's routine, the decision log, coach overrides and simulations."""
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
@@ -12,6 +11,7 @@ from app.core.idempotency import IdempotencyKey, respond_once
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
 from app.core.security import CurrentPrincipal
+from app.core.types import QueryDate
 from app.progression import service
 from app.progression.schemas import (
     SIMULATION_EXAMPLES,
@@ -53,7 +53,8 @@ def get_today(
     client: ClientDep,
     session: SessionDep,
     date: Annotated[
-        date | None, Query(description="A local date; default today in the client's zone.")
+        QueryDate | None,
+        Query(description="A local date, YYYY-MM-DD; default today in the client's zone."),
     ] = None,
 ) -> Today:
     """The open stages' exercises in protocol order with their dose: a lighter dose on hold,

@@ -14,6 +14,7 @@ from app.tracking.schemas import (
     ProgressionParamsOverride,
     SessionCreate,
     Slug,
+    Version,
 )
 
 EventType = Literal[
@@ -413,7 +414,7 @@ class SimulationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_SIMULATION_EXAMPLE]})
 
     protocol: Slug
-    version: Annotated[int, Field(strict=True, ge=1)] | None = None
+    version: Version | None = None
     baseline_pain: PainScore
     started_at: PastMoment
     timezone: Timezone

@@ -187,7 +187,7 @@ def list_pain_logs(
 
 
 @router.delete(
-    "/pain-logs/{log_id}",
+    "/pain-logs/{log_id:uuid}",
     tags=["pain logs"],
     status_code=204,
     summary="Delete a pain log",

@@ -3,13 +3,14 @@
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
 
 from app.catalogue.schemas import RedFlagCode
 from app.core.pagination import Page
-from app.core.types import Note, PainScore, PastMoment, StartMoment
+from app.core.types import Note, PainScore, PastMoment, StartMoment, integer
 from app.progression.params import ProgressionParams
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=80)]
@@ -20,8 +21,9 @@ ItemId = Annotated[
         "the stored item."
     ),
 ]
-Count = Annotated[int, Field(strict=True, ge=1, le=1000)]
-Seconds = Annotated[int, Field(strict=True, ge=1, le=7200)]
+Count = integer(ge=1, le=1000)
+Seconds = integer(ge=1, le=7200)
+Version = integer(ge=1)
 
 
 class PainContext(StrEnum):
@@ -50,21 +52,18 @@ class KneeTracking(StrEnum):
     knee_medial_to_foot = "knee_medial_to_foot"
 
 
+def _override_field(info: FieldInfo) -> tuple[Any, Any]:
+    ge, le = _bound(info, "ge"), _bound(info, "le")
+    if info.annotation is int:
+        return integer(ge=ge, le=le) | None, Field(None, description=info.description)
+    return info.annotation | None, Field(
+        None, ge=ge, le=le, strict=True, description=info.description
+    )
+
+
 def _override_model() -> type[BaseModel]:
     # Every parameter, optional, with the same ranges: a coach overrides only what it names.
-    fields = {
-        name: (
-            info.annotation | None,
-            Field(
-                None,
-                ge=_bound(info, "ge"),
-                le=_bound(info, "le"),
-                strict=True,
-                description=info.description,
-            ),
-        )
-        for name, info in ProgressionParams.model_fields.items()
-    }
+    fields = {name: _override_field(info) for name, info in ProgressionParams.model_fields.items()}
     return create_model(
         "ProgressionParamsOverride",
         __config__=ConfigDict(
@@ -114,7 +113,7 @@ class EnrollmentCreate(BaseModel):
 
     id: ItemId = None
     protocol: Slug
-    version: Annotated[int, Field(strict=True, ge=1)] | None = Field(
+    version: Version | None = Field(
         None,
         description="A published version; default the latest. Pinned for the enrolment's life.",
     )

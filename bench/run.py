@@ -1,0 +1,655 @@
+"""HipFix's benchmark: the app against a bare FastAPI endpoint, driven by wrk on loopback.
+
+    .venv/bin/python bench/run.py                       # SQLite, 1 worker, every phase
+    .venv/bin/python bench/run.py --db postgres --workers 2 --phases main,scale
+
+Phases (see bench/README.md):
+  main    protocol, progress, today and pain-log POST, each against the bare endpoint,
+          alternating bare/app runs, medians of --runs runs; targets checked (1 worker)
+  scale   progress GET and pain-log POST for clients with 10 days vs 2 years of history
+  big     progress GET and pain-log POST on a database of 1,000 clients x 1 year
+  engine  the engine alone: evaluations per second of a year of history
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+BIN = ROOT / ".venv" / "bin"
+LUA = BENCH / "wrk.lua"
+PASSWORD = "bench-password-0123"  # bench/seed.py's
+LOG_LEVEL = os.environ.get("HIPFIX_LOG_LEVEL", "INFO")
+
+PROTOCOL = "/v1/protocols/hip-impingement"
+PROGRESS = "/v1/clients/me/progress"
+TODAY = "/v1/clients/me/today"
+PAIN_LOGS = "/v1/clients/me/pain-logs"
+
+# Ratio to the bare endpoint's requests/s (1 worker, SQLite), from issue 5.
+TARGETS = {"protocol": 0.7, "progress": 0.4, "today": 0.4, "pain-log POST": 0.25}
+SCALE_TARGET = 1.3  # progress p50, 2 years / 10 days
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- wrk -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    bad: int  # non-2xx/3xx responses plus socket errors
+    raw: str = field(repr=False, default="")
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
+def _ms(text: str) -> float:
+    number = text.rstrip("usmh")
+    return float(number) * _UNITS[text[len(number) :]]
+
+
+def parse_wrk(name: str, out: str) -> Run:
+    rps = p50 = p99 = 0.0
+    requests = bad = 0
+    for line in out.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == "50%":
+            p50 = _ms(words[1])
+        elif words[0] == "99%":
+            p99 = _ms(words[1])
+        elif words[0] == "Requests/sec:":
+            rps = float(words[1])
+        elif len(words) > 2 and words[1] == "requests" and words[2] == "in":
+            requests = int(words[0])
+        elif line.strip().startswith("Non-2xx or 3xx responses:"):
+            bad += int(words[-1])
+        elif words[0] == "Socket" and words[1] == "errors:":
+            bad += sum(int(w.rstrip(",")) for w in words[2:] if w.rstrip(",").isdigit())
+            log(f"  wrk: {line.strip()}")
+    return Run(name, rps, p50, p99, requests, bad, out)
+
+
+def wrk(
+    name: str,
+    url: str,
+    args: argparse.Namespace,
+    *,
+    tokens: list[str] | None = None,
+    body: str | None = None,
+    duration: float | None = None,
+) -> Run:
+    env = {**os.environ, "BENCH_METHOD": "POST" if body else "GET"}
+    env.pop("BENCH_BODY", None)
+    if body:
+        env["BENCH_BODY"] = body
+    env["BENCH_TOKENS"] = ",".join(tokens or [])
+    command = [
+        "wrk",
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{duration or args.duration:g}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(LUA),
+        url,
+    ]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    # Let what wrk left in flight finish before the next run: a write still waiting for
+    # SQLite's lock (up to its 5 s busy timeout) would otherwise slow the next run down.
+    time.sleep(args.settle_post if body else args.settle)
+    run = parse_wrk(name, out)
+    if run.requests == 0:
+        run.bad += 1  # not one answer within the run: every request took longer
+    if duration is None:
+        warn = f"  ({run.bad} errors!)" if run.bad else ""
+        log(f"  {name:<28} {run.rps:8.0f} req/s  p50 {run.p50_ms:7.2f} ms{warn}")
+    return run
+
+
+def pain_body() -> str:
+    # Now-ish (a minute ago): in the past, on today's date, after every enrolment.
+    moment = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="seconds")
+    return json.dumps({"score": 3, "context": "rest", "recorded_at": moment, "side": "right"})
+
+
+# --- databases and servers -----------------------------------------------------------------
+
+
+def pg_admin(args: argparse.Namespace, sql: str) -> None:
+    import psycopg
+
+    conninfo = args.pg_url.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def prepare_database(args: argparse.Namespace, workdir: Path, name: str) -> str:
+    """A fresh, migrated database; returns its URL."""
+    if args.db == "sqlite":
+        path = workdir / f"{name}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+    else:
+        db = f"{args.pg_db}_{name}"
+        pg_admin(args, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        pg_admin(args, f'CREATE DATABASE "{db}"')
+        url = f"{args.pg_url}/{db}"
+    env = {**os.environ, "HIPFIX_DATABASE_URL": url}
+    subprocess.run(
+        [str(BIN / "hipfix"), "migrate"], env=env, cwd=ROOT, check=True, capture_output=True
+    )
+    return url
+
+
+def drop_database(args: argparse.Namespace, name: str) -> None:
+    if args.db == "postgres" and not args.keep:
+        pg_admin(args, f'DROP DATABASE IF EXISTS "{args.pg_db}_{name}" WITH (FORCE)')
+
+
+def seed(url: str, groups: Iterable[tuple[str, int, int]], workdir: Path) -> dict[str, list[str]]:
+    out = workdir / "seeded.json"
+    command = [str(BIN / "python"), str(BENCH / "seed.py"), "--out", str(out)]
+    for name, count, days in groups:
+        command += ["--group", f"{name}:{count}:{days}"]
+    started = time.perf_counter()
+    subprocess.run(command, env={**os.environ, "HIPFIX_DATABASE_URL": url}, cwd=ROOT, check=True)
+    log(f"seeded in {time.perf_counter() - started:.0f} s")
+    return json.loads(out.read_text())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, name: str, command: list[str], env: dict[str, str], health: str, logfile):
+        self.name = name
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env,
+            cwd=ROOT,
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the workers stop with it
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"{name} exited at start: see {logfile.name}")
+            try:
+                if httpx.get(self.base + health, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise SystemExit(f"{name} did not answer {health} within 60 s")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def serve_both(
+    args: argparse.Namespace, url: str, workdir: Path, tag: str
+) -> tuple[Server, Server]:
+    env = {**os.environ, "HIPFIX_DATABASE_URL": url, "HIPFIX_LOG_LEVEL": LOG_LEVEL}
+    app_log = open(workdir / f"{tag}-app.log", "w")  # noqa: SIM115 - lives as long as the server
+    bare_log = open(workdir / f"{tag}-bare.log", "w")  # noqa: SIM115
+    app = Server(
+        "hipfix",
+        [str(BIN / "hipfix"), "serve", "--workers", str(args.workers)],
+        env,
+        "/readyz",
+        app_log,
+    )
+    bare = Server(
+        "bare",
+        [
+            str(BIN / "uvicorn"),
+            "bench.bare_app:app",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            LOG_LEVEL.lower(),
+        ],
+        env,
+        "/",
+        bare_log,
+    )
+    return app, bare
+
+
+def login(base: str, emails: list[str]) -> list[str]:
+    def one(email: str) -> str:
+        response = httpx.post(
+            base + "/v1/auth/token", data={"username": email, "password": PASSWORD}, timeout=30
+        )
+        response.raise_for_status()
+        return response.json()["access_token"]
+
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(one, emails))
+
+
+def check(base: str, token: str, what: str) -> str:
+    response = httpx.get(base + PROGRESS, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    response.raise_for_status()
+    body = response.json()
+    unlocked = sum(s["state"] == "unlocked" for s in body["stages"])
+    return (
+        f"{what}: {body['status']}, {unlocked} stages unlocked, current pain {body['current_pain']}"
+    )
+
+
+def server_errors(workdir: Path, tag: str) -> int:
+    """Unhandled exceptions (each a 500) in the app's log, SQLite's lock timeouts among them,
+    and the access log's answers other than 2xx, by route and status."""
+    text = (workdir / f"{tag}-app.log").read_text(errors="replace")
+    errors = text.count("Exception in ASGI application")
+    if errors:
+        locked = text.count("database is locked") // 4  # each is quoted four times
+        log(f"{tag}: the app logged {errors} unhandled exceptions ({locked} 'database is locked')")
+    statuses = Counter(
+        f"{m.group(1)} {m.group(2)}" for m in re.finditer(r'"([A-Z]+ \S+) HTTP/1.1" (\d{3})', text)
+    )
+    for answer, count in sorted(statuses.items()):
+        if not answer.endswith(("200", "201")):
+            log(f"{tag}: {count} x {answer}")
+    return errors
+
+
+# --- phases ----------------------------------------------------------------------------------
+
+
+def median(runs: list[Run], attr: str) -> float:
+    return statistics.median(getattr(r, attr) for r in runs)
+
+
+def summary(runs: list[Run]) -> dict[str, Any]:
+    return {
+        "rps": median(runs, "rps"),
+        "p50_ms": median(runs, "p50_ms"),
+        "p99_ms": median(runs, "p99_ms"),
+        "runs": len(runs),
+        "errors": sum(r.bad for r in runs),
+        "rps_each": [round(r.rps) for r in runs],
+    }
+
+
+def phase_main(args, app: Server, bare: Server, pools: dict[str, list[str]]) -> dict[str, Any]:
+    targets = [
+        ("protocol", PROTOCOL, None, False),
+        ("progress", PROGRESS, "reads", False),
+        ("today", TODAY, "reads", False),
+        ("pain-log POST", PAIN_LOGS, "post", True),
+    ]
+    log("main: warming up")
+    wrk("bare", bare.base + "/", args, duration=2)
+    for name, path, pool, post in targets:
+        tokens = pools["reads"] if pool else None  # warm-up writes go to the read pool
+        wrk(
+            name,
+            app.base + path,
+            args,
+            tokens=tokens,
+            body=pain_body() if post else None,
+            duration=2,
+        )
+    runs: dict[str, list[Run]] = {"bare": [], **{t[0]: [] for t in targets}}
+    for round_ in range(args.runs):
+        log(f"main: round {round_ + 1}/{args.runs}")
+        for name, path, pool, post in targets:
+            runs["bare"].append(wrk("bare", bare.base + "/", args))
+            # Each round writes to its own fresh clients, so every round starts alike.
+            tokens = pools[f"post{round_}"] if post else pools[pool] if pool else None
+            body = pain_body() if post else None
+            runs[name].append(wrk(name, app.base + path, args, tokens=tokens, body=body))
+    result = {name: summary(r) for name, r in runs.items()}
+    for name in TARGETS:
+        result[name]["ratio"] = result[name]["rps"] / result["bare"]["rps"]
+        # Paired: each app run against the bare run just before it.
+        pairs = zip(
+            runs["bare"][list(TARGETS).index(name) :: len(TARGETS)], runs[name], strict=True
+        )
+        result[name]["paired_ratio"] = statistics.median(a.rps / b.rps for b, a in pairs)
+    return result
+
+
+def phase_scale(args, app: Server, pools: dict[str, list[str]]) -> dict[str, Any]:
+    runs: dict[str, list[Run]] = {
+        k: [] for k in ("progress 10d", "progress 2y", "post 10d", "post 2y")
+    }
+    for round_ in range(args.runs):
+        log(f"scale: round {round_ + 1}/{args.runs}")
+        order = ("10d", "2y") if round_ % 2 == 0 else ("2y", "10d")
+        for span in order:
+            runs[f"progress {span}"].append(
+                wrk(f"progress {span}", app.base + PROGRESS, args, tokens=pools[f"s{span}-reads"])
+            )
+        for span in order:
+            runs[f"post {span}"].append(
+                wrk(
+                    f"pain-log POST {span}",
+                    app.base + PAIN_LOGS,
+                    args,
+                    tokens=pools[f"s{span}-post{round_}"],
+                    body=pain_body(),
+                )
+            )
+    result = {name: summary(r) for name, r in runs.items()}
+    for what in ("progress", "post"):
+        result[f"{what} p50 2y/10d"] = (
+            result[f"{what} 2y"]["p50_ms"] / result[f"{what} 10d"]["p50_ms"]
+        )
+    return result
+
+
+def phase_big(args, app: Server, bare: Server, pools: dict[str, list[str]]) -> dict[str, Any]:
+    runs: dict[str, list[Run]] = {"bare": [], "progress": [], "pain-log POST": []}
+    wrk("bare", bare.base + "/", args, duration=2)
+    wrk("progress", app.base + PROGRESS, args, tokens=pools["reads"], duration=2)
+    for round_ in range(args.runs):
+        log(f"big: round {round_ + 1}/{args.runs}")
+        runs["bare"].append(wrk("bare", bare.base + "/", args))
+        runs["progress"].append(
+            wrk("progress (big)", app.base + PROGRESS, args, tokens=pools["reads"])
+        )
+        runs["bare"].append(wrk("bare", bare.base + "/", args))
+        runs["pain-log POST"].append(
+            wrk(
+                "pain-log POST (big)",
+                app.base + PAIN_LOGS,
+                args,
+                tokens=pools[f"post{round_}"],
+                body=pain_body(),
+            )
+        )
+    result = {name: summary(r) for name, r in runs.items()}
+    for name in ("progress", "pain-log POST"):
+        result[name]["ratio"] = result[name]["rps"] / result["bare"]["rps"]
+    return result
+
+
+def phase_engine(args) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            str(BIN / "python"),
+            str(BENCH / "engine_bench.py"),
+            "--seconds",
+            str(args.engine_seconds),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out)
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
+    lines = [
+        f"## {args.db}, {args.workers} worker(s): wrk -t{args.threads} -c{args.connections} "
+        f"-d{args.duration:g}s, medians of {args.runs} runs",
+        "",
+    ]
+    apply_targets = args.workers == 1 and args.db == "sqlite"
+    if "main" in results:
+        m = results["main"]
+        lines += [
+            "| endpoint | req/s | p50 ms | p99 ms | ratio to bare | (paired) | target | errors |",
+            "|---|---:|---:|---:|---:|---:|---|---:|",
+            f"| bare `GET /` | {m['bare']['rps']:.0f} | {m['bare']['p50_ms']:.2f} "
+            f"| {m['bare']['p99_ms']:.2f} | 1 | | | {m['bare']['errors']} |",
+        ]
+        for name, path in (
+            ("protocol", f"GET {PROTOCOL}"),
+            ("progress", f"GET {PROGRESS}"),
+            ("today", f"GET {TODAY}"),
+            ("pain-log POST", f"POST {PAIN_LOGS}"),
+        ):
+            r = m[name]
+            target = f"≥ {TARGETS[name]}×"
+            if apply_targets:
+                target += f" {verdict(r['ratio'] >= TARGETS[name])}"
+            lines.append(
+                f"| `{path}` | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+                f"| {r['ratio']:.2f} | {r['paired_ratio']:.2f} | {target} | {r['errors']} |"
+            )
+        lines.append("")
+    if "scale" in results:
+        s = results["scale"]
+        lines += [
+            "| history (one client) | req/s | p50 ms | p99 ms | errors |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name in ("progress 10d", "progress 2y", "post 10d", "post 2y"):
+            r = s[name]
+            label = (
+                name.replace("post", "pain-log POST")
+                .replace("2y", "2 years")
+                .replace("10d", "10 days")
+            )
+            lines.append(
+                f"| {label} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+                f"| {r['errors']} |"
+            )
+        ok = s["progress p50 2y/10d"] <= SCALE_TARGET
+        lines += [
+            "",
+            f"progress p50, 2 years / 10 days: {s['progress p50 2y/10d']:.2f}× "
+            f"(target ≤ {SCALE_TARGET}×: {verdict(ok)}); "
+            f"pain-log POST p50, 2 years / 10 days: {s['post p50 2y/10d']:.2f}×",
+            "",
+        ]
+    if "big" in results:
+        b = results["big"]
+        lines += [
+            f"{args.big_clients:,} clients × {args.big_days} days "
+            f"({args.big_clients * args.big_days * 2:,} pain logs and sessions):",
+            "",
+            "| endpoint | req/s | p50 ms | p99 ms | ratio to bare | errors |",
+            "|---|---:|---:|---:|---:|---:|",
+            f"| bare `GET /` | {b['bare']['rps']:.0f} | {b['bare']['p50_ms']:.2f} "
+            f"| {b['bare']['p99_ms']:.2f} | 1 | {b['bare']['errors']} |",
+        ]
+        for name in ("progress", "pain-log POST"):
+            r = b[name]
+            lines.append(
+                f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+                f"| {r['ratio']:.2f} | {r['errors']} |"
+            )
+        lines.append("")
+    if "engine" in results:
+        e = results["engine"]
+        lines += ["Engine alone (`engine.evaluate`, in-process, one core):", ""]
+        lines += [
+            "| timeline | items | evaluations/s | ms per evaluation | µs per item |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for row in e["timelines"]:
+            lines.append(
+                f"| {row['days']} days | {row['items']} | {row['per_second']:.1f} "
+                f"| {row['ms']:.2f} | {row['us_per_item']:.1f} |"
+            )
+        lines.append("")
+    if results.get("server_errors"):
+        lines.append(
+            f"The app logged {results['server_errors']} unhandled exceptions (500s): see the log."
+        )
+    return "\n".join(lines)
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--workers", type=int, choices=(1, 2), default=1)
+    parser.add_argument("--phases", default="main,scale,big,engine", help="comma-separated")
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure (≥ 3)")
+    parser.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--pool", type=int, default=64, help="clients per token pool")
+    parser.add_argument("--settle", type=float, default=1, help="pause after a GET run (s)")
+    parser.add_argument("--settle-post", type=float, default=6, help="pause after a POST run")
+    parser.add_argument("--big-clients", type=int, default=1000)
+    parser.add_argument("--big-days", type=int, default=365)
+    parser.add_argument("--engine-seconds", type=float, default=5)
+    parser.add_argument(
+        "--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432", help="without a db"
+    )
+    parser.add_argument("--pg-db", default="hipfix_bench", help="prefix of the databases made")
+    parser.add_argument("--json", help="also write every figure here")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir and databases")
+    args = parser.parse_args(argv)
+    phases = set(args.phases.split(","))
+
+    if shutil.which("wrk") is None:
+        print(
+            "bench: wrk is not installed. On Debian/Ubuntu: sudo apt-get install -y wrk",
+            file=sys.stderr,
+        )
+        return 2
+    if not (BIN / "hipfix").exists():
+        print("bench: no .venv: run `make test` or `make run` once first", file=sys.stderr)
+        return 2
+
+    workdir = Path(tempfile.mkdtemp(prefix="hipfix-bench-"))
+    log(f"bench: {args.db}, {args.workers} worker(s), phases {args.phases}; work dir {workdir}")
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "args": vars(args),
+        "server_errors": 0,
+    }
+    servers: list[Server] = []
+
+    def with_database(tag: str, groups: list[tuple[str, int, int]], pools_of, measure) -> None:
+        """A fresh database for one phase: migrate, seed, serve both apps, sign the clients
+        in (`pools_of` maps the seeded e-mails to token pools), measure, stop, drop."""
+        nonlocal servers
+        log(f"{tag}: preparing the database")
+        url = prepare_database(args, workdir, tag)
+        emails = seed(url, groups, workdir)
+        servers = list(serve_both(args, url, workdir, tag))
+        app, bare = servers
+        pools = {name: login(app.base, group) for name, group in pools_of(emails).items()}
+        log(f"{tag}: signed in {sum(map(len, pools.values()))} clients")
+        results[tag] = measure(app, bare, pools)
+        for server in servers:
+            server.stop()
+        servers = []
+        results["server_errors"] += server_errors(workdir, tag)
+        drop_database(args, tag)
+
+    def main_phase(app: Server, bare: Server, pools: dict[str, list[str]]) -> dict[str, Any]:
+        log(check(app.base, pools["reads"][0], "30-day client"))
+        return phase_main(args, app, bare, pools)
+
+    def scale_phase(app: Server, _bare: Server, pools: dict[str, list[str]]) -> dict[str, Any]:
+        log(check(app.base, pools["s10d-reads"][0], "10-day client"))
+        log(check(app.base, pools["s2y-reads"][0], "2-year client"))
+        return phase_scale(args, app, pools)
+
+    def big_phase(app: Server, bare: Server, pools: dict[str, list[str]]) -> dict[str, Any]:
+        log(check(app.base, pools["reads"][0], "1-year client"))
+        return phase_big(args, app, bare, pools)
+
+    def big_pools(emails: dict[str, list[str]]) -> dict[str, list[str]]:
+        # Disjoint slices of the 1,000: one to read, one per round to write to.
+        size = min(args.pool, args.big_clients // (args.runs + 1))
+        slices = {"reads": emails["big"][:size]}
+        for r in range(args.runs):
+            slices[f"post{r}"] = emails["big"][size * (r + 1) : size * (r + 2)]
+        return slices
+
+    try:
+        if "main" in phases:
+            groups = [("reads", args.pool, 30)]
+            groups += [(f"post{r}", args.pool, 30) for r in range(args.runs)]
+            with_database("main", groups, lambda emails: emails, main_phase)
+        if "scale" in phases:
+            size = max(8, args.pool // 4)
+            groups = []
+            for span, days in (("10d", 10), ("2y", 730)):
+                groups.append((f"s{span}-reads", size, days))
+                groups += [(f"s{span}-post{r}", size, days) for r in range(args.runs)]
+            with_database("scale", groups, lambda emails: emails, scale_phase)
+        if "big" in phases:
+            groups = [("big", args.big_clients, args.big_days)]
+            with_database("big", groups, big_pools, big_phase)
+        if "engine" in phases:
+            log("engine: evaluating")
+            results["engine"] = phase_engine(args)
+    finally:
+        for server in servers:
+            server.stop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    text = report(args, results)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

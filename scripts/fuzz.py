@@ -1,0 +1,130 @@
+"""Contract fuzzing: schemathesis, every operation and every check, against `hipfix serve`.
+
+`make fuzz` runs this. It migrates a temporary SQLite database, serves it on a free port,
+signs up a client (enrolled 30 days ago) and a coach, takes their Bearer tokens, and runs
+
+    schemathesis run <url>/openapi.json --checks all --max-examples N
+
+with the tokens sent as `Authorization: Bearer …` by scripts/fuzz_hooks.py (which says why
+a hook and not `--header`, and what else it supplies that only a real client would know).
+Any failure, error, server traceback or overrun fails it. No check or operation is excluded.
+
+    .venv/bin/python scripts/fuzz.py [more schemathesis options, e.g. --seed 1]
+
+FUZZ_EXAMPLES (default 100) bounds the examples per operation; FUZZ_TIMEOUT (seconds,
+default 240) bounds the schemathesis run.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent
+HOOKS = Path(__file__).resolve().parent / "fuzz_hooks.py"
+PASSWORD = "fuzzing is fun"
+CLIENT = "fuzz-client@example.com"
+COACH = "fuzz-coach@example.com"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_ready(base: str, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"fuzz: the server exited with {server.returncode}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("fuzz: the server was not ready within 30 s")
+
+
+def sign_up(http: httpx.Client, email: str, role: str) -> str:
+    """A new account, signed in: its Bearer token."""
+    account = {"email": email, "password": PASSWORD, "display_name": "Fuzz", "role": role}
+    http.post("/v1/accounts", json={**account, "timezone": "Europe/London"}).raise_for_status()
+    token = http.post("/v1/auth/token", data={"username": email, "password": PASSWORD})
+    return token.raise_for_status().json()["access_token"]
+
+
+def run(base: str, env: dict[str, str], extra: list[str]) -> int:
+    started = datetime.now(UTC) - timedelta(days=30)
+    with httpx.Client(base_url=base, timeout=10) as http:
+        client_token, coach_token = sign_up(http, CLIENT, "client"), sign_up(http, COACH, "coach")
+        http.post(
+            "/v1/clients/me/enrollments",
+            json={
+                "protocol": "hip-impingement",
+                "baseline_pain": 6,
+                "started_at": started.isoformat(),
+            },
+            headers={"Authorization": f"Bearer {client_token}"},
+        ).raise_for_status()
+    hooks = {
+        "SCHEMATHESIS_HOOKS": str(HOOKS),
+        "FUZZ_BASE_URL": base,
+        "FUZZ_CLIENT_TOKEN": client_token,
+        "FUZZ_COACH_TOKEN": coach_token,
+        "FUZZ_CLIENT_EMAIL": CLIENT,
+        "FUZZ_PASSWORD": PASSWORD,
+        "FUZZ_STARTED": started.isoformat(),
+    }
+    budget = env.get("FUZZ_TIMEOUT", "240")
+    command = [
+        *("timeout", budget, BIN / "schemathesis", "run", f"{base}/openapi.json"),
+        *("--checks", "all", "--max-examples", env.get("FUZZ_EXAMPLES", "100")),
+        *("--workers", "2", "--no-color", *extra),
+    ]
+    status = subprocess.run(command, env={**env, **hooks}, check=False).returncode
+    if status == 124:
+        print(f"fuzz: schemathesis did not finish within {budget} s", file=sys.stderr)
+    return status
+
+
+def main(extra: list[str]) -> int:
+    with tempfile.TemporaryDirectory(prefix="hipfix-fuzz-") as folder:
+        env = {
+            **os.environ,
+            "HIPFIX_DATABASE_URL": f"sqlite:///{folder}/hipfix.db",
+            "HIPFIX_LOG_LEVEL": "WARNING",
+        }
+        subprocess.run([BIN / "hipfix", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+        log_path = Path(folder) / "server.log"
+        port = free_port()
+        with log_path.open("w") as log:
+            server = subprocess.Popen(
+                [BIN / "hipfix", "serve", "--port", str(port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                base = f"http://127.0.0.1:{port}"
+                wait_until_ready(base, server)
+                status = run(base, env, extra)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+        server_log = log_path.read_text()
+    if "Traceback" in server_log:
+        print("fuzz: the server logged errors:\n" + server_log, file=sys.stderr)
+        status = status or 1
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
