@@ -9,7 +9,8 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from app.core.pagination import Page
-from app.core.types import ONE_LINE, Name, Timezone, Token
+from app.core.types import ONE_LINE, Name, Timezone
+from app.core.types import Token as FormText
 
 Role = Literal["client", "coach"]
 
@@ -106,11 +107,11 @@ class TokenRequest(BaseModel):
 
     # Form fields: none is nullable, since a form has no null ("grant_type=null" is text).
     grant_type: Literal["password"] = Field("password", description="`password`, if sent.")
-    username: Annotated[Token, Field(min_length=1)] = Field(description="The account's e-mail.")
+    username: Annotated[FormText, Field(min_length=1)] = Field(description="The account's e-mail.")
     password: Annotated[str, Field(min_length=1, max_length=256)]
-    scope: Annotated[Token, Field(description="Ignored: HipFix has no scopes.")] = ""
-    client_id: Token = ""
-    client_secret: Token = ""
+    scope: Annotated[FormText, Field(description="Ignored: HipFix has no scopes.")] = ""
+    client_id: FormText = ""
+    client_secret: FormText = ""
 
 
 class Token(BaseModel):
