@@ -13,11 +13,13 @@ then the profile's top functions by own time and by cumulative time.
 
 import argparse
 import asyncio
+import atexit
 import cProfile
 import io
 import json
 import os
 import pstats
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -103,6 +105,7 @@ def main() -> int:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="hipfix-profile-"))
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
     url = f"sqlite:///{workdir / 'profile.db'}"
     os.environ["HIPFIX_DATABASE_URL"] = url
     os.environ.setdefault("HIPFIX_LOG_LEVEL", "WARNING")
