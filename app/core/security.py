@@ -104,15 +104,22 @@ def authenticate(session: Session, secret: str) -> Principal:
     return Principal(account=account, credential_id=credential.id)
 
 
-def current_principal(
-    session: SessionDep,
+async def bearer_secret(
     token: Annotated[str | None, Depends(oauth2_scheme)],
     # Declared too so Swagger offers a box for API keys; both read the same header.
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(api_key_scheme)],
-) -> Principal:
+) -> str:
+    """The secret as sent, not yet checked (that needs the database)."""
     if not token:
         raise _unauthorized("Sign in: send `Authorization: Bearer <token>`.", error=None)
-    return authenticate(session, token)
+    return token
+
+
+BearerSecret = Annotated[str, Depends(bearer_secret)]
+
+
+def current_principal(session: SessionDep, secret: BearerSecret) -> Principal:
+    return authenticate(session, secret)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

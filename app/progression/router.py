@@ -5,8 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 
-from app.accounts.deps import ClientDep
-from app.core.db import SessionDep
+from app.accounts.deps import ClientAccessDep, ClientDep
+from app.core.db import DatabaseDep, SessionDep
 from app.core.idempotency import IdempotencyKey, respond_once
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
@@ -37,10 +37,10 @@ _READ_ERRORS = problem_responses(400, 401, 404, 409, 422)
     summary="Progress through the protocol",
     responses=_READ_ERRORS,
 )
-def get_progress(client: ClientDep, session: SessionDep) -> Progress:
+async def get_progress(access: ClientAccessDep, db: DatabaseDep) -> Progress:
     """Status, pain figures and every stage: when and why it opened, or, for the next locked
     stage, its gate's criteria as of now (`ready`: it opens with the next check-in)."""
-    return service.progress(session, client)
+    return await db.read(service.progress, access)
 
 
 @router.get(
@@ -49,9 +49,9 @@ def get_progress(client: ClientDep, session: SessionDep) -> Progress:
     summary="Today's routine",
     responses=_READ_ERRORS,
 )
-def get_today(
-    client: ClientDep,
-    session: SessionDep,
+async def get_today(
+    access: ClientAccessDep,
+    db: DatabaseDep,
     date: Annotated[
         QueryDate | None,
         Query(description="A local date, YYYY-MM-DD; default today in the client's zone."),
@@ -59,7 +59,7 @@ def get_today(
 ) -> Today:
     """The open stages' exercises in protocol order with their dose: a lighter dose on hold,
     none on referral (see a clinician), a maintenance rhythm when resolved."""
-    return service.today(session, client, date)
+    return await db.read(service.today, access, date)
 
 
 @router.get(

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlmodel import Session, col, delete, select
 
+from app.accounts.deps import ClientAccess
 from app.core.fingerprint import body_hash
 from app.core.idempotency import Created
 from app.core.pagination import keyset_page
@@ -374,7 +375,8 @@ def _require_enrollment(session: Session, client: Client) -> Enrollment:
     return enrollment
 
 
-def progress(session: Session, client: Client) -> Progress:
+def progress(session: Session, access: ClientAccess) -> Progress:
+    client = access.client(session)
     enrollment = _require_enrollment(session, client)
     plan = plan_for(session, enrollment, client)
     now = datetime.now(UTC)
@@ -397,7 +399,8 @@ def exercise_catalogue(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["slug"]: e for stage in document["stages"] for e in stage["exercises"]}
 
 
-def today(session: Session, client: Client, day: date | None) -> Today:
+def today(session: Session, access: ClientAccess, day: date | None) -> Today:
+    client = access.client(session)
     enrollment = _require_enrollment(session, client)
     plan = plan_for(session, enrollment, client)
     day = day or engine.local_date(plan, datetime.now(UTC))

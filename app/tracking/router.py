@@ -2,18 +2,19 @@
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlmodel import Session
 
-from app.accounts.deps import ClientDep
-from app.core.db import SessionDep
+from app.accounts.deps import ClientAccess, ClientAccessDep, ClientDep
+from app.core.db import DatabaseDep, SessionDep
 from app.core.idempotency import Created, IdempotencyKey, respond_once
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
-from app.core.security import CurrentPrincipal
+from app.core.security import Principal
 from app.core.types import QueryMoment
 from app.models import Client
 from app.tracking import service
@@ -47,17 +48,29 @@ _CREATE_ERRORS = {
 _LIST_ERRORS = problem_responses(400, 401, 404, 422)
 
 
-def _create(
+Create = Callable[[Session, Principal, Client, Any], Created]
+
+
+def _create_once(
+    session: Session,
+    access: ClientAccess,
     request: Request,
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    client: Client,
     key: str | None,
     payload: BaseModel,
-    create: Callable[[], Created],
+    create: Create,
 ) -> JSONResponse:
-    # Scoped by the client's id: `me` and that id are the same target for a retry.
-    return respond_once(session, request, principal.id, key, payload, create, scope=str(client.id))
+    """One unit of work: who asks, for which client, then the create and its key's record."""
+    principal, client = access.resolve(session)
+    return respond_once(
+        session,
+        request,
+        principal.id,
+        key,
+        payload,
+        lambda: create(session, principal, client, payload),
+        # Scoped by the client's id: `me` and that id are the same target for a retry.
+        scope=str(client.id),
+    )
 
 
 @router.post(
@@ -68,24 +81,17 @@ def _create(
     summary="Enrol a client",
     responses=_CREATE_ERRORS,
 )
-def create_enrollment(
+async def create_enrollment(
     payload: EnrollmentCreate,
-    client: ClientDep,
+    access: ClientAccessDep,
     request: Request,
-    session: SessionDep,
-    principal: CurrentPrincipal,
+    db: DatabaseDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Start a protocol (its version is pinned for the enrolment's life). One active enrolment
     per client; only a coach may set `params`."""
-    return _create(
-        request,
-        session,
-        principal,
-        client,
-        idempotency_key,
-        payload,
-        lambda: service.create_enrollment(session, principal, client, payload),
+    return await db.write(
+        _create_once, access, request, idempotency_key, payload, service.create_enrollment
     )
 
 
@@ -114,24 +120,17 @@ def list_enrollments(
     summary="Log pain",
     responses=_CREATE_ERRORS,
 )
-def create_pain_log(
+async def create_pain_log(
     payload: PainLogCreate,
-    client: ClientDep,
+    access: ClientAccessDep,
     request: Request,
-    session: SessionDep,
-    principal: CurrentPrincipal,
+    db: DatabaseDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """A 0–10 pain score with its context. Backdating is fine (offline upload); more than
     5 minutes ahead, or before the enrolment started, is refused."""
-    return _create(
-        request,
-        session,
-        principal,
-        client,
-        idempotency_key,
-        payload,
-        lambda: service.create_pain_log(session, principal, client, payload),
+    return await db.write(
+        _create_once, access, request, idempotency_key, payload, service.create_pain_log
     )
 
 
@@ -143,24 +142,17 @@ def create_pain_log(
     summary="Log many pains at once",
     responses=_CREATE_ERRORS,
 )
-def create_pain_log_batch(
+async def create_pain_log_batch(
     payload: PainLogBatch,
-    client: ClientDep,
+    access: ClientAccessDep,
     request: Request,
-    session: SessionDep,
-    principal: CurrentPrincipal,
+    db: DatabaseDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Up to 500 pain logs, all or nothing: one refused item refuses the batch and is named.
     Items with ids already stored (same body) are returned as they are: 200 if none was new."""
-    return _create(
-        request,
-        session,
-        principal,
-        client,
-        idempotency_key,
-        payload,
-        lambda: service.create_pain_logs(session, principal, client, payload),
+    return await db.write(
+        _create_once, access, request, idempotency_key, payload, service.create_pain_logs
     )
 
 
@@ -206,24 +198,17 @@ def delete_pain_log(log_id: uuid.UUID, client: ClientDep, session: SessionDep) -
     summary="Log an exercise session",
     responses=_CREATE_ERRORS,
 )
-def create_session(
+async def create_session(
     payload: SessionCreate,
-    client: ClientDep,
+    access: ClientAccessDep,
     request: Request,
-    session: SessionDep,
-    principal: CurrentPrincipal,
+    db: DatabaseDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """The exercises done, each from a stage unlocked for the client (otherwise 422
     `stage-locked`). `pain_during` and `pain_after` become linked pain logs."""
-    return _create(
-        request,
-        session,
-        principal,
-        client,
-        idempotency_key,
-        payload,
-        lambda: service.create_session(session, principal, client, payload),
+    return await db.write(
+        _create_once, access, request, idempotency_key, payload, service.create_session
     )
 
 
@@ -256,23 +241,16 @@ def list_sessions(
     summary="Log a squat self-test",
     responses=_CREATE_ERRORS,
 )
-def create_assessment(
+async def create_assessment(
     payload: AssessmentCreate,
-    client: ClientDep,
+    access: ClientAccessDep,
     request: Request,
-    session: SessionDep,
-    principal: CurrentPrincipal,
+    db: DatabaseDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Per side, whether the knee stayed over the foot or drifted inward."""
-    return _create(
-        request,
-        session,
-        principal,
-        client,
-        idempotency_key,
-        payload,
-        lambda: service.create_assessment(session, principal, client, payload),
+    return await db.write(
+        _create_once, access, request, idempotency_key, payload, service.create_assessment
     )
 
 

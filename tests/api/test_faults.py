@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, create_engine
 
 from app.content.loader import load_content
-from app.core.db import build_engine, get_engine, get_session
+from app.core.db import build_engine, current_engine, get_session
 from app.core.migrations import upgrade_to_head
 from app.main import create_app
 from tests.conftest import PASSWORD, assert_problem
@@ -21,7 +21,7 @@ def _client_on(engine) -> TestClient:
             yield s
 
     app.dependency_overrides[get_session] = session
-    app.dependency_overrides[get_engine] = lambda: engine
+    app.dependency_overrides[current_engine] = lambda: engine
     return TestClient(app, raise_server_exceptions=False)
 
 

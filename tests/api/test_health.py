@@ -4,7 +4,7 @@ from pathlib import Path
 
 from sqlmodel import create_engine
 
-from app.core.db import build_engine, get_engine
+from app.core.db import build_engine, current_engine
 from tests.conftest import assert_problem
 
 
@@ -22,7 +22,7 @@ def test_readyz_on_a_migrated_database(client):
 
 def test_readyz_is_503_when_migrations_are_pending(app, client, tmp_path: Path):
     empty = build_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-    app.dependency_overrides[get_engine] = lambda: empty
+    app.dependency_overrides[current_engine] = lambda: empty
     response = client.get("/readyz")
     body = assert_problem(response, 503, "migrations-pending")
     assert "hipfix migrate" in body["detail"]
@@ -33,7 +33,7 @@ def test_readyz_is_503_when_migrations_are_pending(app, client, tmp_path: Path):
 def test_readyz_is_503_when_the_database_is_unreachable(app, client, tmp_path: Path):
     missing = tmp_path / "no-such-dir" / "x.db"
     unreachable = create_engine(f"sqlite:///file:{missing}?mode=ro&uri=true")
-    app.dependency_overrides[get_engine] = lambda: unreachable
+    app.dependency_overrides[current_engine] = lambda: unreachable
     response = client.get("/readyz")
     assert_problem(response, 503, "database-unavailable")
     assert response.headers["retry-after"].isdigit()
