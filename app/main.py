@@ -33,6 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.state.settings = settings
+    app.state.catalogue_bodies = {}
     install_problem_handlers(app)
     install_fault_handlers(app)
     install_openapi(app)

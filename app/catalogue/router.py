@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from sqlmodel import Session
 
 from app.catalogue import service
 from app.catalogue.schemas import (
@@ -13,8 +14,8 @@ from app.catalogue.schemas import (
     Protocol,
     ProtocolPage,
 )
-from app.core.caching import etagged_json
-from app.core.db import SessionDep
+from app.core.caching import Rendered, VersionedBodies, etagged, etagged_json
+from app.core.db import DatabaseDep, SessionDep
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
 
@@ -63,10 +64,11 @@ def list_exercises(
     summary="Get an exercise",
     responses={**_NOT_MODIFIED, **problem_responses(404, 422)},
 )
-def get_exercise(request: Request, session: SessionDep, slug: SlugPath) -> Response:
+async def get_exercise(request: Request, db: DatabaseDep, slug: SlugPath) -> Response:
     """One exercise at its latest version: instructions, cues, mistakes, cautions and dose."""
-    exercise = service.get_exercise(session, slug)
-    return etagged_json(request, exercise.model_dump_json().encode())
+    bodies = _bodies(request, "exercises")
+    rendered = bodies.get(slug, None) or await db.read(_render_exercise, bodies, slug)
+    return etagged(request, rendered)
 
 
 @router.get(
@@ -92,14 +94,40 @@ def list_protocols(
     summary="Get a protocol",
     responses={**_NOT_MODIFIED, **problem_responses(404, 422)},
 )
-def get_protocol(
+async def get_protocol(
     request: Request,
-    session: SessionDep,
+    db: DatabaseDep,
     slug: SlugPath,
     version: Annotated[
         int | None, Query(ge=1, le=10_000, description="A published version; default the latest.")
     ] = None,
 ) -> Response:
     """A protocol version: stages in order with their exercises, the self-test and red flags."""
+    bodies = _bodies(request, "protocols")
+    rendered = bodies.get(slug, version) or await db.read(_render_protocol, bodies, slug, version)
+    return etagged(request, rendered)
+
+
+# Documents are rendered once per process and version (see VersionedBodies), so the hot
+# reads answer from memory without a trip to a worker thread or the database.
+
+
+def _bodies(request: Request, kind: str) -> VersionedBodies:
+    kept: dict[str, VersionedBodies] = request.app.state.catalogue_bodies
+    if kind not in kept:
+        kept[kind] = VersionedBodies(request.app.state.settings.content_recheck_seconds)
+    return kept[kind]
+
+
+def _render_protocol(
+    session: Session, bodies: VersionedBodies, slug: str, version: int | None
+) -> Rendered:
     protocol = service.get_protocol(session, slug, version)
-    return etagged_json(request, protocol.model_dump_json().encode())
+    rendered = Rendered.of(protocol.model_dump_json().encode())
+    return bodies.keep(slug, protocol.version, rendered, latest=version is None)
+
+
+def _render_exercise(session: Session, bodies: VersionedBodies, slug: str) -> Rendered:
+    exercise = service.get_exercise(session, slug)
+    rendered = Rendered.of(exercise.model_dump_json().encode())
+    return bodies.keep(slug, exercise.version, rendered, latest=True)

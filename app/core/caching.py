@@ -1,6 +1,8 @@
 """Strong ETags and conditional GETs for content that only changes on publication."""
 
 import hashlib
+import time
+from dataclasses import dataclass
 
 from fastapi import Request, Response
 
@@ -15,13 +17,57 @@ def _matches(if_none_match: str, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == opaque for tag in if_none_match.split(","))
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A JSON body with its strong ETag."""
+
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, body: bytes) -> "Rendered":
+        return cls(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+
+
+def etagged(
+    request: Request, rendered: Rendered, cache_control: str = CATALOGUE_CACHE_CONTROL
+) -> Response:
+    """The body with its ETag, or 304 when the client has it."""
+    headers = {"ETag": rendered.etag, "Cache-Control": cache_control}
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None and _matches(if_none_match, rendered.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(content=rendered.body, media_type="application/json", headers=headers)
+
+
 def etagged_json(
     request: Request, body: bytes, cache_control: str = CATALOGUE_CACHE_CONTROL
 ) -> Response:
     """A JSON response carrying a strong ETag of its body, or 304 when the client has it."""
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": cache_control}
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None and _matches(if_none_match, etag):
-        return Response(status_code=304, headers=headers)
-    return Response(content=body, media_type="application/json", headers=headers)
+    return etagged(request, Rendered.of(body), cache_control)
+
+
+class VersionedBodies:
+    """Rendered documents by (slug, version), kept for the process's life: a published
+    version never changes, so a kept body is never wrong. Only which version is the
+    latest can change (a new one is published), so that is asked again after `recheck`
+    seconds. Nothing here is needed by another worker: each keeps its own."""
+
+    def __init__(self, recheck: float) -> None:
+        self._recheck = recheck
+        self._bodies: dict[tuple[str, int], Rendered] = {}
+        self._latest: dict[str, tuple[int, float]] = {}  # slug -> (version, when learned)
+
+    def get(self, slug: str, version: int | None) -> Rendered | None:
+        if version is None:
+            latest = self._latest.get(slug)
+            if latest is None or time.monotonic() - latest[1] >= self._recheck:
+                return None
+            version = latest[0]
+        return self._bodies.get((slug, version))
+
+    def keep(self, slug: str, version: int, rendered: Rendered, *, latest: bool) -> Rendered:
+        self._bodies[(slug, version)] = rendered
+        if latest:
+            self._latest[slug] = (version, time.monotonic())
+        return rendered

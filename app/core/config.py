@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(
         default=900, ge=10, le=86_400, description="Window in which failed sign-ins count."
     )
+    content_recheck_seconds: float = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="How long a process serves the latest protocol or exercise version it "
+        "knows before asking the database again (published versions never change).",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -1,10 +1,14 @@
 """The catalogue through HTTP: exercises, protocols, filters, pages and conditional GETs."""
 
 import re
+from datetime import UTC, datetime
 
 import pytest
+from sqlmodel import select
 
+from app.models import ProtocolRow
 from tests.conftest import assert_problem
+from tests.statements import Statements
 
 STAGES = [
     (1, "release-hip-flexors", ["hip-flexor-ball-release"]),
@@ -262,3 +266,49 @@ def test_catalogue_reads_carry_a_strong_etag_and_answer_304(client, path):
 def test_different_representations_have_different_etags(client):
     etags = {client.get(path).headers["etag"] for path in CACHEABLE[:4]}
     assert len(etags) == 4
+
+
+def test_a_document_read_again_comes_from_memory(client, engine):
+    paths = ["/v1/protocols/hip-impingement", "/v1/exercises/hip-flexor-stretch"]
+    first = [client.get(path) for path in paths]
+    with Statements(engine) as sent:
+        again = [client.get(path) for path in [*paths, "/v1/protocols/hip-impingement?version=1"]]
+    assert sent.sql == []
+    assert [r.content for r in again[:2]] == [r.content for r in first]
+    assert again[2].content == first[0].content
+    assert [r.headers["etag"] for r in again[:2]] == [r.headers["etag"] for r in first]
+
+
+def _publish_version_2(db) -> None:
+    v1 = db.exec(select(ProtocolRow).where(ProtocolRow.slug == "hip-impingement")).one()
+    document = {**v1.document, "version": 2, "summary": "Version two."}
+    db.add(
+        ProtocolRow(
+            slug=v1.slug,
+            version=2,
+            title=v1.title,
+            document=document,
+            checksum="0" * 64,
+            published_at=datetime.now(UTC),
+        )
+    )
+    db.commit()
+
+
+def test_a_new_version_is_served_as_the_latest_once_the_recheck_is_due(app, client, db):
+    app.state.settings = app.state.settings.model_copy(update={"content_recheck_seconds": 0})
+    assert client.get("/v1/protocols/hip-impingement").json()["version"] == 1
+    _publish_version_2(db)
+    latest = client.get("/v1/protocols/hip-impingement")
+    assert latest.json()["version"] == 2
+    assert latest.json()["summary"] == "Version two."
+    assert client.get("/v1/protocols/hip-impingement?version=1").json()["version"] == 1
+
+
+def test_until_the_recheck_the_known_latest_is_served(client, db):
+    # The default recheck is 30 s: a version published meanwhile is served by number at once,
+    # and as the latest once the process asks again.
+    assert client.get("/v1/protocols/hip-impingement").json()["version"] == 1
+    _publish_version_2(db)
+    assert client.get("/v1/protocols/hip-impingement").json()["version"] == 1
+    assert client.get("/v1/protocols/hip-impingement?version=2").json()["version"] == 2

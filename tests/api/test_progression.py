@@ -7,10 +7,10 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event
 
 from app.models import Client
 from tests.conftest import Actor, assert_problem, managed_client, signup
+from tests.statements import Statements
 
 TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 STARTED = TODAY - timedelta(days=40) + timedelta(hours=8)
@@ -435,24 +435,6 @@ def test_events_page_and_filter(client, sam):
     assert_problem(client.get("/v1/clients/me/events?type=nap", headers=sam.headers), 422)
 
 
-class _Statements:
-    """Counts the SQL statements sent while it is active."""
-
-    def __init__(self, engine) -> None:
-        self.engine = engine
-        self.sql: list[str] = []
-
-    def __enter__(self) -> "_Statements":
-        event.listen(self.engine, "before_cursor_execute", self._record)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._record)
-
-    def _record(self, _conn, _cursor, statement, *_args) -> None:
-        self.sql.append(statement)
-
-
 def _history(client: TestClient, actor: Actor, days: int) -> None:
     start = TODAY - timedelta(days=days)
     body = {
@@ -493,16 +475,16 @@ def test_the_cost_of_writes_and_reads_does_not_grow_with_history(client, engine)
             "recorded_at": (TODAY + timedelta(minutes=1)).isoformat(),
             "side": "left",
         }
-        with _Statements(engine) as write:
+        with Statements(engine) as write:
             assert (
                 client.post(
                     "/v1/clients/me/pain-logs", json=today, headers=actor.headers
                 ).status_code
                 == 201
             )
-        with _Statements(engine) as read:
+        with Statements(engine) as read:
             assert client.get("/v1/clients/me/progress", headers=actor.headers).status_code == 200
-        with _Statements(engine) as today_read:
+        with Statements(engine) as today_read:
             assert client.get("/v1/clients/me/today", headers=actor.headers).status_code == 200
         counts[days] = (len(write.sql), len(read.sql), len(today_read.sql))
         # Reads write nothing.
