@@ -9,6 +9,7 @@ from app import __version__
 from app.accounts.router import router as accounts_router
 from app.catalogue.router import router as catalogue_router
 from app.core.config import Settings, get_settings
+from app.core.db import Database
 from app.core.docs import install_docs
 from app.core.faults import install_fault_handlers
 from app.core.headers import SecurityHeaders
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.database = Database.of_settings()
     app.state.catalogue_bodies = {}
     install_problem_handlers(app)
     install_fault_handlers(app)

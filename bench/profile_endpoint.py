@@ -89,6 +89,15 @@ def inline_threads() -> None:
 
     anyio.to_thread.run_sync = run_sync
 
+    # The hot routes run their unit of work on app.core.db's own threads: inline that too.
+    from app.core.db import Database
+
+    async def run_inline(self, pool, write, work, *args, **kwargs):
+        with self._make_session(write) as session:
+            return work(session, *args, **kwargs)
+
+    Database._run = run_inline
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(

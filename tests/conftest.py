@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from app.content.loader import load_content  # noqa: E402
-from app.core.db import Database, build_engine, current_engine, get_database, get_session  # noqa: E402
+from app.core.db import Database, build_engine, current_engine, get_session  # noqa: E402
 from app.core.migrations import upgrade_to_head  # noqa: E402
 from app.main import create_app  # noqa: E402
 from tests.databases import KINDS, fresh_database, require  # noqa: E402
@@ -82,9 +82,7 @@ def app(connection: Connection) -> Iterator[FastAPI]:
     application = create_app()
     application.dependency_overrides[get_session] = request_session
     application.dependency_overrides[current_engine] = lambda: connection.engine
-    application.dependency_overrides[get_database] = lambda: Database(
-        lambda _write: _session_on(connection)
-    )
+    application.state.database = Database(lambda _write: _session_on(connection))
     yield application
     application.dependency_overrides.clear()
 

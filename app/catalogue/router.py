@@ -15,7 +15,7 @@ from app.catalogue.schemas import (
     ProtocolPage,
 )
 from app.core.caching import Rendered, VersionedBodies, etagged, etagged_json
-from app.core.db import DatabaseDep, SessionDep
+from app.core.db import SessionDep, database_of
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
 
@@ -64,10 +64,12 @@ def list_exercises(
     summary="Get an exercise",
     responses={**_NOT_MODIFIED, **problem_responses(404, 422)},
 )
-async def get_exercise(request: Request, db: DatabaseDep, slug: SlugPath) -> Response:
+async def get_exercise(request: Request, slug: SlugPath) -> Response:
     """One exercise at its latest version: instructions, cues, mistakes, cautions and dose."""
     bodies = _bodies(request, "exercises")
-    rendered = bodies.get(slug, None) or await db.read(_render_exercise, bodies, slug)
+    rendered = bodies.get(slug, None) or await database_of(request).read(
+        _render_exercise, bodies, slug
+    )
     return etagged(request, rendered)
 
 
@@ -96,7 +98,6 @@ def list_protocols(
 )
 async def get_protocol(
     request: Request,
-    db: DatabaseDep,
     slug: SlugPath,
     version: Annotated[
         int | None, Query(ge=1, le=10_000, description="A published version; default the latest.")
@@ -104,12 +105,14 @@ async def get_protocol(
 ) -> Response:
     """A protocol version: stages in order with their exercises, the self-test and red flags."""
     bodies = _bodies(request, "protocols")
-    rendered = bodies.get(slug, version) or await db.read(_render_protocol, bodies, slug, version)
+    rendered = bodies.get(slug, version) or await database_of(request).read(
+        _render_protocol, bodies, slug, version
+    )
     return etagged(request, rendered)
 
 
 # Documents are rendered once per process and version (see VersionedBodies), so the hot
-# reads answer from memory without a trip to a worker thread or the database.
+# reads answer from memory: no dependency, no worker thread, no database unless missing.
 
 
 def _bodies(request: Request, kind: str) -> VersionedBodies:

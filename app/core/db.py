@@ -112,10 +112,21 @@ class Database:
     """Runs a unit of work with its own session on a worker thread, off the event loop."""
 
     def __init__(
-        self, make_session: Callable[[bool], Session], *, serial_writes: bool = False
+        self,
+        make_session: Callable[[bool], Session],
+        *,
+        serial_writes: Callable[[], bool] = lambda: False,
     ) -> None:
-        self._make_session = make_session
+        self._make_session = make_session  # called with True for a unit of work that writes
         self._serial_writes = serial_writes
+
+    @classmethod
+    def of_settings(cls) -> "Database":
+        """The process's engine, built on first use (so creating the app connects nowhere)."""
+        return cls(
+            lambda write: session_for(get_engine(), write=write),
+            serial_writes=lambda: get_engine().dialect.name == "sqlite",
+        )
 
     async def read(
         self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
@@ -126,7 +137,7 @@ class Database:
         self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """`work` commits what it stores; what it leaves uncommitted is rolled back."""
-        pool = _sqlite_writer if self._serial_writes else _workers
+        pool = _sqlite_writer if self._serial_writes() else _workers
         return await self._run(pool, True, work, *args, **kwargs)
 
     async def _run(
@@ -146,11 +157,14 @@ class Database:
         return await loop.run_in_executor(pool, functools.partial(context.run, unit))
 
 
-async def get_database(engine: EngineDep) -> Database:
-    return Database(
-        lambda write: session_for(engine, write=write),
-        serial_writes=engine.dialect.name == "sqlite",
-    )
+def database_of(request: Request) -> Database:
+    """The app's Database (`app.state.database`), for a route that needs it only sometimes."""
+    database: Database = request.app.state.database
+    return database
+
+
+async def get_database(request: Request) -> Database:
+    return database_of(request)
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, create_engine
 
 from app.content.loader import load_content
-from app.core.db import build_engine, current_engine, get_session
+from app.core.db import Database, build_engine, current_engine, get_session
 from app.core.migrations import upgrade_to_head
 from app.main import create_app
 from tests.conftest import PASSWORD, assert_problem
@@ -22,6 +22,7 @@ def _client_on(engine) -> TestClient:
 
     app.dependency_overrides[get_session] = session
     app.dependency_overrides[current_engine] = lambda: engine
+    app.state.database = Database(lambda _write: Session(engine))
     return TestClient(app, raise_server_exceptions=False)
 
 
