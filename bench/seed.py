@@ -125,7 +125,7 @@ def seed_client(session: Session, email: str, days: int, now: datetime) -> None:
         client,
         EnrollmentCreate(protocol="hip-impingement", baseline_pain=BASELINE, started_at=start),
     )
-    enrollment = tracking.active_enrollment(session, client)
+    enrollment = progression.active_enrollment(session, client)
     assert enrollment is not None
     sessions, logs = history_rows(principal, client, enrollment, start, days)
     if sessions:

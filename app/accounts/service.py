@@ -4,7 +4,7 @@ import math
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func
+from sqlalchemy import ColumnElement, and_, bindparam, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -320,18 +320,31 @@ def list_clients(
     return ClientPage(items=[client_public(r) for r in rows], next_cursor=next_cursor)
 
 
+# Built once, as every request names a client: composing costs more than running them.
+_OWN_PROFILE = select(Client).where(col(Client.account_id) == bindparam("principal"))
+_BY_ID = {
+    "coach": select(Client)
+    .where(col(Client.coach_id) == bindparam("principal"))
+    .where(col(Client.id) == bindparam("client_id")),
+    "client": _OWN_PROFILE.where(col(Client.id) == bindparam("client_id")),
+}
+
+
 def find_visible_client(session: Session, principal: Principal, client_ref: str) -> Client:
-    """`me` or an id, if the principal may see it; otherwise a 404 that reveals nothing."""
-    query = visible_clients(principal)
+    """`me` or an id, if the principal may see it; otherwise a 404 that reveals nothing.
+    (The same rule as `visible_clients`.)"""
+    params: dict[str, object] = {"principal": principal.id}
     if client_ref == "me":
         if principal.is_coach:
             raise NotFoundError("A coach has no client profile of its own; use a client's id.")
+        query = _OWN_PROFILE
     else:
         try:
-            query = query.where(Client.id == uuid.UUID(client_ref))
+            params["client_id"] = uuid.UUID(client_ref)
         except ValueError:
             raise NotFoundError(f"No client {client_ref}.") from None
-    client = session.exec(query.limit(1)).first()
+        query = _BY_ID[principal.role]
+    client = session.exec(query, params=params).first()
     if client is None:
         raise NotFoundError(f"No client {client_ref}.")
     return client

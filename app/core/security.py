@@ -10,7 +10,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
-from sqlalchemy import or_
+from sqlalchemy import bindparam, or_
 from sqlmodel import Session, col, select
 
 from app.core.db import SessionDep
@@ -89,19 +89,24 @@ def _unauthorized(detail: str, error: str | None = "invalid_token") -> ProblemEr
     return ProblemError(401, "unauthorized", detail, headers={"WWW-Authenticate": challenge})
 
 
+# Built once: composing a statement costs more than SQLite takes to run it.
+_LIVE_CREDENTIAL = (
+    select(col(Credential.id), Account)
+    .join(Account, col(Account.id) == Credential.account_id)
+    .where(col(Credential.secret_hash) == bindparam("secret_hash"))
+    .where(col(Credential.revoked_at).is_(None))
+    .where(or_(col(Credential.expires_at).is_(None), col(Credential.expires_at) > bindparam("now")))
+)
+
+
 def authenticate(session: Session, secret: str) -> Principal:
-    now = utcnow()
     row = session.exec(
-        select(Credential, Account)
-        .join(Account, col(Account.id) == Credential.account_id)
-        .where(Credential.secret_hash == secret_hash(secret))
-        .where(col(Credential.revoked_at).is_(None))
-        .where(or_(col(Credential.expires_at).is_(None), col(Credential.expires_at) > now))
+        _LIVE_CREDENTIAL, params={"secret_hash": secret_hash(secret), "now": utcnow()}
     ).first()
     if row is None:
         raise _unauthorized("The token is unknown, expired or revoked; sign in again.")
-    credential, account = row
-    return Principal(account=account, credential_id=credential.id)
+    credential_id, account = row
+    return Principal(account=account, credential_id=credential_id)
 
 
 async def bearer_secret(

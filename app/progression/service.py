@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, delete, select
 
 from app.accounts.deps import ClientAccess
@@ -330,14 +331,27 @@ def on_enrolled(session: Session, enrollment: Enrollment, client: Client) -> Non
 # --- reads ---------------------------------------------------------------------------------
 
 
+# Built once: every read and write of a client's progress runs these.
+_ACTIVE_ENROLLMENT = (
+    select(Enrollment)
+    .where(col(Enrollment.client_id) == bindparam("client_id"))
+    .where(col(Enrollment.status) == "active")
+)
+_LATEST_STATE = (
+    select(col(EngineCheckpoint.state))
+    .where(col(EngineCheckpoint.enrollment_id) == bindparam("enrollment_id"))
+    .order_by(col(EngineCheckpoint.day).desc())
+    .limit(1)
+)
+
+
+def active_enrollment(session: Session, client: Client) -> Enrollment | None:
+    return session.exec(_ACTIVE_ENROLLMENT, params={"client_id": client.id}).first()
+
+
 def current_state(session: Session, enrollment: Enrollment) -> State:
-    checkpoint = session.exec(
-        select(EngineCheckpoint)
-        .where(EngineCheckpoint.enrollment_id == enrollment.id)
-        .order_by(col(EngineCheckpoint.day).desc())
-        .limit(1)
-    ).one()
-    return load_state(checkpoint.state)
+    state = session.exec(_LATEST_STATE, params={"enrollment_id": enrollment.id}).one()
+    return load_state(state)
 
 
 def stages_view(view: engine.ProgressView) -> list[StageProgress]:
@@ -365,11 +379,7 @@ def stages_view(view: engine.ProgressView) -> list[StageProgress]:
 
 
 def _require_enrollment(session: Session, client: Client) -> Enrollment:
-    enrollment = session.exec(
-        select(Enrollment)
-        .where(Enrollment.client_id == client.id)
-        .where(Enrollment.status == "active")
-    ).first()
+    enrollment = active_enrollment(session, client)
     if enrollment is None:
         raise ProblemError(409, "no-active-enrollment", "The client is not enrolled in a protocol.")
     return enrollment

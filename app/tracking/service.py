@@ -109,7 +109,7 @@ def create_enrollment(
             ["body", "version" if payload.version is not None else "protocol"],
             "unknown_protocol",
         )
-    if active_enrollment(session, client) is not None:
+    if progression.active_enrollment(session, client) is not None:
         raise ProblemError(409, "enrollment-exists", "The client already has an active enrolment.")
     overrides = payload.params.model_dump(exclude_none=True) if payload.params is not None else {}
     enrollment = Enrollment(
@@ -130,14 +130,6 @@ def create_enrollment(
     return 201, enrollment_public(session, enrollment)
 
 
-def active_enrollment(session: Session, client: Client) -> Enrollment | None:
-    return session.exec(
-        select(Enrollment)
-        .where(Enrollment.client_id == client.id)
-        .where(Enrollment.status == "active")
-    ).first()
-
-
 def list_enrollments(
     session: Session, client: Client, limit: int, cursor: str | None
 ) -> EnrollmentPage:
@@ -156,7 +148,7 @@ def list_enrollments(
 
 
 def _require_enrollment(session: Session, client: Client) -> Enrollment:
-    enrollment = active_enrollment(session, client)
+    enrollment = progression.active_enrollment(session, client)
     if enrollment is None:
         raise ProblemError(
             409, "no-active-enrollment", "Enrol the client in a protocol before logging."
