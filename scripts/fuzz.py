@@ -11,6 +11,9 @@ Any failure, error, server traceback or overrun fails it. No check or operation 
 
     .venv/bin/python scripts/fuzz.py [more schemathesis options, e.g. --seed 1]
 
+`make fuzz` and `make test` (so CI) pass `--seed $(FUZZ_SEED)` (default 1) and
+`--generation-database none`, so every machine generates the same inputs.
+
 FUZZ_EXAMPLES (default 100) bounds the examples per operation; FUZZ_TIMEOUT (seconds,
 default 240) bounds the schemathesis run.
 """
