@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, Select, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
@@ -76,6 +76,16 @@ def session_for(engine: Engine, *, write: bool) -> Session:
     if write:
         engine = engine.execution_options(**{WRITE_OPTION: True})
     return Session(engine)
+
+
+def lock_for_update(session: Session, statement: Select[Any]) -> None:
+    """Hold the rows `statement` selects until the transaction ends, so that concurrent
+    writers of them take turns (PostgreSQL: SELECT ... FOR UPDATE). SQLite needs nothing:
+    a writer already holds the whole database from its first statement (BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name != "sqlite":
+        # NO KEY UPDATE: inserts of rows that refer to these (foreign keys take KEY SHARE)
+        # go on; only the writers that lock them wait for each other.
+        session.execute(statement.with_for_update(key_share=True)).all()
 
 
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, col, delete, select
 
 from app.accounts.deps import ClientAccess
+from app.core.db import lock_for_update
 from app.core.fingerprint import body_hash
 from app.core.idempotency import Created
 from app.core.pagination import keyset_page
@@ -225,6 +226,9 @@ def event_id(enrollment_id: str, decision: Decision) -> uuid.UUID:
 def reevaluate(session: Session, enrollment: Enrollment, client: Client, since: datetime) -> None:
     """Replay from the checkpoint before the local date of `since` (the earliest changed
     item's moment) and store what changed. No commit."""
+    # Writers of one enrolment take turns from here to their commit: each replays from
+    # what the one before stored, so none overwrites a checkpoint with a stale state.
+    lock_for_update(session, select(col(Enrollment.id)).where(col(Enrollment.id) == enrollment.id))
     plan = plan_for(session, enrollment, client)
     state, after = _start(session, plan, enrollment, engine.local_date(plan, since))
     decisions: list[Decision] = []

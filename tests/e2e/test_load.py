@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.databases import KINDS, fresh_database, require
 from tests.e2e.server import Server, serving
 
 pytestmark = pytest.mark.e2e
@@ -242,9 +243,14 @@ def _run_load(
     return threads
 
 
-def test_concurrent_writers_lose_nothing_and_store_nothing_twice(tmp_path: Path):
+@pytest.mark.parametrize("kind", KINDS)
+def test_concurrent_writers_lose_nothing_and_store_nothing_twice(kind: str, tmp_path: Path):
+    require(kind)
     log = tmp_path / "server.log"
-    with serving(f"sqlite:///{tmp_path / 'load.db'}", log, workers=2) as server:
+    with (
+        fresh_database(kind, tmp_path) as url,
+        serving(url, log, workers=2) as server,
+    ):
         clients = [_sign_up(server.base, i) for i in range(CLIENTS)]
         tally, stop = Tally(), threading.Event()
         for thread in _run_load(server.base, clients, tally, stop):
