@@ -154,18 +154,27 @@ def main() -> int:
 
     method, path = ENDPOINTS[args.endpoint]
     target = bare if args.endpoint == "bare" else app
-    moment = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="seconds")
-    body = json.dumps({"score": 3, "context": "rest", "recorded_at": moment, "side": "right"})
-    payload = body.encode() if method == "POST" else b""
+    # A minute ago, a microsecond later each request (as bench/wrk.lua sends them).
+    start = datetime.now(UTC) - timedelta(minutes=1)
+
+    def payload_for(turn: int) -> bytes:
+        if method != "POST":
+            return b""
+        moment = (start + timedelta(microseconds=turn)).isoformat()
+        return json.dumps(
+            {"score": 3, "context": "rest", "recorded_at": moment, "side": "right"}
+        ).encode()
+
     turn = 0
 
     def one(target: Any = target, method: str = method, path: str = path) -> None:
         nonlocal turn
         turn += 1
         headers = {"authorization": f"Bearer {tokens[turn % len(tokens)]}"}
+        payload = payload_for(turn) if target is app else b""
         if payload:
             headers["content-type"] = "application/json"
-        status, out = request(target, method, path, headers, payload if method == "POST" else b"")
+        status, out = request(target, method, path, headers, payload)
         assert status < 300, (status, out[:500])
 
     for _ in range(30):
@@ -184,7 +193,7 @@ def main() -> int:
         method,
         path,
         {"authorization": f"Bearer {tokens[0]}", "content-type": "application/json"},
-        payload,
+        payload_for(turn + 1),
     )
     print(f"{method} {path}: {app_us:.0f} µs per request in-process ({len(out)} bytes out)")
     print(f"bare GET /: {bare_us:.0f} µs per request in-process")

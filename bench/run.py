@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -139,9 +139,9 @@ def wrk(
 
 
 def pain_body() -> str:
-    # Now-ish (a minute ago): in the past, on today's date, after every enrolment.
-    moment = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="seconds")
-    return json.dumps({"score": 3, "context": "rest", "recorded_at": moment, "side": "right"})
+    # wrk.lua puts a moment a minute ago in place of {now}, a microsecond later each request:
+    # in the past, on today's date, after every enrolment, and never two at one moment.
+    return json.dumps({"score": 3, "context": "rest", "recorded_at": "{now}", "side": "right"})
 
 
 # --- databases and servers -----------------------------------------------------------------

@@ -42,6 +42,7 @@ from app.core.fingerprint import body_hash
 from app.core.security import Principal, hash_password
 from app.models import Account, Client, ExerciseSession, PainLog
 from app.progression import service as progression
+from app.progression.model import position_of
 from app.tracking import service as tracking
 from app.tracking.schemas import (
     EnrollmentCreate,
@@ -131,7 +132,9 @@ def seed_client(session: Session, email: str, days: int, now: datetime) -> None:
     if sessions:
         session.execute(insert(ExerciseSession), sessions)
         session.execute(insert(PainLog), logs)
-        progression.reevaluate(session, enrollment, client, enrollment.started_at)
+        progression.reevaluate(
+            session, enrollment, client, position_of(progression.enrolled_entry(enrollment))
+        )
     session.commit()
 
 

@@ -43,7 +43,11 @@ class Enrollment(SQLModel, table=True):
 
 class ExerciseSession(SQLModel, table=True):
     __tablename__ = "exercise_session"
-    __table_args__ = (Index(None, "client_id", "performed_at"),)
+    # By client for the lists; by enrolment for the engine's replay of what followed a moment.
+    __table_args__ = (
+        Index(None, "client_id", "performed_at"),
+        Index(None, "enrollment_id", "performed_at"),
+    )
 
     id: uuid.UUID = Field(primary_key=True)
     client_id: uuid.UUID = Field(foreign_key="client.id")
@@ -63,7 +67,10 @@ class ExerciseSession(SQLModel, table=True):
 
 class PainLog(SQLModel, table=True):
     __tablename__ = "pain_log"
-    __table_args__ = (Index(None, "client_id", "recorded_at"),)
+    __table_args__ = (
+        Index(None, "client_id", "recorded_at"),
+        Index(None, "enrollment_id", "recorded_at"),
+    )
 
     id: uuid.UUID = Field(primary_key=True)
     client_id: uuid.UUID = Field(foreign_key="client.id")
@@ -88,7 +95,10 @@ class PainLog(SQLModel, table=True):
 
 class Assessment(SQLModel, table=True):
     __tablename__ = "assessment"
-    __table_args__ = (Index(None, "client_id", "performed_at"),)
+    __table_args__ = (
+        Index(None, "client_id", "performed_at"),
+        Index(None, "enrollment_id", "performed_at"),
+    )
 
     id: uuid.UUID = Field(primary_key=True)
     client_id: uuid.UUID = Field(foreign_key="client.id")

@@ -69,6 +69,20 @@ from app.progression.schemas import (
 EVENT_NAMESPACE = uuid.UUID("6f1c3a52-9b7e-4f0a-8d21-5e4b7c9a0d13")
 RECENT_CHECKPOINT_DAYS = 35
 
+# Built once: every read and write of a client's progress runs these.
+_ACTIVE_ENROLLMENT = (
+    select(Enrollment)
+    .where(col(Enrollment.client_id) == bindparam("client_id"))
+    .where(col(Enrollment.status) == "active")
+)
+_LATEST_STATE = (
+    select(col(EngineCheckpoint.state))
+    .where(col(EngineCheckpoint.enrollment_id) == bindparam("enrollment_id"))
+    .order_by(col(EngineCheckpoint.day).desc())
+    .limit(1)
+)
+
+
 # Published protocol versions never change, so each process may keep them once read.
 _documents: dict[tuple[str, int], dict[str, Any]] = {}
 
@@ -134,47 +148,69 @@ def plan_for(session: Session, enrollment: Enrollment, client: Client) -> Plan:
 # --- the timeline as stored ----------------------------------------------------------------
 
 
+def pain_entry(log: PainLog) -> PainEntry:
+    return PainEntry(
+        str(log.id), log.recorded_at, log.score, str(log.context), tuple(map(str, log.flags))
+    )
+
+
+def session_entry(row: ExerciseSession) -> SessionEntry:
+    return SessionEntry(str(row.id), row.performed_at, tuple(e["exercise"] for e in row.exercises))
+
+
+def assessment_entry(row: Assessment) -> AssessmentEntry:
+    return AssessmentEntry(str(row.id), row.performed_at, row.left, row.right)
+
+
+def override_entry(row: Override) -> OverrideEntry:
+    return OverrideEntry(str(row.id), row.at, row.action, row.stage, row.reason, row.by)  # type: ignore[arg-type]
+
+
+def enrolled_entry(enrollment: Enrollment) -> Enrolled:
+    return Enrolled(str(enrollment.id), enrollment.started_at)
+
+
+# What the replay reads: every kind of item of one enrolment from a moment on.
+_ITEM_QUERIES = (
+    (
+        pain_entry,
+        select(PainLog)
+        .where(col(PainLog.enrollment_id) == bindparam("enrollment_id"))
+        .where(col(PainLog.deleted_at).is_(None))
+        .where(col(PainLog.recorded_at) >= bindparam("since")),
+    ),
+    (
+        session_entry,
+        select(ExerciseSession)
+        .where(col(ExerciseSession.enrollment_id) == bindparam("enrollment_id"))
+        .where(col(ExerciseSession.performed_at) >= bindparam("since")),
+    ),
+    (
+        assessment_entry,
+        select(Assessment)
+        .where(col(Assessment.enrollment_id) == bindparam("enrollment_id"))
+        .where(col(Assessment.performed_at) >= bindparam("since")),
+    ),
+    (
+        override_entry,
+        select(Override)
+        .where(col(Override.enrollment_id) == bindparam("enrollment_id"))
+        .where(col(Override.at) >= bindparam("since")),
+    ),
+)
+
+
 def _items_after(session: Session, enrollment: Enrollment, after: Position | None) -> list[Item]:
     """Every item of the enrolment after `after` (all of them, the enrolment too, if None)."""
-    since = after.at if after is not None else enrollment.started_at
+    params = {
+        "enrollment_id": enrollment.id,
+        "since": after.at if after is not None else enrollment.started_at,
+    }
     items: list[Item] = []
-    for log in session.exec(
-        select(PainLog)
-        .where(PainLog.enrollment_id == enrollment.id)
-        .where(col(PainLog.deleted_at).is_(None))
-        .where(col(PainLog.recorded_at) >= since)
-    ):
-        items.append(
-            PainEntry(
-                str(log.id),
-                log.recorded_at,
-                log.score,
-                str(log.context),
-                tuple(map(str, log.flags)),
-            )
-        )
-    for row in session.exec(
-        select(ExerciseSession)
-        .where(ExerciseSession.enrollment_id == enrollment.id)
-        .where(col(ExerciseSession.performed_at) >= since)
-    ):
-        items.append(
-            SessionEntry(str(row.id), row.performed_at, tuple(e["exercise"] for e in row.exercises))
-        )
-    for row in session.exec(
-        select(Assessment)
-        .where(Assessment.enrollment_id == enrollment.id)
-        .where(col(Assessment.performed_at) >= since)
-    ):
-        items.append(AssessmentEntry(str(row.id), row.performed_at, row.left, row.right))
-    for row in session.exec(
-        select(Override)
-        .where(Override.enrollment_id == enrollment.id)
-        .where(col(Override.at) >= since)
-    ):
-        items.append(OverrideEntry(str(row.id), row.at, row.action, row.stage, row.reason, row.by))  # type: ignore[arg-type]
+    for entry, query in _ITEM_QUERIES:
+        items += map(entry, session.exec(query, params=params))  # type: ignore[arg-type,call-overload]
     if after is None:
-        items.append(Enrolled(str(enrollment.id), enrollment.started_at))
+        items.append(enrolled_entry(enrollment))
         return sorted(items, key=position_of)
     return sorted((i for i in items if position_of(i) > after), key=position_of)
 
@@ -192,9 +228,20 @@ def _checkpoint_before(
 
 
 def _start(
-    session: Session, plan: Plan, enrollment: Enrollment, day: date
+    session: Session, plan: Plan, enrollment: Enrollment, since: Position
 ) -> tuple[State, Position | None]:
-    checkpoint = _checkpoint_before(session, enrollment, day)
+    """The state to replay from when what changed starts at `since`.
+
+    The newest checkpoint holds the state after the timeline's last item (every write
+    replays to the end). When `since` follows that item (an append: the common case),
+    only the new items are replayed; otherwise replay starts from the checkpoint before
+    the local date of `since`."""
+    latest = session.exec(_LATEST_STATE, params={"enrollment_id": enrollment.id}).first()
+    if latest is not None:
+        state = load_state(latest)
+        if state.last is not None and state.last < since:
+            return state, state.last
+    checkpoint = _checkpoint_before(session, enrollment, engine.local_date(plan, since.at))
     if checkpoint is None:
         return State(), None
     state = load_state(checkpoint.state)
@@ -206,7 +253,7 @@ def state_before(
 ) -> State:
     """The engine's state just before an item at `position` (for the session rule)."""
     plan = plan_for(session, enrollment, client)
-    state, after = _start(session, plan, enrollment, engine.local_date(plan, position.at))
+    state, after = _start(session, plan, enrollment, position)
     for item in _items_after(session, enrollment, after):
         if position_of(item) >= position:
             break
@@ -223,14 +270,14 @@ def event_id(enrollment_id: str, decision: Decision) -> uuid.UUID:
     return uuid.uuid5(EVENT_NAMESPACE, f"{enrollment_id}|{content}")
 
 
-def reevaluate(session: Session, enrollment: Enrollment, client: Client, since: datetime) -> None:
-    """Replay from the checkpoint before the local date of `since` (the earliest changed
-    item's moment) and store what changed. No commit."""
+def reevaluate(session: Session, enrollment: Enrollment, client: Client, since: Position) -> None:
+    """Replay from before `since` (the earliest changed item's position; see `_start`) to
+    the end, and store what changed. No commit."""
     # Writers of one enrolment take turns from here to their commit: each replays from
     # what the one before stored, so none overwrites a checkpoint with a stale state.
     lock_for_update(session, select(col(Enrollment.id)).where(col(Enrollment.id) == enrollment.id))
     plan = plan_for(session, enrollment, client)
-    state, after = _start(session, plan, enrollment, engine.local_date(plan, since))
+    state, after = _start(session, plan, enrollment, since)
     decisions: list[Decision] = []
     snapshots: dict[date, dict[str, Any]] = {}
     day: date | None = None
@@ -254,10 +301,13 @@ def _store_checkpoints(
     snapshots: dict[date, dict[str, Any]],
 ) -> None:
     first_replayed = engine.local_date(plan, after.at) if after is not None else date.min
+    # Days after the one replayed from are stale, and so is that day when it was replayed
+    # on (an append from its own checkpoint): their checkpoints are written anew.
+    stale_from = min([first_replayed + timedelta(days=1), *snapshots])
     session.exec(
         delete(EngineCheckpoint)
         .where(col(EngineCheckpoint.enrollment_id) == enrollment.id)
-        .where(col(EngineCheckpoint.day) > first_replayed)
+        .where(col(EngineCheckpoint.day) >= stale_from)
     )
     if not snapshots:
         return
@@ -275,28 +325,37 @@ def _store_checkpoints(
                     weekly=weekly,
                 )
             )
-    session.exec(
-        delete(EngineCheckpoint)
-        .where(col(EngineCheckpoint.enrollment_id) == enrollment.id)
-        .where(col(EngineCheckpoint.day) < cutoff)
-        .where(col(EngineCheckpoint.weekly).is_(False))
-    )
+    if max(snapshots) > first_replayed:  # a new day: older daily checkpoints may lapse
+        session.exec(
+            delete(EngineCheckpoint)
+            .where(col(EngineCheckpoint.enrollment_id) == enrollment.id)
+            .where(col(EngineCheckpoint.day) < cutoff)
+            .where(col(EngineCheckpoint.weekly).is_(False))
+        )
+
+
+_CURRENT_EVENTS = (
+    select(EngineEvent)
+    .where(col(EngineEvent.enrollment_id) == bindparam("enrollment_id"))
+    .where(col(EngineEvent.retracted_at).is_(None))
+    .where(col(EngineEvent.at) >= bindparam("since"))
+)
 
 
 def _store_decisions(
     session: Session, enrollment: Enrollment, after: Position | None, decisions: Sequence[Decision]
 ) -> None:
     made = {event_id(str(enrollment.id), d): d for d in decisions}
-    query = (
-        select(EngineEvent)
-        .where(EngineEvent.enrollment_id == enrollment.id)
-        .where(col(EngineEvent.retracted_at).is_(None))
-    )
-    if after is not None:
-        query = query.where(col(EngineEvent.at) >= after.at)
+    params = {
+        "enrollment_id": enrollment.id,
+        # Every decision is at or after the enrolment's start, where its replay begins.
+        "since": after.at if after is not None else enrollment.started_at,
+    }
     # Positions compare in Python: a database's collation may not order these keys bytewise.
     after_key = after.key() if after is not None else ""
-    stored = [row for row in session.exec(query) if row.position > after_key]
+    stored = [
+        row for row in session.exec(_CURRENT_EVENTS, params=params) if row.position > after_key
+    ]
     now = utcnow()
     for row in stored:
         if row.id not in made:
@@ -329,24 +388,10 @@ def _store_decisions(
 
 
 def on_enrolled(session: Session, enrollment: Enrollment, client: Client) -> None:
-    reevaluate(session, enrollment, client, enrollment.started_at)
+    reevaluate(session, enrollment, client, position_of(enrolled_entry(enrollment)))
 
 
 # --- reads ---------------------------------------------------------------------------------
-
-
-# Built once: every read and write of a client's progress runs these.
-_ACTIVE_ENROLLMENT = (
-    select(Enrollment)
-    .where(col(Enrollment.client_id) == bindparam("client_id"))
-    .where(col(Enrollment.status) == "active")
-)
-_LATEST_STATE = (
-    select(col(EngineCheckpoint.state))
-    .where(col(EngineCheckpoint.enrollment_id) == bindparam("enrollment_id"))
-    .order_by(col(EngineCheckpoint.day).desc())
-    .limit(1)
-)
 
 
 def active_enrollment(session: Session, client: Client) -> Enrollment | None:
@@ -531,5 +576,5 @@ def create_override(
     )
     session.add(row)
     session.flush()
-    reevaluate(session, enrollment, client, row.at)
+    reevaluate(session, enrollment, client, position_of(override_entry(row)))
     return 201, _override_public(row)

@@ -226,7 +226,7 @@ def create_pain_log(
     log = _new_pain_log(principal, client, enrollment, payload, digest)
     session.add(log)
     session.flush()
-    progression.reevaluate(session, enrollment, client, log.recorded_at)
+    progression.reevaluate(session, enrollment, client, position_of(progression.pain_entry(log)))
     return 201, pain_public(log)
 
 
@@ -260,7 +260,8 @@ def create_pain_logs(
     session.flush()
     new = [log for log in logs if log.id in created_ids]
     if new:
-        progression.reevaluate(session, enrollment, client, min(log.recorded_at for log in new))
+        first = min(position_of(progression.pain_entry(log)) for log in new)
+        progression.reevaluate(session, enrollment, client, first)
     created = len(created_ids)
     result = PainLogBatchResult(
         items=[pain_public(log) for log in logs], created=created, existing=len(logs) - created
@@ -317,7 +318,7 @@ def delete_pain_log(session: Session, client: Client, log_id: uuid.UUID) -> None
     session.flush()
     enrollment = session.get(Enrollment, log.enrollment_id)
     assert enrollment is not None
-    progression.reevaluate(session, enrollment, client, log.recorded_at)
+    progression.reevaluate(session, enrollment, client, position_of(progression.pain_entry(log)))
     session.commit()
 
 
@@ -427,6 +428,7 @@ def create_session(
     session.add(row)
     session.flush()
     log_ids = []
+    first = position_of(progression.session_entry(row))
     for context, score in (
         (PainContext.during, payload.pain_during),
         (PainContext.after, payload.pain_after),
@@ -447,8 +449,9 @@ def create_session(
             raise id_conflict(["body", "id"])
         session.add(pain)
         log_ids.append(pain.id)
+        first = min(first, position_of(progression.pain_entry(pain)))
     session.flush()
-    progression.reevaluate(session, enrollment, client, row.performed_at)
+    progression.reevaluate(session, enrollment, client, first)
     return 201, session_public(row, log_ids)
 
 
@@ -513,7 +516,9 @@ def create_assessment(
     )
     session.add(row)
     session.flush()
-    progression.reevaluate(session, enrollment, client, row.performed_at)
+    progression.reevaluate(
+        session, enrollment, client, position_of(progression.assessment_entry(row))
+    )
     return 201, assessment_public(row)
 
 
