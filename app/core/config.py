@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(
         default=900, ge=10, le=86_400, description="Window in which failed sign-ins count."
     )
+    db_threads: int = Field(
+        default=4,
+        ge=1,
+        le=14,
+        description="Threads per worker process for database work (SQLite writes use one "
+        "more, alone).",
+    )
     content_recheck_seconds: float = Field(
         default=30,
         ge=0,

@@ -229,23 +229,24 @@ def _checkpoint_before(
 
 def _start(
     session: Session, plan: Plan, enrollment: Enrollment, since: Position
-) -> tuple[State, Position | None]:
-    """The state to replay from when what changed starts at `since`.
+) -> tuple[State, Position | None, bool]:
+    """The state to replay from when what changed starts at `since`, the position it is at,
+    and whether that is the end of the stored timeline.
 
     The newest checkpoint holds the state after the timeline's last item (every write
-    replays to the end). When `since` follows that item (an append: the common case),
-    only the new items are replayed; otherwise replay starts from the checkpoint before
+    replays to the end, holding the enrolment's lock). When `since` follows that item (an
+    append: the common case), replay starts there; otherwise from the checkpoint before
     the local date of `since`."""
     latest = session.exec(_LATEST_STATE, params={"enrollment_id": enrollment.id}).first()
     if latest is not None:
         state = load_state(latest)
         if state.last is not None and state.last < since:
-            return state, state.last
+            return state, state.last, True
     checkpoint = _checkpoint_before(session, enrollment, engine.local_date(plan, since.at))
     if checkpoint is None:
-        return State(), None
+        return State(), None, False
     state = load_state(checkpoint.state)
-    return state, state.last
+    return state, state.last, False
 
 
 def state_before(
@@ -253,7 +254,7 @@ def state_before(
 ) -> State:
     """The engine's state just before an item at `position` (for the session rule)."""
     plan = plan_for(session, enrollment, client)
-    state, after = _start(session, plan, enrollment, position)
+    state, after, _ = _start(session, plan, enrollment, position)
     for item in _items_after(session, enrollment, after):
         if position_of(item) >= position:
             break
@@ -270,18 +271,33 @@ def event_id(enrollment_id: str, decision: Decision) -> uuid.UUID:
     return uuid.uuid5(EVENT_NAMESPACE, f"{enrollment_id}|{content}")
 
 
-def reevaluate(session: Session, enrollment: Enrollment, client: Client, since: Position) -> None:
+def record(session: Session, enrollment: Enrollment, client: Client, added: Sequence[Item]) -> None:
+    """Re-evaluate after a write that stored `added` (flushed, not committed)."""
+    since = min(map(position_of, added))
+    reevaluate(session, enrollment, client, since, added)
+
+
+def reevaluate(
+    session: Session,
+    enrollment: Enrollment,
+    client: Client,
+    since: Position,
+    added: Sequence[Item] = (),
+) -> None:
     """Replay from before `since` (the earliest changed item's position; see `_start`) to
-    the end, and store what changed. No commit."""
+    the end, and store what changed. No commit. `added`: the items this write stored."""
     # Writers of one enrolment take turns from here to their commit: each replays from
     # what the one before stored, so none overwrites a checkpoint with a stale state.
     lock_for_update(session, select(col(Enrollment.id)).where(col(Enrollment.id) == enrollment.id))
     plan = plan_for(session, enrollment, client)
-    state, after = _start(session, plan, enrollment, since)
+    state, after, at_end = _start(session, plan, enrollment, since)
+    # After the timeline's end, what this write added is all there is: no need to read it.
+    appended = at_end and bool(added)
+    items = sorted(added, key=position_of) if appended else _items_after(session, enrollment, after)
     decisions: list[Decision] = []
     snapshots: dict[date, dict[str, Any]] = {}
     day: date | None = None
-    for item in _items_after(session, enrollment, after):
+    for item in items:
         item_day = engine.local_date(plan, item.at)
         if day is not None and item_day != day:
             snapshots[day] = dump_state(state)
@@ -290,7 +306,7 @@ def reevaluate(session: Session, enrollment: Enrollment, client: Client, since: 
     if day is not None:
         snapshots[day] = dump_state(state)
     _store_checkpoints(session, enrollment, after, plan, snapshots)
-    _store_decisions(session, enrollment, after, decisions)
+    _store_decisions(session, enrollment, after, decisions, appended=appended)
 
 
 def _store_checkpoints(
@@ -343,9 +359,17 @@ _CURRENT_EVENTS = (
 
 
 def _store_decisions(
-    session: Session, enrollment: Enrollment, after: Position | None, decisions: Sequence[Decision]
+    session: Session,
+    enrollment: Enrollment,
+    after: Position | None,
+    decisions: Sequence[Decision],
+    *,
+    appended: bool,
 ) -> None:
     made = {event_id(str(enrollment.id), d): d for d in decisions}
+    if appended:  # nothing was decided after the timeline's end: there is nothing to retract
+        _add_decisions(session, enrollment, made, set(made))
+        return
     params = {
         "enrollment_id": enrollment.id,
         # Every decision is at or after the enrolment's start, where its replay begins.
@@ -361,7 +385,15 @@ def _store_decisions(
         if row.id not in made:
             row.retracted_at = now
             session.add(row)
-    new_ids = set(made) - {row.id for row in stored}
+    _add_decisions(session, enrollment, made, set(made) - {row.id for row in stored})
+
+
+def _add_decisions(
+    session: Session,
+    enrollment: Enrollment,
+    made: dict[uuid.UUID, Decision],
+    new_ids: set[uuid.UUID],
+) -> None:
     if not new_ids:
         return
     # A decision made again after being retracted is the same event, current once more.
@@ -388,7 +420,7 @@ def _store_decisions(
 
 
 def on_enrolled(session: Session, enrollment: Enrollment, client: Client) -> None:
-    reevaluate(session, enrollment, client, position_of(enrolled_entry(enrollment)))
+    record(session, enrollment, client, [enrolled_entry(enrollment)])
 
 
 # --- reads ---------------------------------------------------------------------------------
@@ -576,5 +608,5 @@ def create_override(
     )
     session.add(row)
     session.flush()
-    reevaluate(session, enrollment, client, position_of(override_entry(row)))
+    record(session, enrollment, client, [override_entry(row)])
     return 201, _override_public(row)

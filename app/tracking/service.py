@@ -21,7 +21,7 @@ from app.core.security import Principal
 from app.models import Assessment, Client, Enrollment, ExerciseSession, PainLog, ProtocolRow
 from app.models.base import utcnow
 from app.progression import service as progression
-from app.progression.model import Position, SessionEntry, position_of
+from app.progression.model import Item, Position, SessionEntry, position_of
 from app.progression.params import ProgressionParams
 from app.tracking.schemas import (
     AssessmentCreate,
@@ -226,7 +226,7 @@ def create_pain_log(
     log = _new_pain_log(principal, client, enrollment, payload, digest)
     session.add(log)
     session.flush()
-    progression.reevaluate(session, enrollment, client, position_of(progression.pain_entry(log)))
+    progression.record(session, enrollment, client, [progression.pain_entry(log)])
     return 201, pain_public(log)
 
 
@@ -260,8 +260,7 @@ def create_pain_logs(
     session.flush()
     new = [log for log in logs if log.id in created_ids]
     if new:
-        first = min(position_of(progression.pain_entry(log)) for log in new)
-        progression.reevaluate(session, enrollment, client, first)
+        progression.record(session, enrollment, client, list(map(progression.pain_entry, new)))
     created = len(created_ids)
     result = PainLogBatchResult(
         items=[pain_public(log) for log in logs], created=created, existing=len(logs) - created
@@ -428,7 +427,7 @@ def create_session(
     session.add(row)
     session.flush()
     log_ids = []
-    first = position_of(progression.session_entry(row))
+    added: list[Item] = [progression.session_entry(row)]
     for context, score in (
         (PainContext.during, payload.pain_during),
         (PainContext.after, payload.pain_after),
@@ -449,9 +448,9 @@ def create_session(
             raise id_conflict(["body", "id"])
         session.add(pain)
         log_ids.append(pain.id)
-        first = min(first, position_of(progression.pain_entry(pain)))
+        added.append(progression.pain_entry(pain))
     session.flush()
-    progression.reevaluate(session, enrollment, client, first)
+    progression.record(session, enrollment, client, added)
     return 201, session_public(row, log_ids)
 
 
@@ -516,9 +515,7 @@ def create_assessment(
     )
     session.add(row)
     session.flush()
-    progression.reevaluate(
-        session, enrollment, client, position_of(progression.assessment_entry(row))
-    )
+    progression.record(session, enrollment, client, [progression.assessment_entry(row)])
     return 201, assessment_public(row)
 
 
