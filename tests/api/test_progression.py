@@ -496,6 +496,30 @@ def test_the_cost_of_writes_and_reads_does_not_grow_with_history(client, engine)
     assert counts[10] == counts[400], counts
 
 
+def _tables_read(sql: list[str]) -> set[str]:
+    return {s.split(" FROM ")[1].split()[0] for s in sql if s.lstrip().upper().startswith("SELECT")}
+
+
+def test_an_append_replays_only_itself_and_a_backfill_rereads_what_follows(client, engine):
+    actor = signup(client, timezone="UTC")
+    _history(client, actor, 10)
+
+    def post(moment: datetime) -> list[str]:
+        body = {"score": 4, "context": "rest", "recorded_at": moment.isoformat(), "side": "left"}
+        with Statements(engine) as sent:
+            response = client.post("/v1/clients/me/pain-logs", json=body, headers=actor.headers)
+        assert response.status_code == 201, response.text
+        return sent.sql
+
+    # After everything stored: the new log is all the engine steps through; no stored item
+    # is read back.
+    appended = _tables_read(post(TODAY + timedelta(minutes=1)))
+    assert not appended & {"pain_log", "exercise_session", "assessment", "override"}
+    # Before the last log: what follows it is read again and replayed.
+    backfilled = _tables_read(post(TODAY - timedelta(days=3)))
+    assert {"pain_log", "exercise_session", "engine_event"} <= backfilled
+
+
 def test_replays_are_idempotent_and_events_are_stored_once(client, sam):
     body = {**pain(30, 7, "during"), "id": str(uuid.uuid4())}
     for _ in range(3):
