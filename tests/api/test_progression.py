@@ -1,5 +1,6 @@
 """The engine through HTTP: backfilled histories, referrals, flares, overrides, simulations."""
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -497,7 +498,8 @@ def test_the_cost_of_writes_and_reads_does_not_grow_with_history(client, engine)
 
 
 def _tables_read(sql: list[str]) -> set[str]:
-    return {s.split(" FROM ")[1].split()[0] for s in sql if s.lstrip().upper().startswith("SELECT")}
+    selects = [s for s in sql if s.lstrip().upper().startswith("SELECT")]
+    return {table for s in selects for table in re.findall(r"\b(?:FROM|JOIN)\s+(\w+)", s)}
 
 
 def test_an_append_replays_only_itself_and_a_backfill_rereads_what_follows(client, engine):
