@@ -80,11 +80,11 @@ def session_for(engine: Engine, *, write: bool) -> Session:
 
 def lock_for_update(session: Session, statement: Select[Any]) -> None:
     """Hold the rows `statement` selects until the transaction ends, so that concurrent
-    writers of them take turns (PostgreSQL: SELECT ... FOR UPDATE). SQLite needs nothing:
-    a writer already holds the whole database from its first statement (BEGIN IMMEDIATE)."""
+    writers of them take turns (PostgreSQL: SELECT ... FOR NO KEY UPDATE). SQLite needs
+    nothing: a writer holds the whole database from its first statement (BEGIN IMMEDIATE)."""
     if session.get_bind().dialect.name != "sqlite":
-        # NO KEY UPDATE: inserts of rows that refer to these (foreign keys take KEY SHARE)
-        # go on; only the writers that lock them wait for each other.
+        # NO KEY UPDATE, not UPDATE: inserting a row that refers to these takes KEY SHARE on
+        # them, which UPDATE would wait for (two writers deadlocked so); only writers wait.
         session.execute(statement.with_for_update(key_share=True)).all()
 
 
