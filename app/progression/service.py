@@ -1,9 +1,11 @@
 """The engine's glue to the database: replay from checkpoints, persist decisions, reads.
 
-After every write the engine replays from the checkpoint before the changed item's local
-date, so an append costs the same whatever the history's length, and a backfill replays
-only what follows it. Decisions are stored once (ids derive from their content); one that a
-re-evaluation no longer makes is marked retracted, never deleted. Reads replay nothing.
+After a write that adds items after everything stored (an append), the engine steps through
+just those, from the newest checkpoint; after any other write it replays from the checkpoint
+before the changed item's local date. So an append costs the same whatever the history's
+length, and a backfill replays only what follows it. Decisions are stored once (ids derive
+from their content); one that a re-evaluation no longer makes is marked retracted, never
+deleted. Reads replay nothing.
 """
 
 import json
