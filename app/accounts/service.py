@@ -298,11 +298,20 @@ def create_client(session: Session, coach: Principal, payload: ClientCreate) -> 
     return 201, client_public(client)
 
 
+# Clients a principal may see, by role: a coach's own, or a client account's own profile.
+# Built once with the principal as a parameter: every request that names a client runs them.
+_VISIBLE = {
+    "coach": select(Client).where(col(Client.coach_id) == bindparam("principal")),
+    "client": select(Client).where(col(Client.account_id) == bindparam("principal")),
+}
+_VISIBLE_BY_ID = {
+    role: query.where(col(Client.id) == bindparam("client_id")) for role, query in _VISIBLE.items()
+}
+
+
 def visible_clients(principal: Principal) -> SelectOfScalar[Client]:
     """Clients the principal may see: a coach's own, or a client account's own profile."""
-    if principal.is_coach:
-        return select(Client).where(Client.coach_id == principal.id)
-    return select(Client).where(Client.account_id == principal.id)
+    return _VISIBLE[principal.role].params(principal=principal.id)
 
 
 def list_clients(
@@ -320,30 +329,19 @@ def list_clients(
     return ClientPage(items=[client_public(r) for r in rows], next_cursor=next_cursor)
 
 
-# Built once, as every request names a client: composing costs more than running them.
-_OWN_PROFILE = select(Client).where(col(Client.account_id) == bindparam("principal"))
-_BY_ID = {
-    "coach": select(Client)
-    .where(col(Client.coach_id) == bindparam("principal"))
-    .where(col(Client.id) == bindparam("client_id")),
-    "client": _OWN_PROFILE.where(col(Client.id) == bindparam("client_id")),
-}
-
-
 def find_visible_client(session: Session, principal: Principal, client_ref: str) -> Client:
-    """`me` or an id, if the principal may see it; otherwise a 404 that reveals nothing.
-    (The same rule as `visible_clients`.)"""
+    """`me` or an id, if the principal may see it; otherwise a 404 that reveals nothing."""
     params: dict[str, object] = {"principal": principal.id}
     if client_ref == "me":
         if principal.is_coach:
             raise NotFoundError("A coach has no client profile of its own; use a client's id.")
-        query = _OWN_PROFILE
+        query = _VISIBLE["client"]
     else:
         try:
             params["client_id"] = uuid.UUID(client_ref)
         except ValueError:
             raise NotFoundError(f"No client {client_ref}.") from None
-        query = _BY_ID[principal.role]
+        query = _VISIBLE_BY_ID[principal.role]
     client = session.exec(query, params=params).first()
     if client is None:
         raise NotFoundError(f"No client {client_ref}.")
