@@ -55,10 +55,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last, so it runs first: an oversized body is refused before anything reads it.
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     api_errors = problem_responses(500, 503)
+    # Requests are matched against routers in this order: the most requested first.
     app.include_router(catalogue_router, prefix="/v1", responses=api_errors)
-    app.include_router(accounts_router, prefix="/v1", responses=api_errors)
-    app.include_router(tracking_router, prefix="/v1", responses=api_errors)
     app.include_router(progression_router, prefix="/v1", responses=api_errors)
+    app.include_router(tracking_router, prefix="/v1", responses=api_errors)
+    app.include_router(accounts_router, prefix="/v1", responses=api_errors)
     app.include_router(health_router, responses=api_errors)
     return app
 

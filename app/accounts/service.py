@@ -4,7 +4,7 @@ import math
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, bindparam, func
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -299,10 +299,12 @@ def create_client(session: Session, coach: Principal, payload: ClientCreate) -> 
 
 
 # Clients a principal may see, by role: a coach's own, or a client account's own profile.
+# The column that ties such a client to the principal's account:
+_SEEN_THROUGH = {"coach": Client.coach_id, "client": Client.account_id}
 # Built once with the principal as a parameter: every request that names a client runs them.
 _VISIBLE = {
-    "coach": select(Client).where(col(Client.coach_id) == bindparam("principal")),
-    "client": select(Client).where(col(Client.account_id) == bindparam("principal")),
+    role: select(Client).where(col(column) == bindparam("principal"))
+    for role, column in _SEEN_THROUGH.items()
 }
 _VISIBLE_BY_ID = {
     role: query.where(col(Client.id) == bindparam("client_id")) for role, query in _VISIBLE.items()
@@ -312,6 +314,15 @@ _VISIBLE_BY_ID = {
 def visible_clients(principal: Principal) -> SelectOfScalar[Client]:
     """Clients the principal may see: a coach's own, or a client account's own profile."""
     return _VISIBLE[principal.role].params(principal=principal.id)
+
+
+def visible_to_account(*, me: bool) -> ColumnElement[bool]:
+    """The same rule as a join condition between `Client` and the caller's `Account` row, for
+    a statement that finds both at once; `me`: only a client account's own profile."""
+    roles = ("client",) if me else tuple(_SEEN_THROUGH)
+    return or_(
+        *(and_(col(Account.role) == role, _SEEN_THROUGH[role] == Account.id) for role in roles)
+    )
 
 
 def list_clients(

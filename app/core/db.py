@@ -6,18 +6,20 @@ import contextvars
 import fcntl
 import functools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import Engine, Select, event
+from sqlalchemy import Dialect, Engine, Select, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
 
 from app.core.config import get_settings
+from app.core.prepared import Execute, Fetched, Prepared, on_cursor
 
 SQLITE_BUSY_TIMEOUT_MS = 5_000
 WRITE_OPTION = "hipfix_writer"
@@ -174,19 +176,68 @@ class Database:
         *,
         serial_writes: Callable[[], bool] = lambda: False,
         writer_turn: Callable[[], WriterTurn | None] = lambda: None,
+        executor: Callable[[], AbstractContextManager[tuple[Execute, Dialect]]] | None = None,
+        inline_reads: Callable[[], bool] = lambda: False,
     ) -> None:
         self._make_session = make_session  # called with True for a unit of work that writes
         self._serial_writes = serial_writes
         self._writer_turn = writer_turn
+        # For `first`: where its statement runs (by default through `make_session`), and
+        # whether that may happen on the event loop.
+        self._executor = executor or self._session_connection
+        self._inline_reads = inline_reads
+        self._prepared: dict[tuple[Select[Any], str], Prepared] = {}
 
     @classmethod
     def of_settings(cls) -> "Database":
         """The process's engine, built on first use (so creating the app connects nowhere)."""
+        return cls.of_engine(get_engine)
+
+    @classmethod
+    def of_engine(cls, engine: Callable[[], Engine]) -> "Database":
+        held = _HeldConnection(engine)
         return cls(
-            lambda write: session_for(get_engine(), write=write),
-            serial_writes=lambda: get_engine().dialect.name == "sqlite",
-            writer_turn=lambda: _writer_turn(get_engine()),
+            lambda write: session_for(engine(), write=write),
+            serial_writes=lambda: engine().dialect.name == "sqlite",
+            writer_turn=lambda: _writer_turn(engine()),
+            # Inline reads all run on the event loop's thread, one at a time: one connection
+            # kept for them saves the pool's checkout and reset on every read.
+            executor=lambda: held() if _reads_never_wait(engine()) else _pooled(engine()),
+            inline_reads=lambda: _reads_never_wait(engine()),
         )
+
+    @contextlib.contextmanager
+    def _session_connection(self) -> Iterator[tuple[Execute, Dialect]]:
+        """Through a session of `make_session` (what the test suite gives): the statement is
+        the same, and SQLAlchemy's events see it."""
+        with self._make_session(False) as session:
+            connection = session.connection()
+
+            def execute(sql: str, params: Any) -> Sequence[Any] | None:
+                return connection.exec_driver_sql(sql, params).first()
+
+            yield execute, connection.dialect
+
+    async def first(self, statement: Select[Any], **params: Any) -> Fetched | None:
+        """The first row of one SELECT, run as `Prepared` (see app/core/prepared.py): on the
+        event loop where a read never waits (SQLite in WAL mode), else on a worker thread."""
+        if self._inline_reads():
+            return self._first(statement, params)
+        context = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        call = functools.partial(context.run, self._first, statement, params)
+        return await loop.run_in_executor(_workers(), call)
+
+    def _first(self, statement: Select[Any], params: dict[str, Any]) -> Fetched | None:
+        with self._executor() as (execute, dialect):
+            key = (statement, dialect.name)
+            prepared = self._prepared.get(key)
+            if prepared is None:
+                prepared = self._prepared[key] = Prepared(statement, dialect)
+            try:
+                return prepared.first(execute, **params)
+            except dialect.loaded_dbapi.Error as error:
+                raise _as_sqlalchemy(error, dialect, prepared.sql) from error
 
     async def read(
         self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
@@ -217,6 +268,61 @@ class Database:
         context = contextvars.copy_context()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(pool, functools.partial(context.run, unit))
+
+
+def _as_sqlalchemy(error: Exception, dialect: Dialect, sql: str | None = None) -> DBAPIError:
+    # A driver's error as SQLAlchemy raises it, so the fault handlers answer 503 for an
+    # unavailable database on these reads too.
+    return DBAPIError.instance(sql, None, error, dialect.loaded_dbapi.Error)
+
+
+def _checkout(engine: Engine) -> Any:
+    try:
+        return engine.raw_connection()  # the pool's: pragmas set, reset when returned
+    except engine.dialect.loaded_dbapi.Error as error:
+        raise _as_sqlalchemy(error, engine.dialect) from error
+
+
+@contextlib.contextmanager
+def _pooled(engine: Engine) -> Iterator[tuple[Execute, Dialect]]:
+    connection = _checkout(engine)
+    try:
+        yield on_cursor(connection.dbapi_connection), engine.dialect
+    except (DBAPIError, engine.dialect.loaded_dbapi.Error):
+        connection.invalidate()  # it may be broken: the next checkout opens a new one
+        raise
+    finally:
+        connection.close()
+
+
+class _HeldConnection:
+    """One of the pool's connections, kept until an error says it may be broken."""
+
+    def __init__(self, engine: Callable[[], Engine]) -> None:
+        self._engine = engine
+        self._held: Any = None
+        self._execute: Execute | None = None
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[tuple[Execute, Dialect]]:
+        engine = self._engine()
+        if self._held is None:
+            self._held = _checkout(engine)
+            self._execute = on_cursor(self._held.dbapi_connection)
+        try:
+            yield self._execute, engine.dialect
+        except (DBAPIError, engine.dialect.loaded_dbapi.Error):
+            self._held.invalidate()
+            self._held = None
+            raise
+
+
+def _reads_never_wait(engine: Engine) -> bool:
+    # A SQLite file in WAL mode: readers take no lock a writer holds, so a one-statement read
+    # is CPU work of tens of microseconds, less than the hop to a thread costs. A server's
+    # database is a network round trip away: that waits on a worker thread.
+    database = engine.url.database
+    return engine.dialect.name == "sqlite" and bool(database) and database != ":memory:"
 
 
 def database_of(request: Request) -> Database:

@@ -8,6 +8,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from app.core.problems import Problem
+from app.core.security import api_key_scheme, bearer_secret
 from app.progression import rules
 
 DESCRIPTION = """\
@@ -69,7 +70,22 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         # An enum's example is one of its values; pydantic gives enums none of their own.
         if "enum" in component and "examples" not in component:
             component["examples"] = component["enum"][:1]
+    _offer_api_keys(schema)
     return schema
+
+
+def _offer_api_keys(schema: dict[str, Any]) -> None:
+    """Wherever a login token is accepted, so is a coach's API key: one dependency reads the
+    header for both (app/core/security.py), and Swagger offers a box for each."""
+    token = {bearer_secret.scheme_name: []}
+    key = api_key_scheme.scheme_name
+    schema["components"].setdefault("securitySchemes", {})[key] = api_key_scheme.model.model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
+    for path in schema["paths"].values():
+        for operation in path.values():
+            if token in operation.get("security", []):
+                operation["security"].append({key: []})
 
 
 def install_openapi(app: FastAPI) -> None:

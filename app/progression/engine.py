@@ -43,7 +43,11 @@ def _zone(name: str) -> ZoneInfo:
 
 def local_date(plan: Plan, at: datetime) -> date:
     """Days are dates in the client's own time zone."""
-    return at.astimezone(_zone(plan.timezone)).date()
+    return date_in(plan.timezone, at)
+
+
+def date_in(timezone: str, at: datetime) -> date:
+    return at.astimezone(_zone(timezone)).date()
 
 
 # --- figures -----------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.accounts.deps import ClientAccessDep, ClientDep
@@ -10,9 +10,10 @@ from app.core.db import DatabaseDep, SessionDep
 from app.core.idempotency import IdempotencyKey, respond_once
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
+from app.core.responses import model_response
 from app.core.security import CurrentPrincipal
 from app.core.types import QueryDate
-from app.progression import service
+from app.progression import reads, service
 from app.progression.schemas import (
     SIMULATION_EXAMPLES,
     EventPage,
@@ -37,10 +38,11 @@ _READ_ERRORS = problem_responses(400, 401, 404, 409, 422)
     summary="Progress through the protocol",
     responses=_READ_ERRORS,
 )
-async def get_progress(access: ClientAccessDep, db: DatabaseDep) -> Progress:
+async def get_progress(access: ClientAccessDep, db: DatabaseDep) -> Response:
     """Status, pain figures and every stage: when and why it opened, or, for the next locked
     stage, its gate's criteria as of now (`ready`: it opens with the next check-in)."""
-    return await db.read(service.progress, access)
+    answer = await reads.progress(db, access) or await db.read(service.progress, access)
+    return model_response(answer)
 
 
 @router.get(
@@ -56,10 +58,11 @@ async def get_today(
         QueryDate | None,
         Query(description="A local date, YYYY-MM-DD; default today in the client's zone."),
     ] = None,
-) -> Today:
+) -> Response:
     """The open stages' exercises in protocol order with their dose: a lighter dose on hold,
     none on referral (see a clinician), a maintenance rhythm when resolved."""
-    return await db.read(service.today, access, date)
+    answer = await reads.today(db, access, date) or await db.read(service.today, access, date)
+    return model_response(answer)
 
 
 @router.get(

@@ -37,6 +37,7 @@ from app.models import (
     ProtocolRow,
 )
 from app.models.base import utcnow
+from app.models.tracking import ENROLLMENT_IS_ACTIVE
 from app.progression import engine
 from app.progression.codec import dump_state, load_state
 from app.progression.model import (
@@ -75,7 +76,7 @@ RECENT_CHECKPOINT_DAYS = 35
 _ACTIVE_ENROLLMENT = (
     select(Enrollment)
     .where(col(Enrollment.client_id) == bindparam("client_id"))
-    .where(col(Enrollment.status) == "active")
+    .where(ENROLLMENT_IS_ACTIVE)
 )
 _LATEST_STATE = (
     select(col(EngineCheckpoint.state))
@@ -97,6 +98,11 @@ def protocol_document(session: Session, slug: str, version: int) -> dict[str, An
             raise LookupError(f"protocol {slug} v{version} is not published")
         _documents[key] = row.document
     return _documents[key]
+
+
+def known_document(slug: str, version: int) -> dict[str, Any] | None:
+    """The protocol version if this process has read it already."""
+    return _documents.get((slug, version))
 
 
 def stage_specs(document: dict[str, Any]) -> tuple[StageSpec, ...]:
@@ -472,10 +478,13 @@ def progress(session: Session, access: ClientAccess) -> Progress:
     client = access.client(session)
     enrollment = _require_enrollment(session, client)
     plan = plan_for(session, enrollment, client)
-    now = datetime.now(UTC)
-    view = engine.progress(plan, current_state(session, enrollment), now)
+    return progress_answer(plan, current_state(session, enrollment), datetime.now(UTC))
+
+
+def progress_answer(plan: Plan, state: State, now: datetime) -> Progress:
+    view = engine.progress(plan, state, now)
     return Progress(
-        enrollment_id=enrollment.id,
+        enrollment_id=uuid.UUID(plan.enrollment_id),
         protocol=plan.protocol,
         version=plan.version,
         status=view.status,
@@ -496,10 +505,16 @@ def today(session: Session, access: ClientAccess, day: date | None) -> Today:
     client = access.client(session)
     enrollment = _require_enrollment(session, client)
     plan = plan_for(session, enrollment, client)
+    document = protocol_document(session, plan.protocol, plan.version)
+    return today_answer(plan, document, current_state(session, enrollment), day)
+
+
+def today_answer(plan: Plan, document: dict[str, Any], state: State, day: date | None) -> Today:
+    """Today's routine for a local date (default: today in the client's zone)."""
     day = day or engine.local_date(plan, datetime.now(UTC))
-    exercises = exercise_catalogue(protocol_document(session, plan.protocol, plan.version))
+    exercises = exercise_catalogue(document)
     doses = {slug: (e["dose"], e["easy_dose"]) for slug, e in exercises.items()}
-    view = engine.today(plan, current_state(session, enrollment), day, doses)
+    view = engine.today(plan, state, day, doses)
     return Today(
         date=view.day,
         status=view.status,

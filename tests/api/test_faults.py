@@ -22,7 +22,7 @@ def _client_on(engine) -> TestClient:
 
     app.dependency_overrides[get_session] = session
     app.dependency_overrides[current_engine] = lambda: engine
-    app.state.database = Database(lambda _write: Session(engine))
+    app.state.database = Database.of_engine(lambda: engine)
     return TestClient(app, raise_server_exceptions=False)
 
 
@@ -40,7 +40,12 @@ def test_an_unreachable_database_is_a_503_that_recovers_by_itself(tmp_path: Path
     folder = tmp_path / "not-yet"
     engine = create_engine(f"sqlite:///{folder / 'hipfix.db'}")
     client = _client_on(engine)
-    for response in (client.get("/v1/protocols"), client.post("/v1/accounts", json=_account())):
+    progress = client.get("/v1/clients/me/progress", headers={"Authorization": "Bearer hft_x"})
+    for response in (
+        client.get("/v1/protocols"),
+        client.post("/v1/accounts", json=_account()),
+        progress,  # the one-statement read (app/progression/reads.py)
+    ):
         body = assert_problem(response, 503, "database-unavailable")
         assert response.headers["retry-after"] == "5"
         assert "not-yet" not in response.text  # no file names or hosts leak
