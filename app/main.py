@@ -11,9 +11,8 @@ from app.catalogue.router import router as catalogue_router
 from app.core.config import Settings, get_settings
 from app.core.db import Database
 from app.core.docs import install_docs
+from app.core.edge import Edge
 from app.core.faults import install_fault_handlers
-from app.core.headers import SecurityHeaders
-from app.core.limits import BodySizeLimit
 from app.core.openapi import DESCRIPTION, TAGS, install_openapi, operation_id
 from app.core.problems import install_problem_handlers, problem_responses
 from app.health.router import router as health_router
@@ -51,9 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # replayed, and the reason for a 401.
             expose_headers=["ETag", "Retry-After", "Idempotent-Replayed", "WWW-Authenticate"],
         )
-    app.add_middleware(SecurityHeaders)
     # Added last, so it runs first: an oversized body is refused before anything reads it.
-    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes)
     api_errors = problem_responses(500, 503)
     # Requests are matched against routers in this order: the most requested first.
     app.include_router(catalogue_router, prefix="/v1", responses=api_errors)
