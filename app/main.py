@@ -39,7 +39,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     install_fault_handlers(app)
     install_openapi(app)
-    install_docs(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -53,12 +52,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last, so it runs first: an oversized body is refused before anything reads it.
     app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes)
     api_errors = problem_responses(500, 503)
-    # Requests are matched against routers in this order: the most requested first.
+    # Requests are matched against routes in the order they are added: the most asked first.
     app.include_router(catalogue_router, prefix="/v1", responses=api_errors)
     app.include_router(progression_router, prefix="/v1", responses=api_errors)
     app.include_router(tracking_router, prefix="/v1", responses=api_errors)
     app.include_router(accounts_router, prefix="/v1", responses=api_errors)
     app.include_router(health_router, responses=api_errors)
+    install_docs(app)  # after the API: requests are matched in this order
     return app
 
 

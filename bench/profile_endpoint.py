@@ -20,6 +20,7 @@ import json
 import os
 import pstats
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -111,6 +112,7 @@ def main() -> int:
         "--others", default="", help="CLIENTS:DAYS of other clients, to fill the tables too"
     )
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=9, help="alternating timed blocks")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="hipfix-profile-"))
@@ -180,14 +182,22 @@ def main() -> int:
     for _ in range(30):
         one()
         one(bare, "GET", "/")
-    started = time.perf_counter()
-    for _ in range(args.requests):
-        one(bare, "GET", "/")
-    bare_us = (time.perf_counter() - started) / args.requests * 1e6
-    started = time.perf_counter()
-    for _ in range(args.requests):
-        one()
-    app_us = (time.perf_counter() - started) / args.requests * 1e6
+
+    def mean_us(send: Any, count: int) -> float:
+        started = time.perf_counter()
+        for _ in range(count):
+            send()
+        return (time.perf_counter() - started) / count * 1e6
+
+    # Alternating blocks, medians: this machine's speed drifts within seconds.
+    block = max(args.requests // args.rounds, 1)
+    pairs = [
+        (mean_us(lambda: one(bare, "GET", "/"), block), mean_us(one, block))
+        for _ in range(args.rounds)
+    ]
+    bare_us = statistics.median(b for b, _ in pairs)
+    app_us = statistics.median(a for _, a in pairs)
+    ratio = statistics.median(b / a for b, a in pairs)
     status, out = request(
         target,
         method,
@@ -197,7 +207,7 @@ def main() -> int:
     )
     print(f"{method} {path}: {app_us:.0f} µs per request in-process ({len(out)} bytes out)")
     print(f"bare GET /: {bare_us:.0f} µs per request in-process")
-    print(f"in-process ratio (bare time / endpoint time): {bare_us / app_us:.3f}\n")
+    print(f"in-process ratio (bare time / endpoint time, median of {args.rounds}): {ratio:.3f}\n")
 
     profiler = cProfile.Profile()
     profiler.enable()

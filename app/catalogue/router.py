@@ -29,6 +29,28 @@ SlugPath = Annotated[
 _NOT_MODIFIED = {304: {"description": "Not Modified: the `If-None-Match` ETag is current."}}
 
 
+# The most requested first: routes are matched in the order they are declared.
+@router.get(
+    "/protocols/{slug}",
+    response_model=Protocol,
+    summary="Get a protocol",
+    responses={**_NOT_MODIFIED, **problem_responses(404, 422)},
+)
+async def get_protocol(
+    request: Request,
+    slug: SlugPath,
+    version: Annotated[
+        int | None, Query(ge=1, le=10_000, description="A published version; default the latest.")
+    ] = None,
+) -> Response:
+    """A protocol version: stages in order with their exercises, the self-test and red flags."""
+    bodies = _bodies(request, "protocols")
+    rendered = bodies.get(slug, version) or await database_of(request).read(
+        _render_protocol, bodies, slug, version
+    )
+    return etagged(request, rendered)
+
+
 @router.get(
     "/exercises",
     response_model=ExercisePage,
@@ -88,27 +110,6 @@ def list_protocols(
     """Every protocol with its latest and all published versions."""
     page = service.list_protocols(session, limit=limit, cursor=cursor)
     return etagged_json(request, page.model_dump_json().encode())
-
-
-@router.get(
-    "/protocols/{slug}",
-    response_model=Protocol,
-    summary="Get a protocol",
-    responses={**_NOT_MODIFIED, **problem_responses(404, 422)},
-)
-async def get_protocol(
-    request: Request,
-    slug: SlugPath,
-    version: Annotated[
-        int | None, Query(ge=1, le=10_000, description="A published version; default the latest.")
-    ] = None,
-) -> Response:
-    """A protocol version: stages in order with their exercises, the self-test and red flags."""
-    bodies = _bodies(request, "protocols")
-    rendered = bodies.get(slug, version) or await database_of(request).read(
-        _render_protocol, bodies, slug, version
-    )
-    return etagged(request, rendered)
 
 
 # Documents are rendered once per process and version (see VersionedBodies), so the hot

@@ -4,12 +4,12 @@ from fastapi import Response
 from pydantic import BaseModel
 
 
-def model_response(model: BaseModel, status_code: int = 200) -> Response:
-    """`model` as JSON. A route that returns its model lets FastAPI validate it against the
-    response model again before serialising it; one built by our own code from the same
-    schema need not be (the route still declares `response_model` for OpenAPI)."""
-    return Response(
-        model.__pydantic_serializer__.to_json(model, by_alias=True),
-        status_code=status_code,
-        media_type="application/json",
-    )
+def model_json(model: BaseModel) -> bytes:
+    return model.__pydantic_serializer__.to_json(model, by_alias=True)
+
+
+def json_response(body: bytes, status_code: int = 200) -> Response:
+    """A body rendered by our own code from the route's response model. Returned as a model,
+    FastAPI would validate it against that model again before serialising it (the route
+    still declares `response_model` for OpenAPI)."""
+    return Response(body, status_code=status_code, media_type="application/json")

@@ -15,6 +15,7 @@ from collections.abc import Hashable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import Select, Text, and_, bindparam, cast
 from sqlmodel import col, select
 
@@ -28,7 +29,6 @@ from app.models.tracking import ENROLLMENT_IS_ACTIVE
 from app.progression import engine, service
 from app.progression.codec import load_state
 from app.progression.model import Plan, State
-from app.progression.schemas import Progress, Today
 
 # JSON columns are read as their text, so that a row as read is hashable on every database
 # (psycopg would parse them): the answers below are kept by it.
@@ -71,11 +71,11 @@ _STANDING_BY_ID = _standing(me=False)
 
 
 class Answers:
-    """Answers by what they are computed from: the joined row as read and the client's local
-    date. Both answers are pure functions of those (progress's `evaluated_at` aside, set
-    on each copy), so a kept one is never stale and needs no invalidation: a write changes
-    the checkpoint, hence the row, hence the key. The oldest go first past `size`. Nothing
-    here is needed by another worker."""
+    """Rendered answers by what they are computed from: the joined row as read and the
+    client's local date. Both answers are pure functions of those (progress's
+    `evaluated_at` aside, added to each copy), so a kept one is never stale and needs no
+    invalidation: a write changes the checkpoint, hence the row, hence the key. The oldest
+    go first past `size`. Nothing here is needed by another worker."""
 
     def __init__(self, size: int = 4096) -> None:
         self._size = size
@@ -122,37 +122,43 @@ def _computed_from(row: Fetched) -> tuple[Plan, dict[str, Any], State] | None:
     return plan, document, load_state(json.loads(state))
 
 
-async def progress(db: Database, access: ClientAccess) -> Progress | None:
-    """The client's progress, or None when the full read must answer (see above)."""
+# Progress differs from one request to the next only in `evaluated_at`, its last field: it is
+# kept rendered without it, and each request closes the object with its own moment.
+_MOMENT = TypeAdapter(datetime)
+
+
+async def progress(db: Database, access: ClientAccess) -> bytes | None:
+    """The client's progress as JSON, or None when the full read must answer (see above)."""
     row = await _standing_of(db, access)
     if row is None:
         return None
     now = datetime.now(UTC)
     key = ("progress", row.raw, engine.date_in(row.raw[0], now))
-    answer: Progress | None = _answers.get(key)
-    if answer is None:
+    head: bytes | None = _answers.get(key)
+    if head is None:
         computed = _computed_from(row)
         if computed is None:
             return None
         plan, _, state = computed
         answer = service.progress_answer(plan, state, now)
-        _answers.keep(key, answer)
-    return answer.model_copy(update={"evaluated_at": now})
+        head = answer.model_dump_json(exclude={"evaluated_at"}).encode()[:-1]
+        _answers.keep(key, head)
+    return head + b',"evaluated_at":' + _MOMENT.dump_json(now) + b"}"
 
 
-async def today(db: Database, access: ClientAccess, day: date | None) -> Today | None:
-    """Today's routine, or None when the full read must answer (see above)."""
+async def today(db: Database, access: ClientAccess, day: date | None) -> bytes | None:
+    """Today's routine as JSON, or None when the full read must answer (see above)."""
     row = await _standing_of(db, access)
     if row is None:
         return None
     day = day or engine.date_in(row.raw[0], datetime.now(UTC))
     key = ("today", row.raw, day)
-    answer: Today | None = _answers.get(key)
-    if answer is None:
+    body: bytes | None = _answers.get(key)
+    if body is None:
         computed = _computed_from(row)
         if computed is None:
             return None
         plan, document, state = computed
-        answer = service.today_answer(plan, document, state, day)
-        _answers.keep(key, answer)
-    return answer
+        body = service.today_answer(plan, document, state, day).model_dump_json().encode()
+        _answers.keep(key, body)
+    return body

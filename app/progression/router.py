@@ -5,13 +5,13 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.accounts.deps import ClientAccessDep, ClientDep
-from app.core.db import DatabaseDep, SessionDep
+from app.accounts.deps import ClientAccess, ClientDep, ClientRef
+from app.core.db import SessionDep, database_of
 from app.core.idempotency import IdempotencyKey, respond_once
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
-from app.core.responses import model_response
-from app.core.security import CurrentPrincipal
+from app.core.responses import json_response, model_json
+from app.core.security import BearerSecret, CurrentPrincipal
 from app.core.types import QueryDate
 from app.progression import reads, service
 from app.progression.schemas import (
@@ -38,11 +38,12 @@ _READ_ERRORS = problem_responses(400, 401, 404, 409, 422)
     summary="Progress through the protocol",
     responses=_READ_ERRORS,
 )
-async def get_progress(access: ClientAccessDep, db: DatabaseDep) -> Response:
+async def get_progress(request: Request, client_id: ClientRef, secret: BearerSecret) -> Response:
     """Status, pain figures and every stage: when and why it opened, or, for the next locked
     stage, its gate's criteria as of now (`ready`: it opens with the next check-in)."""
-    answer = await reads.progress(db, access) or await db.read(service.progress, access)
-    return model_response(answer)
+    access, db = ClientAccess(secret, client_id), database_of(request)
+    body = await reads.progress(db, access) or model_json(await db.read(service.progress, access))
+    return json_response(body)
 
 
 @router.get(
@@ -52,8 +53,9 @@ async def get_progress(access: ClientAccessDep, db: DatabaseDep) -> Response:
     responses=_READ_ERRORS,
 )
 async def get_today(
-    access: ClientAccessDep,
-    db: DatabaseDep,
+    request: Request,
+    client_id: ClientRef,
+    secret: BearerSecret,
     date: Annotated[
         QueryDate | None,
         Query(description="A local date, YYYY-MM-DD; default today in the client's zone."),
@@ -61,8 +63,11 @@ async def get_today(
 ) -> Response:
     """The open stages' exercises in protocol order with their dose: a lighter dose on hold,
     none on referral (see a clinician), a maintenance rhythm when resolved."""
-    answer = await reads.today(db, access, date) or await db.read(service.today, access, date)
-    return model_response(answer)
+    access, db = ClientAccess(secret, client_id), database_of(request)
+    body = await reads.today(db, access, date) or model_json(
+        await db.read(service.today, access, date)
+    )
+    return json_response(body)
 
 
 @router.get(
