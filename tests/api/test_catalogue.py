@@ -85,7 +85,24 @@ def test_protocol_version_query(client):
     assert client.get("/v1/protocols/hip-impingement?version=1").json()["version"] == 1
     assert_problem(client.get("/v1/protocols/hip-impingement?version=2"), 404, "not-found")
     body = assert_problem(client.get("/v1/protocols/hip-impingement?version=zero"), 422)
-    assert body["errors"][0]["loc"] == ["query", "version"]
+    assert body["errors"] == [
+        {
+            "loc": ["query", "version"],
+            "msg": "Input should be a valid integer, unable to parse string as an integer",
+            "type": "int_parsing",
+        }
+    ]
+    for bad, kind in [
+        ("0", "greater_than_equal"),
+        ("10001", "less_than_equal"),
+        ("", "int_parsing"),
+    ]:
+        body = assert_problem(client.get(f"/v1/protocols/hip-impingement?version={bad}"), 422)
+        assert [(e["loc"], e["type"]) for e in body["errors"]] == [(["query", "version"], kind)]
+    # Other parameters are ignored, as for every route; the last of repeated ones counts.
+    assert client.get("/v1/protocols/hip-impingement?lang=fr").json()["version"] == 1
+    repeated = client.get("/v1/protocols/hip-impingement?version=zero&version=1")
+    assert repeated.json()["version"] == 1
 
 
 def test_unknown_protocol_is_a_404_problem(client):

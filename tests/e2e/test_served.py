@@ -108,3 +108,6 @@ def test_two_workers_share_everything_through_the_database(tmp_path, kind):
             == 429
         )
         assert http.get("/v1/clients/me/progress", headers=auth).json()["status"] == "progressing"
+        # Each worker's one-statement read (its own connection, its own kept answers) agrees.
+        todays = [httpx.get(f"{base}/v1/clients/me/today", headers=auth) for _ in range(6)]
+        assert {(t.status_code, t.json()["status"]) for t in todays} == {(200, "progressing")}
