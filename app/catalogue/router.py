@@ -3,8 +3,6 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from pydantic import Field, TypeAdapter, ValidationError
 from sqlmodel import Session
 
 from app.catalogue import service
@@ -18,6 +16,7 @@ from app.catalogue.schemas import (
 )
 from app.core.caching import Rendered, VersionedBodies, etagged, etagged_json
 from app.core.db import SessionDep, database_of
+from app.core.lean_query import LeanQuery
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
 
@@ -30,44 +29,20 @@ SlugPath = Annotated[
 
 _NOT_MODIFIED = {304: {"description": "Not Modified: the `If-None-Match` ETag is current."}}
 
-# `?version=` of the hottest public read is read by the route, not declared as a parameter:
-# FastAPI's solving of one optional query parameter took a tenth of the request's time
-# (bench/RESULTS.md). It is documented and validated by the same type as a declared one.
-_VERSION_DESCRIPTION = "A published version; default the latest."
-_VERSION = TypeAdapter(
-    Annotated[int | None, Field(ge=1, le=10_000, title="Version", description=_VERSION_DESCRIPTION)]
-)
-_VERSION_PARAMETER = {
-    "name": "version",
-    "in": "query",
-    "required": False,
-    "description": _VERSION_DESCRIPTION,
-    "schema": _VERSION.json_schema(),
-}
+# Read by the route (see app/core/lean_query.py): this is the hottest public read.
+_VERSION = LeanQuery("version", int, "A published version; default the latest.", ge=1, le=10_000)
 
 
-def _version_asked(request: Request) -> int | None:
-    if not request.scope["query_string"]:
-        return None
-    try:
-        return _VERSION.validate_python(request.query_params.get("version"))
-    except ValidationError as error:
-        raise RequestValidationError(
-            [{**e, "loc": ("query", "version", *e["loc"])} for e in error.errors(include_url=False)]
-        ) from None
-
-
-# The most requested first: routes are matched in the order they are declared.
 @router.get(
     "/protocols/{slug}",
     response_model=Protocol,
     summary="Get a protocol",
     responses={**_NOT_MODIFIED, **problem_responses(404, 422)},
-    openapi_extra={"parameters": [_VERSION_PARAMETER]},
+    openapi_extra={"parameters": [_VERSION.parameter]},
 )
 async def get_protocol(request: Request, slug: SlugPath) -> Response:
     """A protocol version: stages in order with their exercises, the self-test and red flags."""
-    version = _version_asked(request)
+    version = _VERSION.read(request)
     bodies = _bodies(request, "protocols")
     rendered = bodies.get(slug, version) or await database_of(request).read(
         _render_protocol, bodies, slug, version

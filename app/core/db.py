@@ -6,6 +6,7 @@ import contextvars
 import fcntl
 import functools
 import os
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -25,7 +26,13 @@ SQLITE_BUSY_TIMEOUT_MS = 5_000
 WRITE_OPTION = "hipfix_writer"
 
 
+# SQLite engines whose every connection runs in WAL mode (see `_reads_never_wait`).
+_IN_WAL_MODE: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+
+
 def _prepare_sqlite(engine: Engine) -> None:
+    _IN_WAL_MODE.add(engine)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin,
@@ -300,19 +307,19 @@ class _HeldConnection:
 
     def __init__(self, engine: Callable[[], Engine]) -> None:
         self._engine = engine
-        self._held: Any = None
-        self._execute: Execute | None = None
+        self._held: tuple[Any, Execute] | None = None  # the pool's connection, its Execute
 
     @contextlib.contextmanager
     def __call__(self) -> Iterator[tuple[Execute, Dialect]]:
         engine = self._engine()
         if self._held is None:
-            self._held = _checkout(engine)
-            self._execute = on_cursor(self._held.dbapi_connection)
+            connection = _checkout(engine)
+            self._held = (connection, on_cursor(connection.dbapi_connection))
+        connection, execute = self._held
         try:
-            yield self._execute, engine.dialect
+            yield execute, engine.dialect
         except (DBAPIError, engine.dialect.loaded_dbapi.Error):
-            self._held.invalidate()
+            connection.invalidate()
             self._held = None
             raise
 
@@ -322,7 +329,7 @@ def _reads_never_wait(engine: Engine) -> bool:
     # is CPU work of tens of microseconds, less than the hop to a thread costs. A server's
     # database is a network round trip away: that waits on a worker thread.
     database = engine.url.database
-    return engine.dialect.name == "sqlite" and bool(database) and database != ":memory:"
+    return engine in _IN_WAL_MODE and bool(database) and database != ":memory:"
 
 
 def database_of(request: Request) -> Database:

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from app.accounts.deps import ClientAccess, ClientDep, ClientRef
 from app.core.db import SessionDep, database_of
 from app.core.idempotency import IdempotencyKey, respond_once
+from app.core.lean_query import LeanQuery
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
 from app.core.responses import json_response, model_json
@@ -30,6 +31,10 @@ from app.progression.simulation import simulate
 router = APIRouter(tags=["progression"])
 
 _READ_ERRORS = problem_responses(400, 401, 404, 409, 422)
+# Read by the route (see app/core/lean_query.py): today is among the most asked reads.
+_DATE = LeanQuery(
+    "date", QueryDate, "A local date, YYYY-MM-DD; default today in the client's zone."
+)
 
 
 @router.get(
@@ -51,18 +56,12 @@ async def get_progress(request: Request, client_id: ClientRef, secret: BearerSec
     response_model=Today,
     summary="Today's routine",
     responses=_READ_ERRORS,
+    openapi_extra={"parameters": [_DATE.parameter]},
 )
-async def get_today(
-    request: Request,
-    client_id: ClientRef,
-    secret: BearerSecret,
-    date: Annotated[
-        QueryDate | None,
-        Query(description="A local date, YYYY-MM-DD; default today in the client's zone."),
-    ] = None,
-) -> Response:
+async def get_today(request: Request, client_id: ClientRef, secret: BearerSecret) -> Response:
     """The open stages' exercises in protocol order with their dose: a lighter dose on hold,
     none on referral (see a clinician), a maintenance rhythm when resolved."""
+    date = _DATE.read(request)
     access, db = ClientAccess(secret, client_id), database_of(request)
     body = await reads.today(db, access, date) or model_json(
         await db.read(service.today, access, date)
