@@ -11,7 +11,7 @@ yet) returns None and the route asks `service`, which says which problem it is.
 
 import json
 import uuid
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -122,6 +122,19 @@ def _computed_from(row: Fetched) -> tuple[Plan, dict[str, Any], State] | None:
     return plan, document, load_state(json.loads(state))
 
 
+def _kept_or_rendered(
+    key: Hashable, row: Fetched, render: Callable[[Plan, dict[str, Any], State], bytes]
+) -> bytes | None:
+    kept: bytes | None = _answers.get(key)
+    if kept is None:
+        computed = _computed_from(row)
+        if computed is None:
+            return None
+        kept = render(*computed)
+        _answers.keep(key, kept)
+    return kept
+
+
 # Progress differs from one request to the next only in `evaluated_at`, its last field: it is
 # kept rendered without it, and each request closes the object with its own moment.
 _MOMENT = TypeAdapter(datetime)
@@ -133,17 +146,13 @@ async def progress(db: Database, access: ClientAccess) -> bytes | None:
     if row is None:
         return None
     now = datetime.now(UTC)
-    key = ("progress", row.raw, engine.date_in(row.raw[0], now))
-    head: bytes | None = _answers.get(key)
-    if head is None:
-        computed = _computed_from(row)
-        if computed is None:
-            return None
-        plan, _, state = computed
+
+    def render(plan: Plan, _document: dict[str, Any], state: State) -> bytes:
         answer = service.progress_answer(plan, state, now)
-        head = answer.model_dump_json(exclude={"evaluated_at"}).encode()[:-1]
-        _answers.keep(key, head)
-    return head + b',"evaluated_at":' + _MOMENT.dump_json(now) + b"}"
+        return answer.model_dump_json(exclude={"evaluated_at"}).encode()[:-1]
+
+    head = _kept_or_rendered(("progress", row.raw, engine.date_in(row.raw[0], now)), row, render)
+    return None if head is None else head + b',"evaluated_at":' + _MOMENT.dump_json(now) + b"}"
 
 
 async def today(db: Database, access: ClientAccess, day: date | None) -> bytes | None:
@@ -152,13 +161,8 @@ async def today(db: Database, access: ClientAccess, day: date | None) -> bytes |
     if row is None:
         return None
     day = day or engine.date_in(row.raw[0], datetime.now(UTC))
-    key = ("today", row.raw, day)
-    body: bytes | None = _answers.get(key)
-    if body is None:
-        computed = _computed_from(row)
-        if computed is None:
-            return None
-        plan, document, state = computed
-        body = service.today_answer(plan, document, state, day).model_dump_json().encode()
-        _answers.keep(key, body)
-    return body
+
+    def render(plan: Plan, document: dict[str, Any], state: State) -> bytes:
+        return service.today_answer(plan, document, state, day).model_dump_json().encode()
+
+    return _kept_or_rendered(("today", row.raw, day), row, render)
