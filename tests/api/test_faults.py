@@ -4,13 +4,14 @@ import shutil
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 from sqlmodel import Session, create_engine
 
 from app.content.loader import load_content
 from app.core.db import Database, build_engine, current_engine, get_session
 from app.core.migrations import upgrade_to_head
 from app.main import create_app
-from tests.conftest import PASSWORD, assert_problem
+from tests.conftest import PASSWORD, assert_problem, signup
 
 
 def _client_on(engine) -> TestClient:
@@ -90,3 +91,40 @@ def test_security_headers(client):
     docs = client.get("/docs")
     assert "script-src 'self'" in docs.headers["content-security-policy"]
     assert "http" not in docs.headers["content-security-policy"]  # no other origin allowed
+
+
+def test_the_kept_read_connection_is_replaced_after_a_driver_error(tmp_path: Path):
+    """On SQLite the one-statement reads keep one connection (app/core/db.py); when it
+    breaks, that request fails and the next one reads on a new connection."""
+    url = f"sqlite:///{tmp_path / 'hipfix.db'}"
+    upgrade_to_head(url)
+    engine = build_engine(url)  # WAL mode: the reads run on the event loop, kept connection
+    with Session(engine) as session:
+        load_content(session)
+    engine.dispose()  # no idle connection left: each checkout below opens one
+    opened = []
+    event.listen(
+        engine, "connect", lambda dbapi_connection, _record: opened.append(dbapi_connection)
+    )
+    client = _client_on(engine)
+    client.app.state.database = Database.of_engine(lambda: engine)  # the real wiring
+    # The first request's first statement is the one-statement read: it opens the kept one.
+    assert_problem(
+        client.get("/v1/clients/me/progress", headers={"Authorization": "Bearer x"}), 401
+    )
+    kept = opened[0]
+    actor = signup(client, timezone="UTC")
+    enrolment = {"protocol": "hip-impingement", "baseline_pain": 6}
+    assert (
+        client.post("/v1/clients/me/enrollments", json=enrolment, headers=actor.headers).status_code
+        == 201
+    )
+    assert client.get("/v1/clients/me/progress", headers=actor.headers).status_code == 200
+
+    kept.close()  # broken under the app's feet
+    broken = client.get("/v1/clients/me/progress", headers=actor.headers)
+    assert broken.status_code == 500
+    assert broken.headers["content-type"] == "application/problem+json"
+    recovered = client.get("/v1/clients/me/progress", headers=actor.headers)
+    assert recovered.status_code == 200, recovered.text
+    assert recovered.json()["status"] == "progressing"  # read on another connection
