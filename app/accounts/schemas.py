@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic.config import JsonDict
 
 from app.core.pagination import Page
 from app.core.types import ONE_LINE, Name, Timezone
@@ -32,7 +33,7 @@ Email = Annotated[
     ),
 ]
 
-_ACCOUNT = {
+_ACCOUNT: JsonDict = {
     "id": "0b9c2f4e-6a51-4c1e-9d52-3f1a7c0e8b21",
     "email": "sam@example.com",
     "role": "client",
@@ -41,7 +42,7 @@ _ACCOUNT = {
     "client_id": "5d1e8a2c-9f3b-4c7d-8e6a-1b2c3d4e5f60",
     "created_at": "2026-11-26T08:00:00Z",
 }
-_CLIENT = {
+_CLIENT: JsonDict = {
     "id": "5d1e8a2c-9f3b-4c7d-8e6a-1b2c3d4e5f60",
     "display_name": "Sam",
     "timezone": "Europe/London",
@@ -137,19 +138,16 @@ class ApiKeyCreate(BaseModel):
     name: Name
 
 
+_API_KEY: JsonDict = {
+    "id": "2a4b6c8d-0e1f-4a2b-8c3d-4e5f6a7b8c9d",
+    "name": "clinic EHR sync",
+    "prefix": "hfk_Zx81",
+    "created_at": "2026-11-26T08:00:00Z",
+}
+
+
 class ApiKeyPublic(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "2a4b6c8d-0e1f-4a2b-8c3d-4e5f6a7b8c9d",
-                    "name": "clinic EHR sync",
-                    "prefix": "hfk_Zx81",
-                    "created_at": "2026-11-26T08:00:00Z",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [_API_KEY]})
 
     id: uuid.UUID
     name: str
@@ -180,14 +178,7 @@ class ApiKeyCreated(ApiKeyPublic):
 
 class ApiKeyPage(Page[ApiKeyPublic]):
     model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "items": [ApiKeyPublic.model_config["json_schema_extra"]["examples"][0]],
-                    "next_cursor": None,
-                }
-            ]  # type: ignore[index]
-        }
+        json_schema_extra={"examples": [{"items": [_API_KEY], "next_cursor": None}]}
     )
 
 

@@ -5,6 +5,7 @@ from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from app.core.pagination import Page
 from app.progression.params import ProgressionParams
@@ -53,7 +54,7 @@ class Dose(BaseModel):
     sessions_per_week: int = Field(ge=1, le=14)
 
 
-_EXERCISE_EXAMPLE = {
+_EXERCISE_EXAMPLE: JsonDict = {
     "slug": "hip-flexor-stretch",
     "version": 1,
     "title": "Hip-flexor stretch",
@@ -155,22 +156,19 @@ class RedFlag(BaseModel):
     description: str
 
 
+_PROTOCOL_SUMMARY: JsonDict = {
+    "slug": "hip-impingement",
+    "version": 1,
+    "versions": [1],
+    "title": "Hip impingement self-help protocol",
+    "summary": "Relax and stretch the hip flexors, then work the feet.",
+}
+
+
 class ProtocolSummary(BaseModel):
     """A protocol in the list: its latest version and every published one."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "slug": "hip-impingement",
-                    "version": 1,
-                    "versions": [1],
-                    "title": "Hip impingement self-help protocol",
-                    "summary": "Relax and stretch the hip flexors, then work the feet.",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [_PROTOCOL_SUMMARY]})
 
     slug: str
     version: int = Field(description="The latest published version.")
@@ -231,7 +229,7 @@ class ProtocolPage(Page[ProtocolSummary]):
         json_schema_extra={
             "examples": [
                 {
-                    "items": [ProtocolSummary.model_config["json_schema_extra"]["examples"][0]],  # type: ignore[index]
+                    "items": [_PROTOCOL_SUMMARY],
                     "next_cursor": None,
                 }
             ]

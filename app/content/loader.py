@@ -138,8 +138,8 @@ def load_content(session: Session, data_dir: Path = DATA_DIR) -> LoadReport:
     for protocol, document in protocol_documents:
         name = f"protocol {protocol.slug} version {protocol.version}"
         digest = checksum(document)
-        row = session.get(ProtocolRow, (protocol.slug, protocol.version))
-        if row is None:
+        stored = session.get(ProtocolRow, (protocol.slug, protocol.version))
+        if stored is None:
             published = {**document, "published_at": now.isoformat().replace("+00:00", "Z")}
             session.add(
                 ProtocolRow(
@@ -152,7 +152,7 @@ def load_content(session: Session, data_dir: Path = DATA_DIR) -> LoadReport:
                 )
             )
             report.published.append(name)
-        elif row.checksum != digest:
+        elif stored.checksum != digest:
             raise _refuse_change(name)
         else:
             report.unchanged.append(name)

@@ -166,13 +166,23 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
+# An int as the OpenAPI document's `integer` means it: 5, or 5.0 (JSON Schema counts a
+# number without a fraction as an integer); never "5", true or 5.5 (strict otherwise).
+# Spelled out in each alias, not built by a call, so that type checkers see an `int`.
+WHOLE_NUMBER = BeforeValidator(_whole_number)
+
+
 def integer(**constraints: Any) -> Any:
-    """An int as the OpenAPI document's `integer` means it: 5, or 5.0 (JSON Schema counts a
-    number without a fraction as an integer); never "5", true or 5.5 (strict otherwise)."""
-    return Annotated[int, Field(strict=True, **constraints), BeforeValidator(_whole_number)]
+    """`Annotated[int, Field(strict=True, **constraints), WHOLE_NUMBER]`, built at run time:
+    for annotations made dynamically (a static alias spells it out instead)."""
+    return Annotated[int, Field(strict=True, **constraints), WHOLE_NUMBER]
 
 
-PainScore = integer(ge=0, le=10, description="Numeric pain rating, 0 (none) to 10 (worst).")
+PainScore = Annotated[
+    int,
+    Field(strict=True, ge=0, le=10, description="Numeric pain rating, 0 (none) to 10 (worst)."),
+    WHOLE_NUMBER,
+]
 # Text people type: no control characters (NUL cannot even be stored by PostgreSQL), but
 # line breaks and tabs in longer text.
 ONE_LINE = r"^[^\x00-\x1F\x7F]*$"

@@ -17,6 +17,7 @@ from app.progression import rules
 from app.progression.model import (
     AssessmentEntry,
     Decision,
+    DecisionType,
     Enrolled,
     Item,
     OverrideEntry,
@@ -193,7 +194,9 @@ class _Decisions:
         self.position = position_of(item)
         self.made: list[Decision] = []
 
-    def add(self, type_: str, rule: str, stage: str | None, message: str, **data: Any) -> None:
+    def add(
+        self, type_: DecisionType, rule: str, stage: str | None, message: str, **data: Any
+    ) -> None:
         self.made.append(Decision(type_, rule, self.item.at, self.position, stage, message, data))
 
 
@@ -565,7 +568,12 @@ class TodayView:
     advice: tuple[str, ...]
 
 
-def today(plan: Plan, state: State, day: date, doses: Mapping[str, tuple[dict, dict]]) -> TodayView:
+def today(
+    plan: Plan,
+    state: State,
+    day: date,
+    doses: Mapping[str, tuple[Mapping[str, Any], Mapping[str, Any]]],
+) -> TodayView:
     """Today's routine for a local date. `doses` maps an exercise to (dose, easy dose)."""
     status = status_on(state, day)
     routine: list[RoutineItem] = []

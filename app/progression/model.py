@@ -15,6 +15,16 @@ from app.progression.params import ProgressionParams
 
 Status = Literal["progressing", "hold", "refer", "resolved"]
 UnlockedBy = Literal["enrollment", "engine", "coach"]
+DecisionType = Literal[
+    "enrolled",
+    "stage_unlocked",
+    "flare",
+    "referral",
+    "referral_cleared",
+    "resolved",
+    "relapse",
+    "override",
+]
 
 RANK_ENROLLED = 0
 RANK_SESSION = 1
@@ -113,7 +123,7 @@ def _tie(item: Item) -> str:
     # Ids differ between a stored history and the same history simulated, so two items at
     # the same moment are ordered by their content first, and by id only when identical.
     # JSON, not repr: an enum member and its string value must give the same digest.
-    names = [name for name in item.__slots__ if name not in ("id", "at")]  # type: ignore[union-attr]
+    names = [name for name in item.__slots__ if name not in ("id", "at")]
     content = json.dumps([getattr(item, name) for name in names], default=str)
     return hashlib.sha1(content.encode()).hexdigest()[:16]
 
@@ -126,7 +136,7 @@ def position_of(item: Item) -> Position:
 class Decision:
     """One decision event: its rule, the figures it used and a sentence a person reads."""
 
-    type: str
+    type: DecisionType
     rule: str
     at: datetime
     position: Position

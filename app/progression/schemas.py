@@ -4,7 +4,9 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
+from fastapi.openapi.models import Example
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict, JsonValue
 
 from app.core.pagination import Page
 from app.core.types import Note, PainScore, PastMoment, Reason, Timezone
@@ -29,7 +31,7 @@ EventType = Literal[
 ]
 StatusName = Literal["progressing", "hold", "refer", "resolved"]
 
-_CRITERIA = [
+_CRITERIA: list[JsonValue] = [
     {"name": "status", "required": "progressing or resolved", "actual": "progressing", "met": True},
     {"name": "days_on_previous_stage", "required": 14, "actual": 9, "met": False},
     {"name": "sessions_with_previous_stage", "required": 6, "actual": 5, "met": False},
@@ -58,7 +60,7 @@ class GateState(BaseModel):
     criteria: list[Criterion]
 
 
-_STAGES = [
+_STAGES: list[JsonValue] = [
     {
         "order": 2,
         "slug": "stretch-hip-flexors",
@@ -129,25 +131,22 @@ class Progress(BaseModel):
     evaluated_at: datetime
 
 
+_ROUTINE_ENTRY: JsonDict = {
+    "order": 2,
+    "stage": "stretch-hip-flexors",
+    "exercise": "hip-flexor-stretch",
+    "title": "Hip-flexor stretch",
+    "dose": {
+        "sets": 3,
+        "hold_seconds": 30,
+        "per_side": True,
+        "sessions_per_week": 5,
+    },
+}
+
+
 class RoutineEntry(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "order": 2,
-                    "stage": "stretch-hip-flexors",
-                    "exercise": "hip-flexor-stretch",
-                    "title": "Hip-flexor stretch",
-                    "dose": {
-                        "sets": 3,
-                        "hold_seconds": 30,
-                        "per_side": True,
-                        "sessions_per_week": 5,
-                    },
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [_ROUTINE_ENTRY]})
 
     order: int = Field(description="The stage's order.")
     stage: str
@@ -174,7 +173,7 @@ class Today(BaseModel):
                 {
                     "date": "2026-11-26",
                     "status": "progressing",
-                    "routine": [RoutineEntry.model_config["json_schema_extra"]["examples"][0]],  # type: ignore[index]
+                    "routine": [_ROUTINE_ENTRY],
                     "check_ins_due": [
                         {"context": "next_morning", "reason": "You exercised yesterday."}
                     ],
@@ -193,7 +192,7 @@ class Today(BaseModel):
     advice: list[str]
 
 
-_EVENT = {
+_EVENT: JsonDict = {
     "id": "4d3c2b1a-0987-5654-8321-0fedcba98765",
     "type": "stage_unlocked",
     "rule": "gate.ankle-and-foot",
@@ -283,8 +282,16 @@ class OverridePublic(BaseModel):
 # --- simulations ---------------------------------------------------------------------------
 
 
+def _first_example(model: type[BaseModel]) -> JsonDict:
+    extra = model.model_config.get("json_schema_extra")
+    examples = extra.get("examples") if isinstance(extra, dict) else None
+    if not isinstance(examples, list) or not examples or not isinstance(examples[0], dict):
+        raise TypeError(f"{model.__name__} has no example to build on")
+    return examples[0]
+
+
 def _example(model: type[BaseModel], type_: str) -> ConfigDict:
-    example = model.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
+    example = _first_example(model)
     return ConfigDict(extra="forbid", json_schema_extra={"examples": [{"type": type_, **example}]})
 
 
@@ -333,7 +340,7 @@ TimelineItem = Annotated[
     SimPain | SimSession | SimAssessment | SimOverride, Field(discriminator="type")
 ]
 
-_SIMULATION_EXAMPLE = {
+_SIMULATION_EXAMPLE: JsonDict = {
     "protocol": "hip-impingement",
     "baseline_pain": 6,
     "started_at": "2026-09-01T08:00:00Z",
@@ -393,7 +400,7 @@ def _plateau_example() -> dict[str, Any]:
     return {**_SIMULATION_EXAMPLE, "timeline": timeline}
 
 
-SIMULATION_EXAMPLES = {
+SIMULATION_EXAMPLES: dict[str, Example] = {
     "plateau": {
         "summary": "Pain stops falling: the feet open on day 14",
         "description": "Daily sessions of stages 1–2; pain 6 for a week, then 5. On day 14 "
@@ -418,7 +425,7 @@ class SimulationRequest(BaseModel):
     baseline_pain: PainScore
     started_at: PastMoment
     timezone: Timezone
-    params: ProgressionParamsOverride | None = None  # type: ignore[valid-type]
+    params: ProgressionParamsOverride | None = None
     timeline: list[TimelineItem] = Field(
         max_length=5000, description="In any order: it is sorted by time."
     )

@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import UTC
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -56,7 +57,8 @@ def _items(request: SimulationRequest) -> list[tuple[int, Item]]:
     """Timeline entries as engine items (a session's pain scores as their own logs)."""
     items: list[tuple[int, Item]] = []
     for index, entry in enumerate(request.timeline):
-        ident = str(entry.id) if getattr(entry, "id", None) else f"{index:06d}"
+        entry_id = None if isinstance(entry, SimOverride) else entry.id
+        ident = str(entry_id) if entry_id else f"{index:06d}"
         if isinstance(entry, SimPain):
             at = entry.recorded_at
             items.append(
@@ -105,7 +107,9 @@ def simulate(session: Session, request: SimulationRequest) -> SimulationResult:
             ],
         )
     document = protocol_document(session, request.protocol, version)
-    overrides = request.params.model_dump(exclude_none=True) if request.params is not None else {}
+    overrides: dict[str, Any] = (
+        request.params.model_dump(exclude_none=True) if request.params is not None else {}
+    )
     plan = make_plan(
         document,
         enrollment_id=SIMULATION_ID,
@@ -143,7 +147,7 @@ def simulate(session: Session, request: SimulationRequest) -> SimulationResult:
         events=[
             Event(
                 id=event_id(SIMULATION_ID, d),
-                type=d.type,  # type: ignore[arg-type]
+                type=d.type,
                 rule=d.rule,
                 at=d.at.astimezone(UTC),
                 stage=d.stage,

@@ -3,14 +3,15 @@
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic.config import JsonDict
 from pydantic.fields import FieldInfo
 
 from app.catalogue.schemas import RedFlagCode
 from app.core.pagination import Page
-from app.core.types import Note, PainScore, PastMoment, StartMoment, integer
+from app.core.types import WHOLE_NUMBER, Note, PainScore, PastMoment, StartMoment, integer
 from app.progression.params import ProgressionParams
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=80)]
@@ -21,9 +22,9 @@ ItemId = Annotated[
         "the stored item."
     ),
 ]
-Count = integer(ge=1, le=1000)
-Seconds = integer(ge=1, le=7200)
-Version = integer(ge=1)
+Count = Annotated[int, Field(strict=True, ge=1, le=1000), WHOLE_NUMBER]
+Seconds = Annotated[int, Field(strict=True, ge=1, le=7200), WHOLE_NUMBER]
+Version = Annotated[int, Field(strict=True, ge=1), WHOLE_NUMBER]
 
 
 class PainContext(StrEnum):
@@ -54,16 +55,18 @@ class KneeTracking(StrEnum):
 
 def _override_field(info: FieldInfo) -> tuple[Any, Any]:
     ge, le = _bound(info, "ge"), _bound(info, "le")
-    if info.annotation is int:
+    annotation = info.annotation
+    assert annotation is not None  # every ProgressionParams field is annotated
+    if annotation is int:
         return integer(ge=ge, le=le) | None, Field(None, description=info.description)
-    return info.annotation | None, Field(
-        None, ge=ge, le=le, strict=True, description=info.description
-    )
+    return annotation | None, Field(None, ge=ge, le=le, strict=True, description=info.description)
 
 
 def _override_model() -> type[BaseModel]:
     # Every parameter, optional, with the same ranges: a coach overrides only what it names.
-    fields = {name: _override_field(info) for name, info in ProgressionParams.model_fields.items()}
+    fields: dict[str, Any] = {
+        name: _override_field(info) for name, info in ProgressionParams.model_fields.items()
+    }
     return create_model(
         "ProgressionParamsOverride",
         __config__=ConfigDict(
@@ -71,20 +74,26 @@ def _override_model() -> type[BaseModel]:
             json_schema_extra={"examples": [{"gate_min_days": 10, "severe_pain": 7}]},
         ),
         __doc__="Parameters to change for one enrolment; the rest keep the protocol's defaults.",
-        **fields,  # type: ignore[call-overload]
+        **fields,
     )
 
 
-def _bound(info: object, name: str) -> float | None:
-    for item in getattr(info, "metadata", []):
+def _bound(info: FieldInfo, name: str) -> float | None:
+    for item in info.metadata:
         if hasattr(item, name):
-            return getattr(item, name)
+            value: float | None = getattr(item, name)
+            return value
     return None
 
 
-ProgressionParamsOverride = _override_model()
+if TYPE_CHECKING:
+    # Built at import time from ProgressionParams (below), so its fields cannot drift from
+    # the parameters'; a type checker knows it only as a model.
+    ProgressionParamsOverride = BaseModel
+else:
+    ProgressionParamsOverride = _override_model()
 
-_ENROLLMENT = {
+_ENROLLMENT: JsonDict = {
     "id": "9e8d7c6b-5a49-4382-9176-5e4d3c2b1a09",
     "client_id": "5d1e8a2c-9f3b-4c7d-8e6a-1b2c3d4e5f60",
     "protocol": "hip-impingement",
@@ -121,7 +130,7 @@ class EnrollmentCreate(BaseModel):
     started_at: StartMoment | None = Field(
         None, description="Default now; may be in the past, not in the future."
     )
-    params: ProgressionParamsOverride | None = Field(  # type: ignore[valid-type]
+    params: ProgressionParamsOverride | None = Field(
         None, description="Coach only: thresholds to change for this client."
     )
 
@@ -156,7 +165,7 @@ def _distinct(flags: list[RedFlagCode]) -> list[RedFlagCode]:
 
 RedFlags = Annotated[list[RedFlagCode], AfterValidator(_distinct)]
 
-_PAIN_CREATE = {
+_PAIN_CREATE: JsonDict = {
     "score": 4,
     "context": "next_morning",
     "recorded_at": "2026-11-26T07:30:00+01:00",
@@ -165,7 +174,7 @@ _PAIN_CREATE = {
     "flags": [],
     "note": "Stiff getting out of bed, eased after a few minutes.",
 }
-_PAIN = {
+_PAIN: JsonDict = {
     **_PAIN_CREATE,
     "id": "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f",
     "client_id": "5d1e8a2c-9f3b-4c7d-8e6a-1b2c3d4e5f60",
@@ -254,7 +263,7 @@ class SessionExercise(BaseModel):
     side: Side | None = None
 
 
-_SESSION_CREATE = {
+_SESSION_CREATE: JsonDict = {
     "performed_at": "2026-11-25T18:00:00Z",
     "exercises": [
         {"exercise": "hip-flexor-ball-release", "duration_seconds": 90, "side": "both"},
@@ -264,7 +273,7 @@ _SESSION_CREATE = {
     "pain_after": 2,
     "note": None,
 }
-_SESSION = {
+_SESSION: JsonDict = {
     **_SESSION_CREATE,
     "id": "6f5e4d3c-2b1a-4098-8765-4321fedcba98",
     "client_id": "5d1e8a2c-9f3b-4c7d-8e6a-1b2c3d4e5f60",
@@ -315,13 +324,13 @@ class SessionPage(Page[SessionPublic]):
     )
 
 
-_ASSESSMENT_CREATE = {
+_ASSESSMENT_CREATE: JsonDict = {
     "kind": "squat-knee-tracking",
     "left": "knee_over_foot",
     "right": "knee_medial_to_foot",
     "performed_at": "2026-11-20T09:00:00Z",
 }
-_ASSESSMENT = {
+_ASSESSMENT: JsonDict = {
     **_ASSESSMENT_CREATE,
     "id": "8a9b0c1d-2e3f-4a5b-9c6d-7e8f9a0b1c2d",
     "client_id": "5d1e8a2c-9f3b-4c7d-8e6a-1b2c3d4e5f60",
