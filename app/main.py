@@ -4,24 +4,32 @@ import logging
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy import Connection, Engine
 
 from app import __version__
 from app.accounts.router import router as accounts_router
 from app.catalogue.router import router as catalogue_router
+from app.core.caches import Caches
 from app.core.config import Settings, get_settings
-from app.core.db import Database
+from app.core.db import Database, get_engine
 from app.core.docs import install_docs
 from app.core.edge import Edge
 from app.core.faults import install_fault_handlers
-from app.core.openapi import DESCRIPTION, TAGS, install_openapi, operation_id
+from app.core.openapi import install_openapi, operation_id
 from app.core.problems import install_problem_handlers, problem_responses
+from app.description import DESCRIPTION, TAGS
 from app.health.router import router as health_router
 from app.progression.router import router as progression_router
 from app.tracking.router import router as tracking_router
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, bind: Engine | Connection | None = None
+) -> FastAPI:
+    """The app. `bind`: where its units of work run; by default the settings' database (the
+    test suite gives a connection inside a transaction it rolls back)."""
     settings = settings or get_settings()
+    caches = Caches()
     logging.getLogger("hipfix").setLevel(settings.log_level)
     app = FastAPI(
         title="HipFix API",
@@ -34,8 +42,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.database = Database.of_settings()
-    app.state.catalogue_bodies = {}
+    app.state.caches = caches
+    app.state.database = Database(
+        bind if bind is not None else get_engine(), threads=settings.db_threads, caches=caches
+    )
     install_problem_handlers(app)
     install_fault_handlers(app)
     install_openapi(app)

@@ -90,12 +90,11 @@ def inline_threads() -> None:
 
     anyio.to_thread.run_sync = run_sync
 
-    # The hot routes run their unit of work on app.core.db's own threads: inline that too.
+    # Units of work run on the Database's own threads: run them inline too, the same way.
     from app.core.db import Database
 
-    async def run_inline(self, pool, write, work, *args, **kwargs):
-        with self._make_session(write) as session:
-            return work(session, *args, **kwargs)
+    async def run_inline(self, write, work, *args, **kwargs):
+        return self._unit(write, work, *args, **kwargs)
 
     Database._run = run_inline
 

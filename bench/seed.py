@@ -14,7 +14,7 @@ nothing today. The rows are the app's own:
   and reused: hashing 1,000 times would only measure Argon2);
 - enrolments through `tracking.service.create_enrollment`;
 - the history's rows are built like the create services build them (same body hashes),
-  inserted in bulk, then `progression.service.reevaluate` replays the whole timeline once,
+  inserted in bulk, then `progression.replay.reevaluate` replays the whole timeline once,
   storing checkpoints and decisions exactly as the app does after a backfill.
 
 The pain pattern keeps every client `progressing` (no referral, no flare, not resolved):
@@ -37,12 +37,14 @@ from sqlmodel import Session
 
 from app.accounts import service as accounts
 from app.accounts.schemas import AccountCreate
-from app.core.db import get_engine
+from app.core.caches import Caches
+from app.core.db import Database, get_engine
 from app.core.fingerprint import body_hash
 from app.core.security import Principal, hash_password
 from app.models import Account, Client, ExerciseSession, PainLog
-from app.progression import service as progression
+from app.progression import plans, replay
 from app.progression.model import position_of
+from app.progression.timeline import enrolled_entry
 from app.tracking import service as tracking
 from app.tracking.schemas import (
     EnrollmentCreate,
@@ -102,7 +104,7 @@ def history_rows(
     return sessions, logs
 
 
-def seed_client(session: Session, email: str, days: int, now: datetime) -> None:
+def seed_client(session: Session, email: str, days: int, now: datetime, password_hash: str) -> None:
     public = accounts.create_account(
         session,
         AccountCreate(
@@ -112,6 +114,7 @@ def seed_client(session: Session, email: str, days: int, now: datetime) -> None:
             role="client",
             timezone=TIMEZONE,
         ),
+        password_hash,
     )
     account = session.get(Account, public.id)
     client = session.get(Client, public.client_id)
@@ -126,15 +129,13 @@ def seed_client(session: Session, email: str, days: int, now: datetime) -> None:
         client,
         EnrollmentCreate(protocol="hip-impingement", baseline_pain=BASELINE, started_at=start),
     )
-    enrollment = progression.active_enrollment(session, client)
+    enrollment = plans.active_enrollment(session, client)
     assert enrollment is not None
     sessions, logs = history_rows(principal, client, enrollment, start, days)
     if sessions:
         session.execute(insert(ExerciseSession), sessions)
         session.execute(insert(PainLog), logs)
-        progression.reevaluate(
-            session, enrollment, client, position_of(progression.enrolled_entry(enrollment))
-        )
+        replay.reevaluate(session, enrollment, client, position_of(enrolled_entry(enrollment)))
     session.commit()
 
 
@@ -148,17 +149,17 @@ def main(argv: list[str] | None = None) -> int:
 
     # One real Argon2 hash of PASSWORD, reused: signing in over HTTP verifies it for real.
     shared_hash = hash_password(PASSWORD)
-    accounts.hash_password = lambda _password: shared_hash  # type: ignore[assignment]
 
     now = datetime.now(UTC)
     seeded: dict[str, list[str]] = {}
     started = time.perf_counter()
-    with Session(get_engine()) as session:
+    # A session as a unit of work's (with the app's caches), committed by this script.
+    with Database(get_engine(), threads=1, caches=Caches()).session(write=True) as session:
         for spec in args.group:
             name, count, days = spec.split(":")
             emails = [f"{name}-{i}@bench.hipfix.dev" for i in range(int(count))]
             for email in emails:
-                seed_client(session, email, int(days), now)
+                seed_client(session, email, int(days), now, shared_hash)
             seeded[name] = emails
             rows = int(count) * int(days) * 2
             print(

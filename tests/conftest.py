@@ -22,7 +22,9 @@ from sqlalchemy import Connection, Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from app.content.loader import load_content  # noqa: E402
-from app.core.db import Database, build_engine, current_engine, get_session  # noqa: E402
+from app.core.caches import Caches  # noqa: E402
+from app.core.db import build_engine  # noqa: E402
+from app.core.db.unit_of_work import CACHES_KEY  # noqa: E402
 from app.core.migrations import upgrade_to_head  # noqa: E402
 from app.main import create_app  # noqa: E402
 from tests.databases import KINDS, fresh_database, require  # noqa: E402
@@ -62,7 +64,8 @@ def connection(engine: Engine) -> Iterator[Connection]:
 
 def _session_on(conn: Connection) -> Session:
     # Commits release savepoints; the outer transaction keeps writes away from other tests.
-    return Session(bind=conn, join_transaction_mode="create_savepoint")
+    # It carries caches of its own, as a unit of work's session does.
+    return Session(bind=conn, join_transaction_mode="create_savepoint", info={CACHES_KEY: Caches()})
 
 
 @pytest.fixture
@@ -73,18 +76,10 @@ def db(connection: Connection) -> Iterator[Session]:
 
 
 @pytest.fixture
-def app(connection: Connection) -> Iterator[FastAPI]:
-    def request_session() -> Iterator[Session]:
-        # One session per request, as in production: what a failed request added is dropped.
-        with _session_on(connection) as session:
-            yield session
-
-    application = create_app()
-    application.dependency_overrides[get_session] = request_session
-    application.dependency_overrides[current_engine] = lambda: connection.engine
-    application.state.database = Database(lambda _write: _session_on(connection))
-    yield application
-    application.dependency_overrides.clear()
+def app(connection: Connection) -> FastAPI:
+    """The app as production wires it, its units of work bound to the test's connection:
+    each one is a SAVEPOINT inside the transaction rolled back after the test."""
+    return create_app(bind=connection)
 
 
 @pytest.fixture

@@ -3,11 +3,16 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from app.accounts import service
-from app.accounts.deps import ClientDep
+from app.accounts.access import (
+    CallerDep,
+    ClientAccessDep,
+    create_by_coach,
+)
 from app.accounts.schemas import (
     AccountCreate,
     AccountPublic,
@@ -20,12 +25,12 @@ from app.accounts.schemas import (
     Token,
     TokenRequest,
 )
-from app.core.config import Settings, get_settings
-from app.core.db import SessionDep
-from app.core.idempotency import IdempotencyKey, respond_once
+from app.core.config import Settings
+from app.core.db import DatabaseDep
+from app.core.idempotency import IdempotencyKey
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
-from app.core.problems import problem_responses
-from app.core.security import CoachPrincipal, CurrentPrincipal
+from app.core.problems import ProblemError, problem_responses
+from app.core.security import hash_password, verify_password
 
 router = APIRouter()
 
@@ -42,10 +47,12 @@ _EXISTING = {200: {"description": "A retry: the item already stored with this id
     summary="Sign up",
     responses=problem_responses(400, 409, 413, 422),
 )
-def create_account(payload: AccountCreate, session: SessionDep) -> AccountPublic:
+async def create_account(payload: AccountCreate, db: DatabaseDep) -> AccountPublic:
     """Create a client or coach account. A client account gets its own client profile
     (`me`). An e-mail already registered is a 409: sign in instead."""
-    return service.create_account(session, payload)
+    # Argon2 is slow on purpose: hashed on a thread of its own, before the unit of work.
+    password_hash = await run_in_threadpool(hash_password, payload.password)
+    return await db.write(service.create_account, payload, password_hash)
 
 
 @router.post(
@@ -55,17 +62,21 @@ def create_account(payload: AccountCreate, session: SessionDep) -> AccountPublic
     summary="Sign in",
     responses=problem_responses(401, 422, 429),
 )
-def create_token(
-    form: Annotated[TokenRequest, Form()],
-    request: Request,
-    session: SessionDep,
-    settings: Annotated[Settings, Depends(get_settings)],
+async def create_token(
+    form: Annotated[TokenRequest, Form()], request: Request, db: DatabaseDep
 ) -> Token:
     """OAuth2 password flow (form fields `username` = e-mail, `password`), so Swagger's
     Authorize button works. Repeated failures for one e-mail from one address are refused
     for a while (429); sign-ins from elsewhere are not affected."""
     ip = request.client.host if request.client is not None else ""
-    return service.issue_token(session, settings, form.username, form.password, ip)
+    settings: Settings = request.app.state.settings
+    attempt = await db.read(service.start_sign_in, settings, form.username, ip)
+    # Between the two units of work: see `service.start_sign_in`.
+    verified = await run_in_threadpool(verify_password, attempt.password_hash, form.password)
+    outcome = await db.write(service.finish_sign_in, settings, attempt, verified)
+    if isinstance(outcome, ProblemError):
+        raise outcome
+    return outcome
 
 
 @router.delete(
@@ -75,18 +86,18 @@ def create_token(
     summary="Sign out",
     responses=_AUTH,
 )
-def delete_token(principal: CurrentPrincipal, session: SessionDep) -> Response:
+async def delete_token(caller: CallerDep, db: DatabaseDep) -> Response:
     """Revoke the token (or API key) this request presents."""
-    service.revoke_credential(session, principal)
+    await db.write(service.revoke_credential, caller)
     return Response(status_code=204)
 
 
 @router.get(
     "/me", tags=["accounts"], response_model=AccountPublic, summary="Who am I", responses=_AUTH
 )
-def get_me(principal: CurrentPrincipal, session: SessionDep) -> AccountPublic:
+async def get_me(caller: CallerDep, db: DatabaseDep) -> AccountPublic:
     """The signed-in account, with its client profile's id for a client."""
-    return service.account_public(session, principal.account)
+    return await db.read(service.me, caller)
 
 
 @router.post(
@@ -97,21 +108,21 @@ def get_me(principal: CurrentPrincipal, session: SessionDep) -> AccountPublic:
     summary="Create an API key",
     responses={**_EXISTING, **problem_responses(400, 401, 403, 409, 413, 422)},
 )
-def create_api_key(
+async def create_api_key(
     payload: ApiKeyCreate,
     request: Request,
-    coach: CoachPrincipal,
-    session: SessionDep,
+    caller: CallerDep,
+    db: DatabaseDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """For server-to-server use by a coach's systems. The secret is in this response only."""
-    return respond_once(
-        session,
+    return await db.write(
+        create_by_coach,
+        caller,
         request,
-        coach.id,
         idempotency_key,
         payload,
-        lambda: service.create_api_key(session, coach, payload),
+        service.create_api_key,
         redact=frozenset({"key"}),
     )
 
@@ -123,14 +134,14 @@ def create_api_key(
     summary="List API keys",
     responses=problem_responses(400, 401, 403, 422),
 )
-def list_api_keys(
-    coach: CoachPrincipal,
-    session: SessionDep,
+async def list_api_keys(
+    caller: CallerDep,
+    db: DatabaseDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> ApiKeyPage:
     """The coach's active keys, oldest first, without their secrets."""
-    return service.list_api_keys(session, coach, limit, cursor)
+    return await db.read(service.list_api_keys, caller, limit, cursor)
 
 
 @router.delete(
@@ -140,8 +151,8 @@ def list_api_keys(
     summary="Revoke an API key",
     responses=problem_responses(401, 403, 404, 422),
 )
-def delete_api_key(key_id: uuid.UUID, coach: CoachPrincipal, session: SessionDep) -> Response:
-    service.revoke_api_key(session, coach, key_id)
+async def delete_api_key(key_id: uuid.UUID, caller: CallerDep, db: DatabaseDep) -> Response:
+    await db.write(service.revoke_api_key, caller, key_id)
     return Response(status_code=204)
 
 
@@ -153,21 +164,16 @@ def delete_api_key(key_id: uuid.UUID, coach: CoachPrincipal, session: SessionDep
     summary="Create a managed client",
     responses={**_EXISTING, **problem_responses(400, 401, 403, 409, 413, 422)},
 )
-def create_client(
+async def create_client(
     payload: ClientCreate,
     request: Request,
-    coach: CoachPrincipal,
-    session: SessionDep,
+    caller: CallerDep,
+    db: DatabaseDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """A coach adds a client it manages (one who need not sign in)."""
-    return respond_once(
-        session,
-        request,
-        coach.id,
-        idempotency_key,
-        payload,
-        lambda: service.create_client(session, coach, payload),
+    return await db.write(
+        create_by_coach, caller, request, idempotency_key, payload, service.create_client
     )
 
 
@@ -178,14 +184,14 @@ def create_client(
     summary="List clients",
     responses=problem_responses(400, 401, 422),
 )
-def list_clients(
-    principal: CurrentPrincipal,
-    session: SessionDep,
+async def list_clients(
+    caller: CallerDep,
+    db: DatabaseDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> ClientPage:
     """A coach's clients, oldest first; for a client, just itself."""
-    return service.list_clients(session, principal, limit, cursor)
+    return await db.read(service.list_clients, caller, limit, cursor)
 
 
 @router.get(
@@ -195,6 +201,6 @@ def list_clients(
     summary="Get a client",
     responses=problem_responses(401, 404, 422),
 )
-def get_client(client: ClientDep) -> ClientPublic:
+async def get_client(access: ClientAccessDep, db: DatabaseDep) -> ClientPublic:
     """One client the caller may see; `me` is the caller's own profile."""
-    return service.client_public(client)
+    return await db.read(service.get_client, access)

@@ -2,13 +2,14 @@
 
 import math
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, or_
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, and_, func
 from sqlmodel import Session, col, delete, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from app.accounts.access import Caller, ClientAccess
 from app.accounts.schemas import (
     AccountCreate,
     AccountPublic,
@@ -21,6 +22,7 @@ from app.accounts.schemas import (
     ClientPublic,
     Token,
 )
+from app.accounts.visibility import visible_clients
 from app.core.config import Settings
 from app.core.fingerprint import body_hash
 from app.core.idempotency import Created
@@ -31,10 +33,8 @@ from app.core.security import (
     API_KEY_PREFIX,
     TOKEN_PREFIX,
     Principal,
-    hash_password,
     new_secret,
     secret_hash,
-    verify_password,
 )
 from app.models import Account, Client, Credential, LoginFailure
 from app.models.base import utcnow
@@ -53,6 +53,10 @@ def account_public(session: Session, account: Account) -> AccountPublic:
         client_id=client_id,
         created_at=account.created_at,
     )
+
+
+def get_client(session: Session, access: ClientAccess) -> ClientPublic:
+    return client_public(access.client(session))
 
 
 def client_public(client: Client) -> ClientPublic:
@@ -76,9 +80,11 @@ def _email_taken() -> ProblemError:
     )
 
 
-def create_account(session: Session, payload: AccountCreate) -> AccountPublic:
-    # Hashed before the first query: Argon2 must not run while the write lock is held.
-    password_hash = hash_password(payload.password)
+def create_account(session: Session, payload: AccountCreate, password_hash: str) -> AccountPublic:
+    """A new account (and a client account's own client profile). `password_hash` is made
+    by the caller before the unit of work: Argon2 is slow on purpose and must not hold the
+    writer. The same e-mail signing up concurrently collides on its unique index; the unit
+    of work then runs this again, which finds it taken."""
     email = payload.email.lower()
     if session.exec(select(Account.id).where(Account.email == email)).first() is not None:
         raise _email_taken()
@@ -99,11 +105,7 @@ def create_account(session: Session, payload: AccountCreate) -> AccountPublic:
                 body_hash="",
             )
         )
-    try:
-        session.commit()
-    except IntegrityError:  # the same e-mail signed up concurrently
-        session.rollback()
-        raise _email_taken() from None
+    session.flush()
     return account_public(session, account)
 
 
@@ -137,7 +139,6 @@ def _record_failure(
     window = timedelta(seconds=settings.login_failure_window_seconds)
     session.add(LoginFailure(email=email, ip=ip, at=now))
     session.exec(delete(LoginFailure).where(col(LoginFailure.at) < now - window))
-    session.commit()
     return ProblemError(
         401,
         "invalid-credentials",
@@ -162,33 +163,57 @@ def _record_token(
     )
     # Only this address's failures: another address's guesses still count against it.
     session.exec(delete(LoginFailure).where(_failures(email, ip)))
-    session.commit()
     return Token(access_token=secret, token_type="bearer", expires_in=int(ttl.total_seconds()))
 
 
-def issue_token(session: Session, settings: Settings, email: str, password: str, ip: str) -> Token:
-    """Sign in; failures per e-mail and client address are counted in the database and
-    throttled. The password is checked between two short transactions, never inside one:
-    Argon2 is slow on purpose, and a writer's transaction holds SQLite's write lock."""
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """A sign-in between its two units of work: the password is checked in neither (see
+    `start_sign_in`)."""
+
+    email: str
+    ip: str
+    at: datetime
+    account_id: uuid.UUID | None
+    password_hash: str | None
+
+
+def start_sign_in(session: Session, settings: Settings, email: str, ip: str) -> SignIn:
+    """Sign in, first half (reads): the throttle, then the account. The route checks the
+    password after this unit of work and before `finish_sign_in`'s: Argon2 is slow on
+    purpose, and must hold neither a connection nor SQLite's writer."""
     email = email.strip().lower()
     now = utcnow()
     _check_throttle(session, settings, email, ip, now)
     account = session.exec(
         select(Account.id, Account.password_hash).where(Account.email == email)
     ).first()
-    session.rollback()  # nothing written yet: end the transaction before the slow part
     account_id, password_hash = account if account is not None else (None, None)
-    if not verify_password(password_hash, password) or account_id is None:
-        raise _record_failure(session, settings, email, ip, now)
-    return _record_token(session, settings, account_id, email, ip)
+    return SignIn(email, ip, now, account_id, password_hash)
 
 
-def revoke_credential(session: Session, principal: Principal) -> None:
+def finish_sign_in(
+    session: Session, settings: Settings, attempt: SignIn, verified: bool
+) -> Token | ProblemError:
+    """Sign in, second half (writes): a token, or the failure counted. A failure is
+    returned, not raised, so that the unit of work commits its record: the one place where
+    a refused request stores something on purpose."""
+    if not verified or attempt.account_id is None:
+        return _record_failure(session, settings, attempt.email, attempt.ip, attempt.at)
+    return _record_token(session, settings, attempt.account_id, attempt.email, attempt.ip)
+
+
+def me(session: Session, caller: Caller) -> AccountPublic:
+    return account_public(session, caller.principal(session).account)
+
+
+def revoke_credential(session: Session, caller: Caller) -> None:
+    """Sign out: the credential this request presents stops working."""
+    principal = caller.principal(session)
     credential = session.get(Credential, principal.credential_id)
     assert credential is not None
     credential.revoked_at = utcnow()
     session.add(credential)
-    session.commit()
 
 
 def _api_key_public(credential: Credential) -> ApiKeyPublic:
@@ -237,7 +262,8 @@ def _active_api_keys(coach: Principal) -> SelectOfScalar[Credential]:
     )
 
 
-def list_api_keys(session: Session, coach: Principal, limit: int, cursor: str | None) -> ApiKeyPage:
+def list_api_keys(session: Session, caller: Caller, limit: int, cursor: str | None) -> ApiKeyPage:
+    coach = caller.coach(session)
     rows, next_cursor = keyset_page(
         session,
         _active_api_keys(coach),
@@ -250,13 +276,13 @@ def list_api_keys(session: Session, coach: Principal, limit: int, cursor: str | 
     return ApiKeyPage(items=[_api_key_public(r) for r in rows], next_cursor=next_cursor)
 
 
-def revoke_api_key(session: Session, coach: Principal, key_id: uuid.UUID) -> None:
+def revoke_api_key(session: Session, caller: Caller, key_id: uuid.UUID) -> None:
+    coach = caller.coach(session)
     credential = session.exec(_active_api_keys(coach).where(Credential.id == key_id)).first()
     if credential is None:
         raise NotFoundError(f"No API key {key_id}.")
     credential.revoked_at = utcnow()
     session.add(credential)
-    session.commit()
 
 
 def create_client(session: Session, coach: Principal, payload: ClientCreate) -> Created:
@@ -298,36 +324,8 @@ def create_client(session: Session, coach: Principal, payload: ClientCreate) -> 
     return 201, client_public(client)
 
 
-# Clients a principal may see, by role: a coach's own, or a client account's own profile.
-# The column that ties such a client to the principal's account:
-_SEEN_THROUGH = {"coach": Client.coach_id, "client": Client.account_id}
-# Built once with the principal as a parameter: every request that names a client runs them.
-_VISIBLE = {
-    role: select(Client).where(col(column) == bindparam("principal"))
-    for role, column in _SEEN_THROUGH.items()
-}
-_VISIBLE_BY_ID = {
-    role: query.where(col(Client.id) == bindparam("client_id")) for role, query in _VISIBLE.items()
-}
-
-
-def visible_clients(principal: Principal) -> SelectOfScalar[Client]:
-    """Clients the principal may see: a coach's own, or a client account's own profile."""
-    return _VISIBLE[principal.role].params(principal=principal.id)
-
-
-def visible_to_account(*, me: bool) -> ColumnElement[bool]:
-    """The same rule as a join condition between `Client` and the caller's `Account` row, for
-    a statement that finds both at once; `me`: only a client account's own profile."""
-    roles = ("client",) if me else tuple(_SEEN_THROUGH)
-    return or_(
-        *(and_(col(Account.role) == role, _SEEN_THROUGH[role] == Account.id) for role in roles)
-    )
-
-
-def list_clients(
-    session: Session, principal: Principal, limit: int, cursor: str | None
-) -> ClientPage:
+def list_clients(session: Session, caller: Caller, limit: int, cursor: str | None) -> ClientPage:
+    principal = caller.principal(session)
     rows, next_cursor = keyset_page(
         session,
         visible_clients(principal),
@@ -338,22 +336,3 @@ def list_clients(
         newest_first=False,
     )
     return ClientPage(items=[client_public(r) for r in rows], next_cursor=next_cursor)
-
-
-def find_visible_client(session: Session, principal: Principal, client_ref: str) -> Client:
-    """`me` or an id, if the principal may see it; otherwise a 404 that reveals nothing."""
-    params: dict[str, object] = {"principal": principal.id}
-    if client_ref == "me":
-        if principal.is_coach:
-            raise NotFoundError("A coach has no client profile of its own; use a client's id.")
-        query = _VISIBLE["client"]
-    else:
-        try:
-            params["client_id"] = uuid.UUID(client_ref)
-        except ValueError:
-            raise NotFoundError(f"No client {client_ref}.") from None
-        query = _VISIBLE_BY_ID[principal.role]
-    client = session.exec(query, params=params).first()
-    if client is None:
-        raise NotFoundError(f"No client {client_ref}.")
-    return client

@@ -3,7 +3,6 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from sqlmodel import Session
 
 from app.catalogue import service
 from app.catalogue.schemas import (
@@ -14,8 +13,8 @@ from app.catalogue.schemas import (
     Protocol,
     ProtocolPage,
 )
-from app.core.caching import Rendered, VersionedBodies, etagged, etagged_json
-from app.core.db import SessionDep, database_of
+from app.core.caching import VersionedBodies, etagged, etagged_json
+from app.core.db import DatabaseDep, database_of
 from app.core.lean_query import LeanQuery
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
@@ -45,7 +44,7 @@ async def get_protocol(request: Request, slug: SlugPath) -> Response:
     version = _VERSION.read(request)
     bodies = _bodies(request, "protocols")
     rendered = bodies.get(slug, version) or await database_of(request).read(
-        _render_protocol, bodies, slug, version
+        service.render_protocol, bodies, slug, version
     )
     return etagged(request, rendered)
 
@@ -56,9 +55,9 @@ async def get_protocol(request: Request, slug: SlugPath) -> Response:
     summary="List exercises",
     responses={**_NOT_MODIFIED, **problem_responses(400, 422)},
 )
-def list_exercises(
+async def list_exercises(
     request: Request,
-    session: SessionDep,
+    db: DatabaseDep,
     stage: Annotated[
         str | None,
         Query(
@@ -73,8 +72,8 @@ def list_exercises(
     cursor: CursorQuery = None,
 ) -> Response:
     """The catalogue's exercises at their latest version, in catalogue order."""
-    page = service.list_exercises(
-        session, stage=stage, kind=kind, region=region, limit=limit, cursor=cursor
+    page = await db.read(
+        service.list_exercises, stage=stage, kind=kind, region=region, limit=limit, cursor=cursor
     )
     return etagged_json(request, page.model_dump_json().encode())
 
@@ -89,7 +88,7 @@ async def get_exercise(request: Request, slug: SlugPath) -> Response:
     """One exercise at its latest version: instructions, cues, mistakes, cautions and dose."""
     bodies = _bodies(request, "exercises")
     rendered = bodies.get(slug, None) or await database_of(request).read(
-        _render_exercise, bodies, slug
+        service.render_exercise, bodies, slug
     )
     return etagged(request, rendered)
 
@@ -100,37 +99,22 @@ async def get_exercise(request: Request, slug: SlugPath) -> Response:
     summary="List protocols",
     responses={**_NOT_MODIFIED, **problem_responses(400, 422)},
 )
-def list_protocols(
+async def list_protocols(
     request: Request,
-    session: SessionDep,
+    db: DatabaseDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> Response:
     """Every protocol with its latest and all published versions."""
-    page = service.list_protocols(session, limit=limit, cursor=cursor)
+    page = await db.read(service.list_protocols, limit=limit, cursor=cursor)
     return etagged_json(request, page.model_dump_json().encode())
 
 
 # Documents are rendered once per process and version (see VersionedBodies), so the hot
-# reads answer from memory: no dependency, no worker thread, no database unless missing.
+# reads answer from the app's caches: no unit of work, no thread, unless one is missing.
 
 
 def _bodies(request: Request, kind: str) -> VersionedBodies:
-    kept: dict[str, VersionedBodies] = request.app.state.catalogue_bodies
-    if kind not in kept:
-        kept[kind] = VersionedBodies(request.app.state.settings.content_recheck_seconds)
-    return kept[kind]
-
-
-def _render_protocol(
-    session: Session, bodies: VersionedBodies, slug: str, version: int | None
-) -> Rendered:
-    protocol = service.get_protocol(session, slug, version)
-    rendered = Rendered.of(protocol.model_dump_json().encode())
-    return bodies.keep(slug, protocol.version, rendered, latest=version is None)
-
-
-def _render_exercise(session: Session, bodies: VersionedBodies, slug: str) -> Rendered:
-    exercise = service.get_exercise(session, slug)
-    rendered = Rendered.of(exercise.model_dump_json().encode())
-    return bodies.keep(slug, exercise.version, rendered, latest=True)
+    return VersionedBodies(
+        request.app.state.caches, kind, request.app.state.settings.content_recheck_seconds
+    )

@@ -14,6 +14,7 @@ from app.catalogue.schemas import (
     ProtocolPage,
     ProtocolSummary,
 )
+from app.core.caching import Rendered, VersionedBodies
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.problems import NotFoundError
 from app.models import ExerciseRow, ProtocolRow
@@ -111,3 +112,20 @@ def get_protocol(session: Session, slug: str, version: int | None = None) -> Pro
         which = f"version {version} of " if version is not None else ""
         raise NotFoundError(f"No published {which}protocol '{slug}'.")
     return Protocol.model_validate(row.document)
+
+
+# Rendered once per process and version, kept in the app's caches (VersionedBodies).
+
+
+def render_protocol(
+    session: Session, bodies: VersionedBodies, slug: str, version: int | None
+) -> Rendered:
+    protocol = get_protocol(session, slug, version)
+    rendered = Rendered.of(protocol.model_dump_json().encode())
+    return bodies.keep(slug, protocol.version, rendered, latest=version is None)
+
+
+def render_exercise(session: Session, bodies: VersionedBodies, slug: str) -> Rendered:
+    exercise = get_exercise(session, slug)
+    rendered = Rendered.of(exercise.model_dump_json().encode())
+    return bodies.keep(slug, exercise.version, rendered, latest=True)

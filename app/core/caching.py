@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from fastapi import Request, Response
 
+from app.core.caches import Caches, CacheSpec
+
 CATALOGUE_CACHE_CONTROL = "public, max-age=300, stale-while-revalidate=60"
 
 
@@ -48,26 +50,26 @@ def etagged_json(
 
 
 class VersionedBodies:
-    """Rendered documents by (slug, version), kept for the process's life: a published
-    version never changes, so a kept body is never wrong. Only which version is the
-    latest can change (a new one is published), so that is asked again after `recheck`
-    seconds. Nothing here is needed by another worker: each keeps its own."""
+    """Rendered documents by (slug, version), kept in the app's caches: a published version
+    never changes, so a kept body is never wrong. Only which version is the latest can
+    change (a new one is published), so that is asked again after `recheck` seconds."""
 
-    def __init__(self, recheck: float) -> None:
+    def __init__(self, caches: Caches, kind: str, recheck: float) -> None:
         self._recheck = recheck
-        self._bodies: dict[tuple[str, int], Rendered] = {}
-        self._latest: dict[str, tuple[int, float]] = {}  # slug -> (version, when learned)
+        self._bodies = caches[CacheSpec(f"{kind} bodies", size=256)]
+        self._latest = caches[CacheSpec(f"latest {kind}", size=256)]  # slug -> (version, when)
 
     def get(self, slug: str, version: int | None) -> Rendered | None:
         if version is None:
-            latest = self._latest.get(slug)
+            latest: tuple[int, float] | None = self._latest.get(slug)
             if latest is None or time.monotonic() - latest[1] >= self._recheck:
                 return None
             version = latest[0]
-        return self._bodies.get((slug, version))
+        rendered: Rendered | None = self._bodies.get((slug, version))
+        return rendered
 
     def keep(self, slug: str, version: int, rendered: Rendered, *, latest: bool) -> Rendered:
-        self._bodies[(slug, version)] = rendered
+        self._bodies.put((slug, version), rendered)
         if latest:
-            self._latest[slug] = (version, time.monotonic())
+            self._latest.put(slug, (version, time.monotonic()))
         return rendered

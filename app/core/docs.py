@@ -21,7 +21,7 @@ def install_docs(app: FastAPI) -> None:
     redirect_url = "/docs/oauth2-redirect"
 
     @app.get("/docs", include_in_schema=False)
-    def swagger_ui() -> HTMLResponse:
+    async def swagger_ui() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url=openapi_url,
             title=f"{app.title} — Swagger UI",
@@ -32,11 +32,11 @@ def install_docs(app: FastAPI) -> None:
         )
 
     @app.get(redirect_url, include_in_schema=False)
-    def swagger_ui_redirect() -> HTMLResponse:
+    async def swagger_ui_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
     @app.get("/redoc", include_in_schema=False)
-    def redoc() -> HTMLResponse:
+    async def redoc() -> HTMLResponse:
         return get_redoc_html(
             openapi_url=openapi_url,
             title=f"{app.title} — ReDoc",

@@ -9,6 +9,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.core.problems import problem_response
 
@@ -29,6 +30,20 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
+async def _pool_dry(request: Request, exc: Exception) -> JSONResponse:
+    # Units of work never outnumber the pool, so this means connections are leaking or
+    # something outside the units holds them: answer now rather than wait in line.
+    log.warning("no database connection free on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        request,
+        503,
+        "busy",
+        "The service is at capacity; nothing was stored. Retry shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+
 def install_fault_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(PoolTimeout, _pool_dry)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)

@@ -1,11 +1,10 @@
 """Safe retries of creates: replay the first response to a repeated `Idempotency-Key`.
 
 Keys belong to the principal that sent them and are kept at least 24 hours. The record is
-written in the same transaction as what the create stored, so a crash leaves neither.
+written in the same unit of work as what the create stored, so a crash leaves neither.
 """
 
 import hashlib
-import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
@@ -13,14 +12,11 @@ from typing import Annotated, Any
 from fastapi import Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete
 
 from app.core.problems import ProblemError
 from app.models import IdempotencyRecord
 from app.models.base import utcnow
-
-log = logging.getLogger("hipfix.idempotency")
 
 KEEP_FOR = timedelta(hours=48)
 
@@ -50,15 +46,6 @@ def _fingerprint(request: Request, scope: str | None, payload: BaseModel | None)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _collided() -> ProblemError:
-    return ProblemError(
-        409,
-        "conflict",
-        "This request collided with a concurrent one that stored the same item or used "
-        "the same Idempotency-Key; retry it.",
-    )
-
-
 def respond_once(
     session: Session,
     request: Request,
@@ -70,30 +57,20 @@ def respond_once(
     scope: str | None = None,
     redact: frozenset[str] = frozenset(),
 ) -> JSONResponse:
-    """Run `create` (which adds rows without committing) and commit it with its key's record.
+    """Run `create` (which adds rows) and add its key's record beside them, or replay the
+    first response to this key. Nothing is committed here: the unit of work commits both,
+    and runs this once more if a concurrent request stored the same key or id first.
 
     `scope` names what the create acts on (a client's id), so that the same request sent
     by another path to the same target is recognised as a retry.
-
-    A conflicting concurrent insert (the same key or the same client-made id) rolls back
-    and runs once more, which then finds the winner's result; a second collision is a 409.
     """
     fingerprint = _fingerprint(request, scope, payload)
-    for _attempt in (1, 2):
-        if key is not None:
-            replay = _replay(session, account_id, key, fingerprint)
-            if replay is not None:
-                return replay
-        try:
-            # create() flushes, so it can collide too, not only the commit.
-            status, body = _create_and_record(session, account_id, key, fingerprint, create, redact)
-            session.commit()
-        except IntegrityError as exc:
-            session.rollback()
-            log.warning("create collided, attempt %d: %s", _attempt, exc.orig)
-            continue
-        return JSONResponse(body, status)
-    raise _collided()
+    if key is not None:
+        replay = _replay(session, account_id, key, fingerprint)
+        if replay is not None:
+            return replay
+    status, body = _create_and_record(session, account_id, key, fingerprint, create, redact)
+    return JSONResponse(body, status)
 
 
 def _replay(

@@ -7,7 +7,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection
 
 from app.core.config import get_settings
 
@@ -35,6 +35,5 @@ def head_revisions() -> frozenset[str]:
     return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
-def current_revisions(engine: Engine) -> set[str]:
-    with engine.connect() as connection:
-        return set(MigrationContext.configure(connection).get_current_heads())
+def current_revisions(connection: Connection) -> set[str]:
+    return set(MigrationContext.configure(connection).get_current_heads())

@@ -9,42 +9,6 @@ from fastapi.routing import APIRoute
 
 from app.core.problems import Problem
 from app.core.security import api_key_scheme, bearer_secret
-from app.progression import rules
-
-DESCRIPTION = """\
-HipFix walks a person with hip impingement (femoroacetabular impingement, FAI) through a
-self-help protocol, one stage at a time: release the hip flexors with a ball, stretch them,
-then, if pain persists, work the feet and ankles, with the hamstrings as a last resort. A
-progression engine opens the later stages from the pain the client logs, holds progress on
-flares, refers on red flags, and explains every decision. Coaches follow their clients
-through the same API.
-
-Every error is an RFC 9457 `application/problem+json` document.
-
-**Not medical advice.** HipFix offers educational self-help exercises. It does not diagnose
-or treat any condition and does not replace a clinician. Stop and seek care on any red flag.
-"""
-
-TAGS = [
-    {"name": "catalogue", "description": "Exercises and protocols: public and cacheable."},
-    {"name": "accounts", "description": "Sign up, sign in (OAuth2 password flow), sign out."},
-    {"name": "api keys", "description": "Coaches' keys for server-to-server use."},
-    {
-        "name": "clients",
-        "description": "Client profiles: a client's own, or those a coach manages.",
-    },
-    {"name": "enrolments", "description": "A client's enrolment in a protocol version."},
-    {"name": "pain logs", "description": "0–10 pain scores with their context."},
-    {"name": "sessions", "description": "Exercise sessions, with pain during and after."},
-    {"name": "assessments", "description": "The squat knee-tracking self-test."},
-    {
-        "name": "progression",
-        "description": "The engine's view: progress, today's routine, decisions, overrides, "
-        "simulations. The rules (v1), their parameters (defaults in each protocol version, "
-        "overridable per enrolment by a coach) and their basis:\n\n" + rules.describe(),
-    },
-    {"name": "operations", "description": "Liveness and readiness probes."},
-]
 
 
 def operation_id(route: APIRoute) -> str:

@@ -13,7 +13,6 @@ from fastapi.security import HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy import and_, bindparam, or_
 from sqlmodel import Session, col, select
 
-from app.core.db import SessionDep
 from app.core.problems import ProblemError
 from app.models import Account, Credential
 from app.models.base import utcnow
@@ -128,19 +127,3 @@ bearer_secret = _BearerSecret(
     description="A login token from `POST /v1/auth/token`, or a coach's API key.",
 )
 BearerSecret = Annotated[str, Depends(bearer_secret)]
-
-
-def current_principal(session: SessionDep, secret: BearerSecret) -> Principal:
-    return authenticate(session, secret)
-
-
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-
-
-def coach_principal(principal: CurrentPrincipal) -> Principal:
-    if not principal.is_coach:
-        raise ProblemError(403, "coach-only", "Only a coach may do this.")
-    return principal
-
-
-CoachPrincipal = Annotated[Principal, Depends(coach_principal)]

@@ -1,12 +1,11 @@
 """Progress and today in one statement: from the bearer secret to the engine's latest state.
 
-These are the reads a phone makes most. Done as the other routes do them, each costs four
-ORM queries (credential, client, enrolment, checkpoint) in a Session on a worker thread,
-about 0.06x the bare endpoint's rate (bench/RESULTS.md). Here one joined SELECT finds the
-caller, the client they may see, its active enrolment and its newest checkpoint, run as a
-`Prepared` statement (app/core/db.py `Database.first`). Anything short of a full answer (an
-unknown token, a client not visible, no enrolment, a protocol this process has not read
-yet) returns None and the route asks `service`, which says which problem it is.
+These are the reads a phone makes most. Done as the other reads are (`views`), each costs
+four ORM queries (credential, client, enrolment, checkpoint). Here, inside the same unit of
+work, one joined SELECT finds the caller, the client they may see, its active enrolment and
+its newest checkpoint, run as a `Prepared` statement (app/core/db/prepared.py). Anything
+short of a full answer (an unknown token, a client not visible, no enrolment) falls back to
+`views`, which says which problem it is.
 """
 
 import json
@@ -17,18 +16,21 @@ from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import Select, Text, and_, bindparam, cast
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
-from app.accounts.deps import ClientAccess
-from app.accounts.service import visible_to_account
-from app.core.db import Database
-from app.core.prepared import Fetched
+from app.accounts.access import ClientAccess
+from app.accounts.visibility import visible_to_account
+from app.core.caches import CacheSpec
+from app.core.db import caches_of
+from app.core.db.prepared import Fetched, first
+from app.core.responses import model_json
 from app.core.security import LIVE_CREDENTIAL, secret_hash
 from app.models import Account, Client, Credential, EngineCheckpoint, Enrollment
 from app.models.tracking import ENROLLMENT_IS_ACTIVE
-from app.progression import engine, service
+from app.progression import engine, views
 from app.progression.codec import load_state
 from app.progression.model import Plan, State
+from app.progression.plans import make_plan, protocol_document
 
 # JSON columns are read as their text, so that a row as read is hashable on every database
 # (psycopg would parse them): the answers below are kept by it.
@@ -70,48 +72,41 @@ _STANDING_OF_ME = _standing(me=True)
 _STANDING_BY_ID = _standing(me=False)
 
 
-class Answers:
-    """Rendered answers by what they are computed from: the joined row as read and the
-    client's local date. Both answers are pure functions of those (progress's
-    `evaluated_at` aside, added to each copy), so a kept one is never stale and needs no
-    invalidation: a write changes the checkpoint, hence the row, hence the key. The oldest
-    go first past `size`. Nothing here is needed by another worker."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self._size = size
-        self._kept: dict[Hashable, Any] = {}
-
-    def get(self, key: Hashable) -> Any:
-        return self._kept.get(key)
-
-    def keep(self, key: Hashable, answer: Any) -> None:
-        if len(self._kept) >= self._size:
-            del self._kept[next(iter(self._kept))]
-        self._kept[key] = answer
+# Rendered answers by what they are computed from: the joined row as read and the client's
+# local date. Both answers are pure functions of those (progress's `evaluated_at` aside,
+# added to each copy), so a kept one is never stale and needs no invalidation: a write
+# changes the checkpoint, hence the row, hence the key.
+ANSWERS = CacheSpec("progress and today answers", size=4096)
 
 
-_answers = Answers()
-
-
-async def _standing_of(db: Database, access: ClientAccess) -> Fetched | None:
+def _standing_of(session: Session, access: ClientAccess) -> Fetched | None:
     params: dict[str, Any] = {"secret_hash": secret_hash(access.secret), "now": datetime.now(UTC)}
     if access.client_ref == "me":
-        return await db.first(_STANDING_OF_ME, **params)
+        return first(session, _STANDING_OF_ME, **params)
     try:
         params["client_id"] = uuid.UUID(access.client_ref)
     except ValueError:
         return None
-    return await db.first(_STANDING_BY_ID, **params)
+    return first(session, _STANDING_BY_ID, **params)
 
 
-def _computed_from(row: Fetched) -> tuple[Plan, dict[str, Any], State] | None:
+def _kept_or_rendered(
+    session: Session,
+    key: Hashable,
+    row: Fetched,
+    render: Callable[[Plan, dict[str, Any], State], bytes],
+) -> bytes | None:
+    answers = caches_of(session)[ANSWERS]
+    kept: bytes | None = answers.get(key)
+    if kept is not None:
+        return kept
     timezone, enrollment_id, protocol, version, overrides, started_at, baseline, state = (
         row.values()
     )
-    document = service.known_document(protocol, version)
-    if state is None or document is None:
+    if state is None:
         return None
-    plan = service.make_plan(
+    document = protocol_document(session, protocol, version)
+    plan = make_plan(
         document,
         enrollment_id=str(enrollment_id),
         overrides=json.loads(overrides),
@@ -119,20 +114,8 @@ def _computed_from(row: Fetched) -> tuple[Plan, dict[str, Any], State] | None:
         started_at=started_at,
         baseline_pain=baseline,
     )
-    return plan, document, load_state(json.loads(state))
-
-
-def _kept_or_rendered(
-    key: Hashable, row: Fetched, render: Callable[[Plan, dict[str, Any], State], bytes]
-) -> bytes | None:
-    kept: bytes | None = _answers.get(key)
-    if kept is None:
-        computed = _computed_from(row)
-        if computed is None:
-            return None
-        kept = render(*computed)
-        _answers.keep(key, kept)
-    return kept
+    rendered: bytes = answers.put(key, render(plan, document, load_state(json.loads(state))))
+    return rendered
 
 
 # Progress differs from one request to the next only in `evaluated_at`, its last field: it is
@@ -140,29 +123,33 @@ def _kept_or_rendered(
 _MOMENT = TypeAdapter(datetime)
 
 
-async def progress(db: Database, access: ClientAccess) -> bytes | None:
-    """The client's progress as JSON, or None when the full read must answer (see above)."""
-    row = await _standing_of(db, access)
-    if row is None:
-        return None
+def progress(session: Session, access: ClientAccess) -> bytes:
+    """The client's progress as JSON."""
+    row = _standing_of(session, access)
     now = datetime.now(UTC)
 
     def render(plan: Plan, _document: dict[str, Any], state: State) -> bytes:
-        answer = service.progress_answer(plan, state, now)
+        answer = views.progress_answer(plan, state, now)
         return answer.model_dump_json(exclude={"evaluated_at"}).encode()[:-1]
 
-    head = _kept_or_rendered(("progress", row.raw, engine.date_in(row.raw[0], now)), row, render)
-    return None if head is None else head + b',"evaluated_at":' + _MOMENT.dump_json(now) + b"}"
+    if row is not None:
+        key = ("progress", row.raw, engine.date_in(row.raw[0], now))
+        head = _kept_or_rendered(session, key, row, render)
+        if head is not None:
+            return head + b',"evaluated_at":' + _MOMENT.dump_json(now) + b"}"
+    return model_json(views.progress(session, access))
 
 
-async def today(db: Database, access: ClientAccess, day: date | None) -> bytes | None:
-    """Today's routine as JSON, or None when the full read must answer (see above)."""
-    row = await _standing_of(db, access)
-    if row is None:
-        return None
-    day = day or engine.date_in(row.raw[0], datetime.now(UTC))
+def today(session: Session, access: ClientAccess, day: date | None) -> bytes:
+    """Today's routine as JSON, for a local date (default: today in the client's zone)."""
+    row = _standing_of(session, access)
+    if row is not None:
+        local_day = day or engine.date_in(row.raw[0], datetime.now(UTC))
 
-    def render(plan: Plan, document: dict[str, Any], state: State) -> bytes:
-        return service.today_answer(plan, document, state, day).model_dump_json().encode()
+        def render(plan: Plan, document: dict[str, Any], state: State) -> bytes:
+            return views.today_answer(plan, document, state, local_day).model_dump_json().encode()
 
-    return _kept_or_rendered(("today", row.raw, day), row, render)
+        answer = _kept_or_rendered(session, ("today", row.raw, local_day), row, render)
+        if answer is not None:
+            return answer
+    return model_json(views.today(session, access, day))

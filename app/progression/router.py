@@ -5,16 +5,16 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.accounts.deps import ClientAccess, ClientDep, ClientRef
-from app.core.db import SessionDep, database_of
-from app.core.idempotency import IdempotencyKey, respond_once
+from app.accounts.access import ClientAccess, ClientAccessDep, ClientRef, create_for_client
+from app.core.db import DatabaseDep, database_of
+from app.core.idempotency import IdempotencyKey
 from app.core.lean_query import LeanQuery
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
-from app.core.responses import json_response, model_json
-from app.core.security import BearerSecret, CurrentPrincipal
+from app.core.responses import json_response
+from app.core.security import BearerSecret
 from app.core.types import QueryDate
-from app.progression import reads, service
+from app.progression import overrides, reads, views
 from app.progression.schemas import (
     SIMULATION_EXAMPLES,
     EventPage,
@@ -46,9 +46,8 @@ _DATE = LeanQuery(
 async def get_progress(request: Request, client_id: ClientRef, secret: BearerSecret) -> Response:
     """Status, pain figures and every stage: when and why it opened, or, for the next locked
     stage, its gate's criteria as of now (`ready`: it opens with the next check-in)."""
-    access, db = ClientAccess(secret, client_id), database_of(request)
-    body = await reads.progress(db, access) or model_json(await db.read(service.progress, access))
-    return json_response(body)
+    db = database_of(request)
+    return json_response(await db.read(reads.progress, ClientAccess(secret, client_id)))
 
 
 @router.get(
@@ -61,12 +60,8 @@ async def get_progress(request: Request, client_id: ClientRef, secret: BearerSec
 async def get_today(request: Request, client_id: ClientRef, secret: BearerSecret) -> Response:
     """The open stages' exercises in protocol order with their dose: a lighter dose on hold,
     none on referral (see a clinician), a maintenance rhythm when resolved."""
-    date = _DATE.read(request)
-    access, db = ClientAccess(secret, client_id), database_of(request)
-    body = await reads.today(db, access, date) or model_json(
-        await db.read(service.today, access, date)
-    )
-    return json_response(body)
+    date, db = _DATE.read(request), database_of(request)
+    return json_response(await db.read(reads.today, ClientAccess(secret, client_id), date))
 
 
 @router.get(
@@ -75,9 +70,9 @@ async def get_today(request: Request, client_id: ClientRef, secret: BearerSecret
     summary="The decision log",
     responses=problem_responses(400, 401, 404, 422),
 )
-def list_events(
-    client: ClientDep,
-    session: SessionDep,
+async def list_events(
+    access: ClientAccessDep,
+    db: DatabaseDep,
     type: Annotated[list[EventType] | None, Query(description="Only these types.")] = None,
     include_retracted: Annotated[
         bool, Query(description="Also decisions a later backfill or deletion undid.")
@@ -86,9 +81,9 @@ def list_events(
     cursor: CursorQuery = None,
 ) -> EventPage:
     """Every decision the engine made for the client, newest first."""
-    return service.list_events(
-        session,
-        client,
+    return await db.read(
+        views.list_events,
+        access,
         types=list(type) if type else None,
         include_retracted=include_retracted,
         limit=limit,
@@ -106,25 +101,18 @@ def list_events(
         **problem_responses(400, 401, 403, 404, 409, 413, 422),
     },
 )
-def create_override(
+async def create_override(
     payload: OverrideCreate,
-    client: ClientDep,
+    access: ClientAccessDep,
     request: Request,
-    session: SessionDep,
-    principal: CurrentPrincipal,
+    db: DatabaseDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """`unlock_stage`: the client's coach opens a stage. `clear_referral`: the coach, or a
     client with no coach confirming that a clinician has seen it, lifts a referral. A reason
     is required; both are recorded as events."""
-    return respond_once(
-        session,
-        request,
-        principal.id,
-        idempotency_key,
-        payload,
-        lambda: service.create_override(session, principal, client, payload),
-        scope=str(client.id),
+    return await db.write(
+        create_for_client, access, request, idempotency_key, payload, overrides.create_override
     )
 
 
@@ -139,8 +127,8 @@ def create_override(
     ),
     responses=problem_responses(400, 413, 422),
 )
-def create_simulation(
-    payload: Annotated[SimulationRequest, Body(openapi_examples=SIMULATION_EXAMPLES)],  # type: ignore[arg-type]
-    session: SessionDep,
+async def create_simulation(
+    payload: Annotated[SimulationRequest, Body(openapi_examples=SIMULATION_EXAMPLES)],
+    db: DatabaseDep,
 ) -> SimulationResult:
-    return simulate(session, payload)
+    return await db.read(simulate, payload)

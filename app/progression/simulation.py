@@ -4,10 +4,9 @@ import uuid
 from datetime import UTC
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from app.core.problems import ProblemError
-from app.models import ProtocolRow
 from app.progression import engine
 from app.progression.model import (
     AssessmentEntry,
@@ -17,6 +16,8 @@ from app.progression.model import (
     SessionEntry,
     position_of,
 )
+from app.progression.plans import latest_protocol, make_plan, protocol_document
+from app.progression.replay import EVENT_NAMESPACE, event_id
 from app.progression.schemas import (
     Event,
     SimAssessment,
@@ -26,13 +27,8 @@ from app.progression.schemas import (
     SimulationRequest,
     SimulationResult,
 )
-from app.progression.service import (
-    EVENT_NAMESPACE,
-    event_id,
-    make_plan,
-    protocol_document,
-    stages_view,
-)
+from app.progression.session_rule import refusal
+from app.progression.views import stages_view
 from app.tracking.schemas import PainContext
 
 SIMULATION_ID = str(uuid.uuid5(EVENT_NAMESPACE, "simulation"))
@@ -93,11 +89,8 @@ def _items(request: SimulationRequest) -> list[tuple[int, Item]]:
 
 
 def simulate(session: Session, request: SimulationRequest) -> SimulationResult:
-    query = select(ProtocolRow.version).where(ProtocolRow.slug == request.protocol)
-    if request.version is not None:
-        query = query.where(ProtocolRow.version == request.version)
-    version = session.exec(query.order_by(col(ProtocolRow.version).desc()).limit(1)).first()
-    if version is None:
+    protocol = latest_protocol(session, request.protocol, request.version)
+    if protocol is None:
         raise ProblemError(
             422,
             "unknown-protocol",
@@ -106,7 +99,7 @@ def simulate(session: Session, request: SimulationRequest) -> SimulationResult:
                 {"loc": ["body", "protocol"], "msg": "Unknown protocol", "type": "unknown_protocol"}
             ],
         )
-    document = protocol_document(session, request.protocol, version)
+    document = protocol_document(session, protocol.slug, protocol.version)
     overrides: dict[str, Any] = (
         request.params.model_dump(exclude_none=True) if request.params is not None else {}
     )
@@ -118,24 +111,12 @@ def simulate(session: Session, request: SimulationRequest) -> SimulationResult:
         started_at=request.started_at,
         baseline_pain=request.baseline_pain,
     )
-    stage_of = {slug: stage for stage in plan.stages for slug in stage.exercises}
     state, decisions = engine.evaluate(plan, [])
     for index, item in sorted(_items(request), key=lambda pair: position_of(pair[1])):
-        if isinstance(item, SessionEntry):  # the session rule, as the API applies it
-            for slug in item.exercises:
-                stage = stage_of.get(slug)
-                if stage is None or stage.slug not in state.unlocked:
-                    what = (
-                        f"stage '{stage.slug}' is still locked then"
-                        if stage
-                        else "not in the protocol"
-                    )
-                    raise _problem(
-                        index,
-                        "exercises",
-                        "stage-locked" if stage else "unknown-exercise",
-                        f"'{slug}': {what}.",
-                    )
+        if isinstance(item, SessionEntry):  # the session rule, as a logged session meets it
+            refused = refusal(plan, state.unlocked, item.exercises)
+            if refused is not None:
+                raise _problem(index, "exercises", refused.kind, refused.message(plan))
         decisions += engine.step(plan, state, item)
     last = state.last.at if state.last else request.started_at
     view = engine.progress(plan, state, max(last, request.started_at))

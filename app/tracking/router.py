@@ -1,22 +1,17 @@
 """Enrolments and what a client logs: pain, sessions, assessments."""
 
 import uuid
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
-from sqlmodel import Session
 
-from app.accounts.deps import ClientAccess, ClientAccessDep, ClientDep
-from app.core.db import DatabaseDep, SessionDep
-from app.core.idempotency import Created, IdempotencyKey, respond_once
+from app.accounts.access import ClientAccessDep, create_for_client
+from app.core.db import DatabaseDep
+from app.core.idempotency import IdempotencyKey
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
-from app.core.security import Principal
 from app.core.types import QueryMoment
-from app.models import Client
 from app.tracking import service
 from app.tracking.schemas import (
     AssessmentCreate,
@@ -48,31 +43,6 @@ _CREATE_ERRORS = {
 _LIST_ERRORS = problem_responses(400, 401, 404, 422)
 
 
-Create = Callable[[Session, Principal, Client, Any], Created]
-
-
-def _create_once(
-    session: Session,
-    access: ClientAccess,
-    request: Request,
-    key: str | None,
-    payload: BaseModel,
-    create: Create,
-) -> JSONResponse:
-    """One unit of work: who asks, for which client, then the create and its key's record."""
-    principal, client = access.resolve(session)
-    return respond_once(
-        session,
-        request,
-        principal.id,
-        key,
-        payload,
-        lambda: create(session, principal, client, payload),
-        # Scoped by the client's id: `me` and that id are the same target for a retry.
-        scope=str(client.id),
-    )
-
-
 @router.post(
     "/enrollments",
     tags=["enrolments"],
@@ -91,7 +61,7 @@ async def create_enrollment(
     """Start a protocol (its version is pinned for the enrolment's life). One active enrolment
     per client; only a coach may set `params`."""
     return await db.write(
-        _create_once, access, request, idempotency_key, payload, service.create_enrollment
+        create_for_client, access, request, idempotency_key, payload, service.create_enrollment
     )
 
 
@@ -102,14 +72,14 @@ async def create_enrollment(
     summary="List enrolments",
     responses=_LIST_ERRORS,
 )
-def list_enrollments(
-    client: ClientDep,
-    session: SessionDep,
+async def list_enrollments(
+    access: ClientAccessDep,
+    db: DatabaseDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> EnrollmentPage:
     """Newest first."""
-    return service.list_enrollments(session, client, limit, cursor)
+    return await db.read(service.list_enrollments, access, limit, cursor)
 
 
 @router.post(
@@ -130,7 +100,7 @@ async def create_pain_log(
     """A 0–10 pain score with its context. Backdating is fine (offline upload); more than
     5 minutes ahead, or before the enrolment started, is refused."""
     return await db.write(
-        _create_once, access, request, idempotency_key, payload, service.create_pain_log
+        create_for_client, access, request, idempotency_key, payload, service.create_pain_log
     )
 
 
@@ -152,7 +122,7 @@ async def create_pain_log_batch(
     """Up to 500 pain logs, all or nothing: one refused item refuses the batch and is named.
     Items with ids already stored (same body) are returned as they are: 200 if none was new."""
     return await db.write(
-        _create_once, access, request, idempotency_key, payload, service.create_pain_logs
+        create_for_client, access, request, idempotency_key, payload, service.create_pain_logs
     )
 
 
@@ -163,9 +133,9 @@ async def create_pain_log_batch(
     summary="List pain logs",
     responses=_LIST_ERRORS,
 )
-def list_pain_logs(
-    client: ClientDep,
-    session: SessionDep,
+async def list_pain_logs(
+    access: ClientAccessDep,
+    db: DatabaseDep,
     since: Since = None,
     until: Until = None,
     context: Annotated[PainContext | None, Query(description="Only this context.")] = None,
@@ -173,8 +143,14 @@ def list_pain_logs(
     cursor: CursorQuery = None,
 ) -> PainLogPage:
     """Newest first by `recorded_at`."""
-    return service.list_pain_logs(
-        session, client, since=since, until=until, context=context, limit=limit, cursor=cursor
+    return await db.read(
+        service.list_pain_logs,
+        access,
+        since=since,
+        until=until,
+        context=context,
+        limit=limit,
+        cursor=cursor,
     )
 
 
@@ -185,8 +161,8 @@ def list_pain_logs(
     summary="Delete a pain log",
     responses=problem_responses(401, 404, 422),
 )
-def delete_pain_log(log_id: uuid.UUID, client: ClientDep, session: SessionDep) -> Response:
-    service.delete_pain_log(session, client, log_id)
+async def delete_pain_log(log_id: uuid.UUID, access: ClientAccessDep, db: DatabaseDep) -> Response:
+    await db.write(service.delete_pain_log, access, log_id)
     return Response(status_code=204)
 
 
@@ -208,7 +184,7 @@ async def create_session(
     """The exercises done, each from a stage unlocked for the client (otherwise 422
     `stage-locked`). `pain_during` and `pain_after` become linked pain logs."""
     return await db.write(
-        _create_once, access, request, idempotency_key, payload, service.create_session
+        create_for_client, access, request, idempotency_key, payload, service.create_session
     )
 
 
@@ -219,17 +195,17 @@ async def create_session(
     summary="List sessions",
     responses=_LIST_ERRORS,
 )
-def list_sessions(
-    client: ClientDep,
-    session: SessionDep,
+async def list_sessions(
+    access: ClientAccessDep,
+    db: DatabaseDep,
     since: Since = None,
     until: Until = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> SessionPage:
     """Newest first by `performed_at`."""
-    return service.list_sessions(
-        session, client, since=since, until=until, limit=limit, cursor=cursor
+    return await db.read(
+        service.list_sessions, access, since=since, until=until, limit=limit, cursor=cursor
     )
 
 
@@ -250,7 +226,7 @@ async def create_assessment(
 ) -> JSONResponse:
     """Per side, whether the knee stayed over the foot or drifted inward."""
     return await db.write(
-        _create_once, access, request, idempotency_key, payload, service.create_assessment
+        create_for_client, access, request, idempotency_key, payload, service.create_assessment
     )
 
 
@@ -261,15 +237,15 @@ async def create_assessment(
     summary="List assessments",
     responses=_LIST_ERRORS,
 )
-def list_assessments(
-    client: ClientDep,
-    session: SessionDep,
+async def list_assessments(
+    access: ClientAccessDep,
+    db: DatabaseDep,
     since: Since = None,
     until: Until = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> AssessmentPage:
     """Newest first by `performed_at`."""
-    return service.list_assessments(
-        session, client, since=since, until=until, limit=limit, cursor=cursor
+    return await db.read(
+        service.list_assessments, access, since=since, until=until, limit=limit, cursor=cursor
     )

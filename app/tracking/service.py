@@ -1,7 +1,7 @@
 """Enrolments and logs: validation against the enrolment, retries by id, lists.
 
-Creates add rows without committing: the caller commits them together with the
-Idempotency-Key record (see app.core.idempotency).
+Services run inside a unit of work (app/core/db/unit_of_work.py) and never commit: a create
+adds its rows, and the unit of work commits them with the Idempotency-Key record.
 """
 
 import uuid
@@ -12,15 +12,16 @@ from typing import Any
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from app.accounts.access import ClientAccess
 from app.core.fingerprint import body_hash
 from app.core.idempotency import Created
 from app.core.pagination import keyset_page
 from app.core.problems import NotFoundError, ProblemError
 from app.core.retries import id_conflict, stored_retry
 from app.core.security import Principal
-from app.models import Assessment, Client, Enrollment, ExerciseSession, PainLog, ProtocolRow
+from app.models import Assessment, Client, Enrollment, ExerciseSession, PainLog
 from app.models.base import utcnow
-from app.progression import service as progression
+from app.progression import plans, replay, session_rule, timeline
 from app.progression.model import Item, Position, SessionEntry, position_of
 from app.progression.params import ProgressionParams
 from app.tracking.schemas import (
@@ -52,17 +53,9 @@ def _field_problem(
 # --- enrolments ---------------------------------------------------------------------------
 
 
-def _protocol_row(session: Session, slug: str, version: int | None) -> ProtocolRow | None:
-    query = select(ProtocolRow).where(ProtocolRow.slug == slug)
-    if version is not None:
-        query = query.where(ProtocolRow.version == version)
-    return session.exec(query.order_by(col(ProtocolRow.version).desc()).limit(1)).first()
-
-
-def effective_params(session: Session, enrollment: Enrollment) -> ProgressionParams:
-    protocol = session.get(ProtocolRow, (enrollment.protocol, enrollment.version))
-    assert protocol is not None  # enforced by the foreign key
-    return ProgressionParams.model_validate({**protocol.document["params"], **enrollment.params})
+def _enrollment_params(session: Session, enrollment: Enrollment) -> ProgressionParams:
+    document = plans.protocol_document(session, enrollment.protocol, enrollment.version)
+    return plans.effective_params(document, enrollment.params)
 
 
 def enrollment_public(session: Session, enrollment: Enrollment) -> EnrollmentPublic:
@@ -73,7 +66,7 @@ def enrollment_public(session: Session, enrollment: Enrollment) -> EnrollmentPub
         version=enrollment.version,
         baseline_pain=enrollment.baseline_pain,
         started_at=enrollment.started_at,
-        params=effective_params(session, enrollment),
+        params=_enrollment_params(session, enrollment),
         status=enrollment.status,  # type: ignore[arg-type]
         created_at=enrollment.created_at,
     )
@@ -99,7 +92,7 @@ def create_enrollment(
     )
     if existing is not None:
         return 200, enrollment_public(session, existing)
-    protocol = _protocol_row(session, payload.protocol, payload.version)
+    protocol = plans.latest_protocol(session, payload.protocol, payload.version)
     if protocol is None:
         which = f" version {payload.version}" if payload.version is not None else ""
         raise _field_problem(
@@ -109,7 +102,7 @@ def create_enrollment(
             ["body", "version" if payload.version is not None else "protocol"],
             "unknown_protocol",
         )
-    if progression.active_enrollment(session, client) is not None:
+    if plans.active_enrollment(session, client) is not None:
         raise ProblemError(409, "enrollment-exists", "The client already has an active enrolment.")
     overrides = payload.params.model_dump(exclude_none=True) if payload.params is not None else {}
     enrollment = Enrollment(
@@ -126,13 +119,14 @@ def create_enrollment(
     )
     session.add(enrollment)
     session.flush()
-    progression.on_enrolled(session, enrollment, client)
+    replay.on_enrolled(session, enrollment, client)
     return 201, enrollment_public(session, enrollment)
 
 
 def list_enrollments(
-    session: Session, client: Client, limit: int, cursor: str | None
+    session: Session, access: ClientAccess, limit: int, cursor: str | None
 ) -> EnrollmentPage:
+    client = access.client(session)
     rows, next_cursor = keyset_page(
         session,
         select(Enrollment).where(Enrollment.client_id == client.id),
@@ -145,15 +139,6 @@ def list_enrollments(
     return EnrollmentPage(
         items=[enrollment_public(session, r) for r in rows], next_cursor=next_cursor
     )
-
-
-def _require_enrollment(session: Session, client: Client) -> Enrollment:
-    enrollment = progression.active_enrollment(session, client)
-    if enrollment is None:
-        raise ProblemError(
-            409, "no-active-enrollment", "Enrol the client in a protocol before logging."
-        )
-    return enrollment
 
 
 def _not_before_start(enrollment: Enrollment, moment: datetime, loc: list[str | int]) -> None:
@@ -217,7 +202,7 @@ def _existing_pain_log(
 def create_pain_log(
     session: Session, principal: Principal, client: Client, payload: PainLogCreate
 ) -> Created:
-    enrollment = _require_enrollment(session, client)
+    enrollment = plans.require_active_enrollment(session, client)
     digest = body_hash(payload)
     existing = _existing_pain_log(session, client, payload, digest, ["body", "id"])
     if existing is not None:
@@ -226,7 +211,7 @@ def create_pain_log(
     log = _new_pain_log(principal, client, enrollment, payload, digest)
     session.add(log)
     session.flush()
-    progression.record(session, enrollment, client, [progression.pain_entry(log)])
+    replay.record(session, enrollment, client, [timeline.pain_entry(log)])
     return 201, pain_public(log)
 
 
@@ -234,7 +219,7 @@ def create_pain_logs(
     session: Session, principal: Principal, client: Client, batch: PainLogBatch
 ) -> Created:
     """All or nothing: any refused item refuses the batch, naming the item."""
-    enrollment = _require_enrollment(session, client)
+    enrollment = plans.require_active_enrollment(session, client)
     seen: dict[uuid.UUID, str] = {}
     logs: list[PainLog] = []
     created_ids: set[uuid.UUID] = set()
@@ -260,7 +245,7 @@ def create_pain_logs(
     session.flush()
     new = [log for log in logs if log.id in created_ids]
     if new:
-        progression.record(session, enrollment, client, list(map(progression.pain_entry, new)))
+        replay.record(session, enrollment, client, list(map(timeline.pain_entry, new)))
     created = len(created_ids)
     result = PainLogBatchResult(
         items=[pain_public(log) for log in logs], created=created, existing=len(logs) - created
@@ -280,7 +265,7 @@ def _time_window(
 
 def list_pain_logs(
     session: Session,
-    client: Client,
+    access: ClientAccess,
     *,
     since: datetime | None,
     until: datetime | None,
@@ -288,6 +273,7 @@ def list_pain_logs(
     limit: int,
     cursor: str | None,
 ) -> PainLogPage:
+    client = access.client(session)
     query = (
         select(PainLog)
         .where(PainLog.client_id == client.id)
@@ -308,7 +294,8 @@ def list_pain_logs(
     return PainLogPage(items=[pain_public(r) for r in rows], next_cursor=next_cursor)
 
 
-def delete_pain_log(session: Session, client: Client, log_id: uuid.UUID) -> None:
+def delete_pain_log(session: Session, access: ClientAccess, log_id: uuid.UUID) -> None:
+    client = access.client(session)
     log = session.get(PainLog, log_id)
     if log is None or log.client_id != client.id or log.deleted_at is not None:
         raise NotFoundError(f"No pain log {log_id}.")
@@ -317,8 +304,7 @@ def delete_pain_log(session: Session, client: Client, log_id: uuid.UUID) -> None
     session.flush()
     enrollment = session.get(Enrollment, log.enrollment_id)
     assert enrollment is not None
-    progression.reevaluate(session, enrollment, client, position_of(progression.pain_entry(log)))
-    session.commit()
+    replay.reevaluate(session, enrollment, client, position_of(timeline.pain_entry(log)))
 
 
 # --- sessions -------------------------------------------------------------------------------
@@ -332,30 +318,17 @@ def _check_exercises(
     position: Position,
 ) -> None:
     """Each exercise must belong to a stage open for the client at the session's time."""
-    plan = progression.plan_for(session, enrollment, client)
-    stage_of = {slug: stage for stage in plan.stages for slug in stage.exercises}
-    unlocked = progression.state_before(session, enrollment, client, position).unlocked
-    for index, item in enumerate(exercises):
-        loc: list[str | int] = ["body", "exercises", index, "exercise"]
-        stage = stage_of.get(item.exercise)
-        if stage is None:
-            raise _field_problem(
-                422,
-                "unknown-exercise",
-                f"'{item.exercise}' is not an exercise of {enrollment.protocol} "
-                f"v{enrollment.version} (assessments are logged at /assessments).",
-                loc,
-                "unknown_exercise",
-            )
-        if stage.slug not in unlocked:
-            raise _field_problem(
-                422,
-                "stage-locked",
-                f"'{item.exercise}' belongs to stage '{stage.slug}' ({stage.title}), "
-                "which is still locked for this client.",
-                loc,
-                "stage_locked",
-            )
+    plan = plans.plan_for(session, enrollment, client)
+    unlocked = replay.state_before(session, enrollment, client, position).unlocked
+    refused = session_rule.refusal(plan, unlocked, [item.exercise for item in exercises])
+    if refused is not None:
+        raise _field_problem(
+            422,
+            refused.kind,
+            refused.message(plan),
+            ["body", "exercises", refused.index, "exercise"],
+            refused.kind.replace("-", "_"),
+        )
 
 
 def session_public(row: ExerciseSession, pain_log_ids: list[uuid.UUID]) -> SessionPublic:
@@ -393,7 +366,7 @@ def _linked_log_ids(
 def create_session(
     session: Session, principal: Principal, client: Client, payload: SessionCreate
 ) -> Created:
-    enrollment = _require_enrollment(session, client)
+    enrollment = plans.require_active_enrollment(session, client)
     digest = body_hash(payload)
     existing = stored_retry(
         session,
@@ -427,7 +400,7 @@ def create_session(
     session.add(row)
     session.flush()
     log_ids = []
-    added: list[Item] = [progression.session_entry(row)]
+    added: list[Item] = [timeline.session_entry(row)]
     for context, score in (
         (PainContext.during, payload.pain_during),
         (PainContext.after, payload.pain_after),
@@ -448,21 +421,22 @@ def create_session(
             raise id_conflict(["body", "id"])
         session.add(pain)
         log_ids.append(pain.id)
-        added.append(progression.pain_entry(pain))
+        added.append(timeline.pain_entry(pain))
     session.flush()
-    progression.record(session, enrollment, client, added)
+    replay.record(session, enrollment, client, added)
     return 201, session_public(row, log_ids)
 
 
 def list_sessions(
     session: Session,
-    client: Client,
+    access: ClientAccess,
     *,
     since: datetime | None,
     until: datetime | None,
     limit: int,
     cursor: str | None,
 ) -> SessionPage:
+    client = access.client(session)
     query = select(ExerciseSession).where(ExerciseSession.client_id == client.id)
     query = _time_window(query, col(ExerciseSession.performed_at), since, until)
     rows, next_cursor = keyset_page(
@@ -490,7 +464,7 @@ def assessment_public(row: Assessment) -> AssessmentPublic:
 def create_assessment(
     session: Session, principal: Principal, client: Client, payload: AssessmentCreate
 ) -> Created:
-    enrollment = _require_enrollment(session, client)
+    enrollment = plans.require_active_enrollment(session, client)
     digest = body_hash(payload)
     existing = stored_retry(
         session,
@@ -515,19 +489,20 @@ def create_assessment(
     )
     session.add(row)
     session.flush()
-    progression.record(session, enrollment, client, [progression.assessment_entry(row)])
+    replay.record(session, enrollment, client, [timeline.assessment_entry(row)])
     return 201, assessment_public(row)
 
 
 def list_assessments(
     session: Session,
-    client: Client,
+    access: ClientAccess,
     *,
     since: datetime | None,
     until: datetime | None,
     limit: int,
     cursor: str | None,
 ) -> AssessmentPage:
+    client = access.client(session)
     query = select(Assessment).where(Assessment.client_id == client.id)
     query = _time_window(query, col(Assessment.performed_at), since, until)
     rows, next_cursor = keyset_page(

@@ -1,15 +1,14 @@
 """Sign-up, sign-in, tokens, API keys and `me`, through HTTP."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session, select
+from sqlmodel import select
 
-from app.accounts import service
+from app.accounts import router
 from app.core import security
-from app.core.db import get_session
 from app.models import Credential, LoginFailure
 from tests.conftest import PASSWORD, assert_problem, signup
 
@@ -303,35 +302,22 @@ def test_pages_of_api_keys(client):
     assert seen == made
 
 
-@pytest.fixture
-def request_sessions(app, connection) -> list[Session]:
-    """Every session the app opens, to look at while a request runs."""
-    opened: list[Session] = []
-
-    def recording_session() -> Iterator[Session]:
-        with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
-            opened.append(session)
-            yield session
-
-    app.dependency_overrides[get_session] = recording_session
-    return opened
-
-
-def test_passwords_are_never_hashed_or_checked_inside_a_transaction(
-    client, request_sessions, monkeypatch
+def test_passwords_are_never_hashed_or_checked_inside_a_unit_of_work(
+    client, connection, monkeypatch
 ):
-    # Argon2 takes tens of milliseconds: inside a transaction it would hold SQLite's write lock.
+    # Argon2 takes tens of milliseconds: inside a unit of work it would hold a database thread
+    # (on SQLite, the one writer). Each unit of work here is a SAVEPOINT on the connection.
     inside: list[bool] = []
 
     def watched(work: Callable[..., object]) -> Callable[..., object]:
         def run(*args: object) -> object:
-            inside.append(request_sessions[-1].in_transaction())
+            inside.append(connection.in_nested_transaction())
             return work(*args)
 
         return run
 
-    monkeypatch.setattr(service, "hash_password", watched(security.hash_password))
-    monkeypatch.setattr(service, "verify_password", watched(security.verify_password))
+    monkeypatch.setattr(router, "hash_password", watched(security.hash_password))
+    monkeypatch.setattr(router, "verify_password", watched(security.verify_password))
     assert client.post("/v1/accounts", json=_account()).status_code == 201
     assert _token(client, "sam@example.com").status_code == 200
     assert _token(client, "sam@example.com", "wrong password!").status_code == 401

@@ -1,30 +1,26 @@
 """Faults and hostile surroundings: the database away or read-only, security headers."""
 
 import shutil
+import threading
+import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlmodel import Session, create_engine
 
+from app.catalogue import service as catalogue_service
 from app.content.loader import load_content
-from app.core.db import Database, build_engine, current_engine, get_session
+from app.core.config import Settings
+from app.core.db import build_engine
+from app.core.db.engine import POOL_TIMEOUT_SECONDS
 from app.core.migrations import upgrade_to_head
 from app.main import create_app
 from tests.conftest import PASSWORD, assert_problem, signup
 
 
-def _client_on(engine) -> TestClient:
-    app = create_app()
-
-    def session():
-        with Session(engine) as s:
-            yield s
-
-    app.dependency_overrides[get_session] = session
-    app.dependency_overrides[current_engine] = lambda: engine
-    app.state.database = Database.of_engine(lambda: engine)
-    return TestClient(app, raise_server_exceptions=False)
+def _client_on(engine, settings: Settings | None = None) -> TestClient:
+    return TestClient(create_app(settings, bind=engine), raise_server_exceptions=False)
 
 
 def _account() -> dict:
@@ -93,26 +89,25 @@ def test_security_headers(client):
     assert "http" not in docs.headers["content-security-policy"]  # no other origin allowed
 
 
-def test_the_kept_read_connection_is_replaced_after_a_driver_error(tmp_path: Path):
-    """On SQLite the one-statement reads keep one connection (app/core/db.py); when it
-    breaks, that request fails and the next one reads on a new connection."""
+def _served_database(tmp_path: Path, **engine_options) -> Engine:
     url = f"sqlite:///{tmp_path / 'hipfix.db'}"
     upgrade_to_head(url)
-    engine = build_engine(url)  # WAL mode: the reads run on the event loop, kept connection
+    engine = build_engine(url, **engine_options)
     with Session(engine) as session:
         load_content(session)
+    return engine
+
+
+def test_a_broken_connection_fails_one_request_and_is_replaced(tmp_path: Path):
+    """A pooled connection that breaks under the app fails the request using it (a 500
+    problem) and is dropped: the next request reads on a new one."""
+    engine = _served_database(tmp_path, connections=1)
     engine.dispose()  # no idle connection left: each checkout below opens one
     opened = []
     event.listen(
         engine, "connect", lambda dbapi_connection, _record: opened.append(dbapi_connection)
     )
-    client = _client_on(engine)
-    client.app.state.database = Database.of_engine(lambda: engine)  # the real wiring
-    # The first request's first statement is the one-statement read: it opens the kept one.
-    assert_problem(
-        client.get("/v1/clients/me/progress", headers={"Authorization": "Bearer x"}), 401
-    )
-    kept = opened[0]
+    client = _client_on(engine, Settings(db_threads=1))
     actor = signup(client, timezone="UTC")
     enrolment = {"protocol": "hip-impingement", "baseline_pain": 6}
     assert (
@@ -121,10 +116,62 @@ def test_the_kept_read_connection_is_replaced_after_a_driver_error(tmp_path: Pat
     )
     assert client.get("/v1/clients/me/progress", headers=actor.headers).status_code == 200
 
-    kept.close()  # broken under the app's feet
+    for connection in opened:
+        connection.close()  # broken under the app's feet
     broken = client.get("/v1/clients/me/progress", headers=actor.headers)
-    assert broken.status_code == 500
+    assert broken.status_code >= 500
     assert broken.headers["content-type"] == "application/problem+json"
     recovered = client.get("/v1/clients/me/progress", headers=actor.headers)
     assert recovered.status_code == 200, recovered.text
     assert recovered.json()["status"] == "progressing"  # read on another connection
+
+
+def test_a_dry_pool_answers_503_with_retry_after_at_once(tmp_path: Path):
+    """Connections held outside the units of work (here by the test) leave none for a
+    request: it is answered 503 with Retry-After within the pool's timeout, not queued."""
+    engine = _served_database(tmp_path, connections=1)
+    client = _client_on(engine)
+    assert client.get("/v1/protocols").status_code == 200
+    held = [engine.connect() for _ in range(3)]  # the pool's one, and both overflow slots
+    try:
+        started = time.monotonic()
+        response = client.get("/v1/protocols")
+        waited = time.monotonic() - started
+        assert_problem(response, 503, "busy")
+        assert response.headers["retry-after"] == "1"
+        assert waited < POOL_TIMEOUT_SECONDS + 2  # not the 30 s default of a pool
+        assert client.get("/healthz").status_code == 200
+    finally:
+        for connection in held:
+            connection.close()
+    assert client.get("/v1/protocols").status_code == 200
+
+
+def test_a_request_that_cannot_get_a_thread_is_answered_503(connection):
+    """Units of work never queue behind busy threads for long: with every thread taken, a
+    request is answered 503 with Retry-After within the admission time."""
+    release = threading.Event()
+    entered = threading.Event()
+    real = catalogue_service.list_protocols
+
+    def slow(*args, **kwargs):
+        entered.set()
+        release.wait(10)
+        return real(*args, **kwargs)
+
+    app = create_app(Settings(db_threads=1), bind=connection)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        catalogue_service.list_protocols = slow
+        try:
+            waiting = threading.Thread(target=client.get, args=("/v1/protocols",))
+            waiting.start()
+            assert entered.wait(5)
+            response = client.get("/v1/exercises")
+            assert_problem(response, 503, "busy")
+            assert response.headers["retry-after"] == "1"
+            assert client.get("/healthz").status_code == 200
+        finally:
+            release.set()
+            catalogue_service.list_protocols = real
+            waiting.join(10)
+        assert client.get("/v1/exercises").status_code == 200

@@ -2,9 +2,11 @@
 
 from pathlib import Path
 
+from fastapi.testclient import TestClient
 from sqlmodel import create_engine
 
-from app.core.db import build_engine, current_engine
+from app.core.db import build_engine
+from app.main import create_app
 from tests.conftest import assert_problem
 
 
@@ -20,21 +22,19 @@ def test_readyz_on_a_migrated_database(client):
     assert response.json() == {"status": "ready", "database": "ok", "migrations": "head"}
 
 
-def test_readyz_is_503_when_migrations_are_pending(app, client, tmp_path: Path):
+def test_readyz_is_503_when_migrations_are_pending(tmp_path: Path):
     empty = build_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-    app.dependency_overrides[current_engine] = lambda: empty
-    response = client.get("/readyz")
+    response = TestClient(create_app(bind=empty)).get("/readyz")
     body = assert_problem(response, 503, "migrations-pending")
     assert "hipfix migrate" in body["detail"]
     assert response.headers["retry-after"].isdigit()
     empty.dispose()
 
 
-def test_readyz_is_503_when_the_database_is_unreachable(app, client, tmp_path: Path):
+def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path):
     missing = tmp_path / "no-such-dir" / "x.db"
     unreachable = create_engine(f"sqlite:///file:{missing}?mode=ro&uri=true")
-    app.dependency_overrides[current_engine] = lambda: unreachable
-    response = client.get("/readyz")
+    response = TestClient(create_app(bind=unreachable)).get("/readyz")
     assert_problem(response, 503, "database-unavailable")
     assert response.headers["retry-after"].isdigit()
     assert str(missing) not in response.text

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session
 
-from app.accounts.deps import ClientAccess
-from app.progression import service
+from app.accounts.access import ClientAccess
+from app.progression import views
 from tests.conftest import Actor, assert_problem, managed_client, signup
 from tests.statements import Statements
 
@@ -36,10 +36,10 @@ def _log(client: TestClient, actor: Actor, day: int, score: int, ref: str = "me"
 
 
 def _full_read(db: Session, actor: Actor, ref: str = "me") -> tuple[dict, dict]:
-    """What the ORM read (`service`) answers for the same caller."""
+    """What the ORM read (`views`) answers for the same caller."""
     access = ClientAccess(actor.headers["Authorization"].removeprefix("Bearer "), ref)
-    progress = service.progress(db, access).model_dump(mode="json")
-    today = service.today(db, access, None).model_dump(mode="json")
+    progress = views.progress(db, access).model_dump(mode="json")
+    today = views.today(db, access, None).model_dump(mode="json")
     return progress, today
 
 

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.core.db import WriterTurn
+from app.core.db.writers import WriterTurn
 
 # Another process asks for the turn without waiting: exit 0 if it got it, 1 if not.
 _TRY = """

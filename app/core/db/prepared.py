@@ -1,10 +1,12 @@
-"""A Core SELECT compiled once and run straight on a DBAPI connection, for the hottest reads.
+"""A Core SELECT compiled once and run on the unit of work's own DBAPI connection, for the
+hottest reads.
 
-Measured on this project's machine (bench/RESULTS.md): the progress read's joined statement
-takes SQLite about 7 µs, and SQLAlchemy's Connection and Result around it about 50 µs more;
-a Session adds as much again. A read that is one statement per request can skip both and
-still be written with the models' columns: the statement is compiled for the engine's
-dialect once, and its columns' types still convert what goes in and comes out.
+A joined statement of the progress read takes SQLite microseconds; SQLAlchemy's statement
+compilation cache, Result and ORM loading around it cost several times that
+(bench/RESULTS.md). A read that is one statement per request can skip them inside its unit
+of work and still be written with the models' columns: the statement is compiled for the
+dialect once (kept in the app's caches), and its columns' types still convert what goes in
+and comes out.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -12,23 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Dialect, Select
+from sqlmodel import Session
+
+from app.core.caches import CacheSpec
+from app.core.db.unit_of_work import caches_of
+
+# One per statement and dialect: a fixed set, written in the code.
+PREPARED = CacheSpec("prepared statements", size=64)
 
 # Runs SQL with parameters in the driver's style; returns the first row or None.
 Execute = Callable[[str, Sequence[Any] | Mapping[str, Any]], Sequence[Any] | None]
-
-
-def on_cursor(dbapi_connection: Any) -> Execute:
-    """`Execute` on a DBAPI connection's own cursor."""
-
-    def execute(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> Sequence[Any] | None:
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(sql, params)
-            return cursor.fetchone()  # type: ignore[no-any-return]
-        finally:
-            cursor.close()
-
-    return execute
 
 
 class Prepared:
@@ -79,3 +74,19 @@ class Fetched:
 
     def values(self) -> tuple[Any, ...]:
         return self.prepared.convert(self.raw)
+
+
+def first(session: Session, statement: Select[Any], **params: Any) -> Fetched | None:
+    """The first row of `statement`, run as `Prepared` on the session's connection (as
+    driver SQL: SQLAlchemy's events, error wrapping and invalidation still apply)."""
+    connection = session.connection()
+    dialect = connection.dialect
+    cache = caches_of(session)[PREPARED]
+    prepared: Prepared | None = cache.get((statement, dialect.name))
+    if prepared is None:
+        prepared = cache.put((statement, dialect.name), Prepared(statement, dialect))
+
+    def execute(sql: str, values: Sequence[Any] | Mapping[str, Any]) -> Sequence[Any] | None:
+        return connection.exec_driver_sql(sql, values).first()  # type: ignore[arg-type]
+
+    return prepared.first(execute, **params)

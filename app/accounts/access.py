@@ -1,0 +1,122 @@
+"""Who is asking, and for which client: read from the request by async dependencies (no
+thread, no database), checked by the service inside its unit of work, so that a request's
+credential, client and answer take one trip to the database (see docs/architecture.md)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from app.accounts.visibility import find_visible_client
+from app.core.idempotency import Created, respond_once
+from app.core.problems import ProblemError
+from app.core.security import BearerSecret, Principal, authenticate
+from app.models import Client
+
+ClientRef = Annotated[
+    str,
+    Path(
+        pattern=r"^(me|[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12})$",
+        description="A client's id, or `me` for the caller's own client profile.",
+        examples=["me"],
+    ),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The bearer secret a request presents."""
+
+    secret: str
+
+    def principal(self, session: Session) -> Principal:
+        """The caller, or the 401 problem."""
+        return authenticate(session, self.secret)
+
+    def coach(self, session: Session) -> Principal:
+        """The caller if it is a coach; otherwise the 403 problem."""
+        principal = self.principal(session)
+        if not principal.is_coach:
+            raise ProblemError(403, "coach-only", "Only a coach may do this.")
+        return principal
+
+
+@dataclass(frozen=True, slots=True)
+class ClientAccess:
+    """A caller's credential and the client it names in the path."""
+
+    secret: str
+    client_ref: str
+
+    def resolve(self, session: Session) -> tuple[Principal, Client]:
+        """The caller and the client, or the 401 / 404 problem."""
+        principal = authenticate(session, self.secret)
+        return principal, find_visible_client(session, principal, self.client_ref)
+
+    def client(self, session: Session) -> Client:
+        return self.resolve(session)[1]
+
+
+async def _caller(secret: BearerSecret) -> Caller:
+    return Caller(secret)
+
+
+async def _client_access(secret: BearerSecret, client_id: ClientRef) -> ClientAccess:
+    return ClientAccess(secret, client_id)
+
+
+CallerDep = Annotated[Caller, Depends(_caller)]
+ClientAccessDep = Annotated[ClientAccess, Depends(_client_access)]
+
+
+Create = Callable[[Session, Principal, Client, Any], Created]
+
+
+def create_for_client(
+    session: Session,
+    access: ClientAccess,
+    request: Request,
+    key: str | None,
+    payload: BaseModel,
+    create: Create,
+) -> JSONResponse:
+    """A create for the client named in the path, once: who asks and for which client, then
+    `create` with its Idempotency-Key's record (app/core/idempotency.py)."""
+    principal, client = access.resolve(session)
+    return respond_once(
+        session,
+        request,
+        principal.id,
+        key,
+        payload,
+        lambda: create(session, principal, client, payload),
+        # Scoped by the client's id: `me` and that id are the same target for a retry.
+        scope=str(client.id),
+    )
+
+
+def create_by_coach(
+    session: Session,
+    caller: Caller,
+    request: Request,
+    key: str | None,
+    payload: BaseModel,
+    create: Callable[[Session, Principal, Any], Created],
+    redact: frozenset[str] = frozenset(),
+) -> JSONResponse:
+    """A coach's create (a managed client, an API key), once, like `create_for_client`.
+    `redact`: fields a replay must not repeat (an API key's secret)."""
+    coach = caller.coach(session)
+    return respond_once(
+        session,
+        request,
+        coach.id,
+        key,
+        payload,
+        lambda: create(session, coach, payload),
+        redact=redact,
+    )

@@ -1,0 +1,192 @@
+"""The one way to the database: `await db.read(work, ...)` and `await db.write(work, ...)`.
+
+`work(session, *args, **kwargs)` is a plain function (a service) that runs on a worker
+thread, never on the event loop, inside one unit of work: its own Session, committed once
+when `work` returns (writes) and rolled back when it raises or only read. Services never
+commit; what `work` returns is built before the commit, and the route answers only after it.
+
+Writes take one lane: on SQLite, one writer thread per process taking turns with other
+processes (`WriterTurn`), each transaction starting with the write lock; on PostgreSQL the
+worker threads, where writers of one enrolment take turns by its row lock
+(`lock_for_update`). A write that collides with a concurrent one on a unique key (the same
+client-made id or Idempotency-Key) runs once more, and then finds the winner's row.
+
+No coroutine waits for a connection: units of work never outnumber the threads, the threads
+never outnumber the pool, and a request that cannot get a thread within
+`admission_seconds` is answered 503 with Retry-After rather than queued behind the others.
+"""
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
+
+from fastapi import Depends, Request
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from app.core.caches import Caches
+from app.core.db.engine import WRITE_OPTION, is_sqlite_file
+from app.core.db.writers import WriterTurn
+from app.core.problems import ProblemError
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+log = logging.getLogger("hipfix.db")
+
+CACHES_KEY = "hipfix.caches"
+
+
+@dataclass
+class _Lane:
+    """Threads and as many admission slots: a unit of work is admitted only when a thread
+    is free for it, so none queues inside the executor."""
+
+    executor: ThreadPoolExecutor
+    slots: asyncio.Semaphore
+
+
+def busy() -> ProblemError:
+    return ProblemError(
+        503,
+        "busy",
+        "The service is at capacity; nothing was stored. Retry shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+
+def collided() -> ProblemError:
+    return ProblemError(
+        409,
+        "conflict",
+        "This request collided with a concurrent one that stored the same item or used "
+        "the same Idempotency-Key; retry it.",
+    )
+
+
+class Database:
+    """Runs units of work for one app. `bind` is the process's Engine, or in the test suite a
+    Connection inside a transaction that is rolled back after each test."""
+
+    def __init__(
+        self,
+        bind: Engine | Connection,
+        *,
+        threads: int,
+        caches: Caches,
+        admission_seconds: float = 1.0,
+    ) -> None:
+        engine = bind if isinstance(bind, Engine) else bind.engine
+        self.caches = caches
+        self.dialect = engine.dialect.name
+        self._admission_seconds = admission_seconds
+        serial = engine.dialect.name == "sqlite"
+        self._read_bind: Engine | Connection = bind
+        # An Engine's writer connections begin with the write lock; a test's Connection is
+        # already inside its outer transaction, so its units are SAVEPOINTs.
+        self._write_bind: Engine | Connection = (
+            bind.execution_options(**{WRITE_OPTION: True})
+            if serial and isinstance(bind, Engine)
+            else bind
+        )
+        self._turn = (
+            WriterTurn(str(engine.url.database))
+            if isinstance(bind, Engine) and is_sqlite_file(engine)
+            else None
+        )
+        readers = ThreadPoolExecutor(threads, thread_name_prefix="hipfix-db")
+        self._threads = threads
+        self._serial = serial
+        self._readers = readers
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="hipfix-writer") if serial else None
+        self._lanes: dict[bool, _Lane] | None = None
+
+    def _lane(self, write: bool) -> _Lane:
+        # Semaphores are made on first use, inside the event loop that serves the app.
+        if self._lanes is None:
+            reads = _Lane(self._readers, asyncio.Semaphore(self._threads))
+            writes = _Lane(self._writer, asyncio.Semaphore(1)) if self._writer else reads
+            self._lanes = {False: reads, True: writes}
+        return self._lanes[write]
+
+    async def read(
+        self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`work`'s answer from a unit of work that stores nothing."""
+        return await self._run(False, work, *args, **kwargs)
+
+    async def write(
+        self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`work`'s answer once what it added is committed."""
+        return await self._run(True, work, *args, **kwargs)
+
+    async def _run(self, write: bool, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        lane = self._lane(write)
+        if lane.slots.locked():
+            try:
+                await asyncio.wait_for(lane.slots.acquire(), self._admission_seconds)
+            except TimeoutError:
+                raise busy() from None
+        else:
+            await lane.slots.acquire()
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        try:
+            future: Future[T] = lane.executor.submit(
+                context.run, self._unit, write, work, *args, **kwargs
+            )
+        except BaseException:
+            lane.slots.release()
+            raise
+        # The slot is free when the thread is, even if this request was abandoned meanwhile.
+        future.add_done_callback(lambda _: loop.call_soon_threadsafe(lane.slots.release))
+        return await asyncio.wrap_future(future)
+
+    def session(self, write: bool) -> Session:
+        return Session(
+            self._write_bind if write else self._read_bind,
+            join_transaction_mode="create_savepoint",
+            expire_on_commit=False,
+            info={CACHES_KEY: self.caches},
+        )
+
+    def _unit(self, write: bool, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        with self._turn() if write and self._turn else contextlib.nullcontext():
+            for attempt in (1, 2):
+                with self.session(write) as session:
+                    try:
+                        answer = work(session, *args, **kwargs)
+                        if write:
+                            session.commit()
+                        return answer
+                    except IntegrityError as exc:
+                        if not write:
+                            raise
+                        log.warning("write collided, attempt %d: %s", attempt, exc.orig)
+        raise collided()
+
+
+def caches_of(session: Session) -> Caches:
+    """The app's caches, from inside a unit of work."""
+    caches: Caches = session.info[CACHES_KEY]
+    return caches
+
+
+def database_of(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+async def _database(request: Request) -> Database:
+    return database_of(request)
+
+
+# Async, so FastAPI calls it in place rather than on a thread of its own.
+DatabaseDep = Annotated[Database, Depends(_database)]

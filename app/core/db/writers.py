@@ -1,0 +1,51 @@
+"""How writers take turns: one at a time per SQLite file, one at a time per enrolment on
+PostgreSQL. Used only inside the unit of work (app/core/db/unit_of_work.py)."""
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlparse
+
+from sqlalchemy import Select
+from sqlmodel import Session
+
+
+class WriterTurn:
+    """Worker processes take turns writing to one SQLite file through an advisory lock on a
+    file beside it. A process waiting on SQLite's own lock polls it with sleeps of up to
+    100 ms while the holder's next write takes it again at once, so one process's writes
+    could wait for seconds (bench/RESULTS.md). A blocked flock is woken when the lock is let
+    go, and the kernel drops it if the process dies. Taken on the writer thread only."""
+
+    def __init__(self, database: str) -> None:
+        path = urlparse(database).path if database.startswith("file:") else database
+        self._path = f"{path}.writer-lock"
+        self._fd: int | None = None
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        if self._fd is None:  # only the writer thread gets here: no race on opening
+            try:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError:
+                # No folder, or a read-only one: SQLite's own lock still orders the writers
+                # (slower), and a database that is away answers with its own error.
+                yield
+                return
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+def lock_for_update(session: Session, statement: Select[Any]) -> None:
+    """Hold the rows `statement` selects until the transaction ends, so that concurrent
+    writers of them take turns (PostgreSQL: SELECT ... FOR NO KEY UPDATE). SQLite needs
+    nothing: a writer holds the whole database from its first statement (BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name != "sqlite":
+        # NO KEY UPDATE, not UPDATE: inserting a row that refers to these takes KEY SHARE on
+        # them, which UPDATE would wait for (two writers deadlocked so); only writers wait.
+        session.execute(statement.with_for_update(key_share=True)).all()

@@ -1,0 +1,116 @@
+"""An enrolment as the engine sees it: its protocol document (kept in the app's caches:
+published versions never change), its parameters, its plan, and the active enrolment."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam
+from sqlmodel import Session, col, select
+
+from app.core.caches import CacheSpec
+from app.core.db import caches_of
+from app.core.problems import ProblemError
+from app.models import Client, Enrollment, ProtocolRow
+from app.models.tracking import ENROLLMENT_IS_ACTIVE
+from app.progression.model import Plan, StageSpec
+from app.progression.params import ProgressionParams
+
+DOCUMENTS = CacheSpec("protocol documents", size=32)
+
+_ACTIVE_ENROLLMENT = (
+    select(Enrollment)
+    .where(col(Enrollment.client_id) == bindparam("client_id"))
+    .where(ENROLLMENT_IS_ACTIVE)
+)
+
+
+def protocol_document(session: Session, slug: str, version: int) -> dict[str, Any]:
+    cache = caches_of(session)[DOCUMENTS]
+    document: dict[str, Any] | None = cache.get((slug, version))
+    if document is None:
+        row = session.get(ProtocolRow, (slug, version))
+        if row is None:
+            raise LookupError(f"protocol {slug} v{version} is not published")
+        document = cache.put((slug, version), row.document)
+    return document
+
+
+def latest_protocol(session: Session, slug: str, version: int | None) -> ProtocolRow | None:
+    """A published protocol: `version`, or the latest one when None."""
+    query = select(ProtocolRow).where(col(ProtocolRow.slug) == slug)
+    if version is not None:
+        query = query.where(col(ProtocolRow.version) == version)
+    return session.exec(query.order_by(col(ProtocolRow.version).desc()).limit(1)).first()
+
+
+def effective_params(document: dict[str, Any], overrides: dict[str, Any]) -> ProgressionParams:
+    """The protocol's parameters with an enrolment's own values over them."""
+    return ProgressionParams.model_validate({**document["params"], **overrides})
+
+
+def stage_specs(document: dict[str, Any]) -> tuple[StageSpec, ...]:
+    return tuple(
+        StageSpec(
+            order=stage["order"],
+            slug=stage["slug"],
+            title=stage["title"],
+            unlock_by=stage["unlock"]["by"],
+            rule=stage["unlock"].get("rule"),
+            exercises=tuple(e["slug"] for e in stage["exercises"]),
+        )
+        for stage in document["stages"]
+    )
+
+
+def exercise_catalogue(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["slug"]: e for stage in document["stages"] for e in stage["exercises"]}
+
+
+def make_plan(
+    document: dict[str, Any],
+    *,
+    enrollment_id: str,
+    overrides: dict[str, Any],
+    timezone: str,
+    started_at: datetime,
+    baseline_pain: int,
+) -> Plan:
+    return Plan(
+        enrollment_id=enrollment_id,
+        protocol=document["slug"],
+        version=document["version"],
+        title=document["title"],
+        stages=stage_specs(document),
+        params=effective_params(document, overrides),
+        timezone=timezone,
+        started_at=started_at,
+        baseline_pain=baseline_pain,
+    )
+
+
+def plan_for(session: Session, enrollment: Enrollment, client: Client) -> Plan:
+    document = protocol_document(session, enrollment.protocol, enrollment.version)
+    return make_plan(
+        document,
+        enrollment_id=str(enrollment.id),
+        overrides=enrollment.params,
+        timezone=client.timezone,
+        started_at=enrollment.started_at,
+        baseline_pain=enrollment.baseline_pain,
+    )
+
+
+def active_enrollment(session: Session, client: Client) -> Enrollment | None:
+    return session.exec(_ACTIVE_ENROLLMENT, params={"client_id": client.id}).first()
+
+
+def require_active_enrollment(session: Session, client: Client) -> Enrollment:
+    """The client's active enrolment, or the 409 problem: logs and progress need one."""
+    enrollment = active_enrollment(session, client)
+    if enrollment is None:
+        raise ProblemError(
+            409,
+            "no-active-enrollment",
+            "The client has no active enrolment: enrol them in a protocol first.",
+        )
+    return enrollment

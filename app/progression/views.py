@@ -1,0 +1,147 @@
+"""What a client's progress looks like from outside: progress, today's routine, the
+decision log."""
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from app.accounts.access import ClientAccess
+from app.core.pagination import keyset_page
+from app.models import (
+    EngineEvent,
+)
+from app.progression import engine
+from app.progression.model import (
+    Plan,
+    State,
+)
+from app.progression.plans import (
+    exercise_catalogue,
+    plan_for,
+    protocol_document,
+    require_active_enrollment,
+)
+from app.progression.replay import current_state
+from app.progression.schemas import (
+    CheckIn,
+    Criterion,
+    Event,
+    EventPage,
+    GateState,
+    Progress,
+    RoutineEntry,
+    StageProgress,
+    Today,
+)
+
+
+def stages_view(view: engine.ProgressView) -> list[StageProgress]:
+    return [
+        StageProgress(
+            order=s.stage.order,
+            slug=s.stage.slug,
+            title=s.stage.title,
+            state="unlocked" if s.unlock else "locked",
+            unlocked_at=s.unlock.at if s.unlock else None,
+            unlocked_by=s.unlock.by if s.unlock else None,
+            reason=s.unlock.reason if s.unlock else None,
+            gate=GateState(
+                ready=s.gate.ready,
+                criteria=[
+                    Criterion(name=c.name, required=c.required, actual=c.actual, met=c.met)
+                    for c in s.gate.criteria
+                ],
+            )
+            if s.gate
+            else None,
+        )
+        for s in view.stages
+    ]
+
+
+def progress(session: Session, access: ClientAccess) -> Progress:
+    client = access.client(session)
+    enrollment = require_active_enrollment(session, client)
+    plan = plan_for(session, enrollment, client)
+    return progress_answer(plan, current_state(session, enrollment), datetime.now(UTC))
+
+
+def progress_answer(plan: Plan, state: State, now: datetime) -> Progress:
+    view = engine.progress(plan, state, now)
+    return Progress(
+        enrollment_id=uuid.UUID(plan.enrollment_id),
+        protocol=plan.protocol,
+        version=plan.version,
+        status=view.status,
+        baseline_pain=plan.baseline_pain,
+        current_pain=view.current_pain,
+        previous_pain=view.previous_pain,
+        stages=stages_view(view),
+        advice=list(view.advice),
+        evaluated_at=now,
+    )
+
+
+def today(session: Session, access: ClientAccess, day: date | None) -> Today:
+    client = access.client(session)
+    enrollment = require_active_enrollment(session, client)
+    plan = plan_for(session, enrollment, client)
+    document = protocol_document(session, plan.protocol, plan.version)
+    return today_answer(plan, document, current_state(session, enrollment), day)
+
+
+def today_answer(plan: Plan, document: dict[str, Any], state: State, day: date | None) -> Today:
+    """Today's routine for a local date (default: today in the client's zone)."""
+    day = day or engine.local_date(plan, datetime.now(UTC))
+    exercises = exercise_catalogue(document)
+    doses = {slug: (e["dose"], e["easy_dose"]) for slug, e in exercises.items()}
+    view = engine.today(plan, state, day, doses)
+    return Today(
+        date=view.day,
+        status=view.status,
+        routine=[
+            RoutineEntry(
+                order=r.stage.order,
+                stage=r.stage.slug,
+                exercise=r.exercise,
+                title=exercises[r.exercise]["title"],
+                dose={k: v for k, v in r.dose.items() if v is not None},
+            )
+            for r in view.routine
+        ],
+        check_ins_due=[CheckIn(**c) for c in view.check_ins_due],  # type: ignore[arg-type]
+        advice=list(view.advice),
+    )
+
+
+def event_public(row: EngineEvent) -> Event:
+    return Event.model_validate(row, from_attributes=True)
+
+
+def list_events(
+    session: Session,
+    access: ClientAccess,
+    *,
+    types: list[str] | None,
+    include_retracted: bool,
+    limit: int,
+    cursor: str | None,
+) -> EventPage:
+    client = access.client(session)
+    query = select(EngineEvent).where(EngineEvent.client_id == client.id)
+    if types:
+        query = query.where(col(EngineEvent.type).in_(types))
+    if not include_retracted:
+        query = query.where(col(EngineEvent.retracted_at).is_(None))
+    rows, next_cursor = keyset_page(
+        session,
+        query,
+        moment=EngineEvent.at,  # type: ignore[arg-type]
+        ident=EngineEvent.id,  # type: ignore[arg-type]
+        limit=limit,
+        cursor=cursor,
+        newest_first=True,
+    )
+    return EventPage(items=[event_public(r) for r in rows], next_cursor=next_cursor)
