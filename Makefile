@@ -23,10 +23,11 @@ run: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/hipfix migrate
 
-# The whole suite, as CI (.ci/run) runs it: ruff, pytest, the contract fuzz, the audit.
+# The whole suite, as CI (.ci/run) runs it: ruff, mypy, pytest, the contract fuzz, the audit.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
 	$(FUZZ)
 	$(AUDIT)
@@ -49,6 +50,7 @@ audit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -1,7 +1,7 @@
 """Accounts, sign-in, API keys and clients."""
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import JSONResponse
@@ -36,7 +36,9 @@ router = APIRouter()
 
 _AUTH = problem_responses(401)
 _COACH = problem_responses(401, 403)
-_EXISTING = {200: {"description": "A retry: the item already stored with this id and body."}}
+_EXISTING: dict[int | str, dict[str, Any]] = {
+    200: {"description": "A retry: the item already stored with this id and body."}
+}
 
 
 @router.post(

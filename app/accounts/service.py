@@ -47,7 +47,7 @@ def account_public(session: Session, account: Account) -> AccountPublic:
     return AccountPublic(
         id=account.id,
         email=account.email,
-        role=account.role,  # type: ignore[arg-type]
+        role=account.role,  # type: ignore[arg-type]  # str column written from the Literal
         display_name=account.display_name,
         timezone=account.timezone,
         client_id=client_id,
@@ -267,8 +267,8 @@ def list_api_keys(session: Session, caller: Caller, limit: int, cursor: str | No
     rows, next_cursor = keyset_page(
         session,
         _active_api_keys(coach),
-        moment=Credential.created_at,  # type: ignore[arg-type]
-        ident=Credential.id,  # type: ignore[arg-type]
+        moment=col(Credential.created_at),
+        ident=col(Credential.id),
         limit=limit,
         cursor=cursor,
         newest_first=False,
@@ -329,8 +329,8 @@ def list_clients(session: Session, caller: Caller, limit: int, cursor: str | Non
     rows, next_cursor = keyset_page(
         session,
         visible_clients(principal),
-        moment=Client.created_at,  # type: ignore[arg-type]
-        ident=Client.id,  # type: ignore[arg-type]
+        moment=col(Client.created_at),
+        ident=col(Client.id),
         limit=limit,
         cursor=cursor,
         newest_first=False,

@@ -34,7 +34,7 @@ def visible_to_account(*, me: bool) -> ColumnElement[bool]:
     a statement that finds both at once; `me`: only a client account's own profile."""
     roles = ("client",) if me else tuple(_SEEN_THROUGH)
     return or_(
-        *(and_(col(Account.role) == role, _SEEN_THROUGH[role] == Account.id) for role in roles)
+        *(and_(col(Account.role) == role, col(_SEEN_THROUGH[role]) == Account.id) for role in roles)
     )
 
 

@@ -1,6 +1,6 @@
 """Public, cacheable reads of the catalogue: exercises and protocols."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
@@ -26,7 +26,9 @@ SlugPath = Annotated[
     str, Path(pattern=SLUG_PATTERN, max_length=80, examples=["hip-flexor-stretch"])
 ]
 
-_NOT_MODIFIED = {304: {"description": "Not Modified: the `If-None-Match` ETag is current."}}
+_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not Modified: the `If-None-Match` ETag is current."}
+}
 
 # Read by the route (see app/core/lean_query.py): this is the hottest public read.
 _VERSION = LeanQuery("version", int, "A published version; default the latest.", ge=1, le=10_000)
@@ -43,9 +45,9 @@ async def get_protocol(request: Request, slug: SlugPath) -> Response:
     """A protocol version: stages in order with their exercises, the self-test and red flags."""
     version = _VERSION.read(request)
     bodies = _bodies(request, "protocols")
-    rendered = bodies.get(slug, version) or await database_of(request).read(
-        service.render_protocol, bodies, slug, version
-    )
+    rendered = bodies.get(slug, version)
+    if rendered is None:
+        rendered = await database_of(request).read(service.render_protocol, bodies, slug, version)
     return etagged(request, rendered)
 
 
@@ -87,9 +89,9 @@ async def list_exercises(
 async def get_exercise(request: Request, slug: SlugPath) -> Response:
     """One exercise at its latest version: instructions, cues, mistakes, cautions and dose."""
     bodies = _bodies(request, "exercises")
-    rendered = bodies.get(slug, None) or await database_of(request).read(
-        service.render_exercise, bodies, slug
-    )
+    rendered = bodies.get(slug, None)
+    if rendered is None:
+        rendered = await database_of(request).read(service.render_exercise, bodies, slug)
     return etagged(request, rendered)
 
 

@@ -5,6 +5,7 @@ written in the same unit of work as what the create stored, so a crash leaves ne
 """
 
 import hashlib
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
@@ -49,7 +50,7 @@ def _fingerprint(request: Request, scope: str | None, payload: BaseModel | None)
 def respond_once(
     session: Session,
     request: Request,
-    account_id: object,
+    account_id: uuid.UUID,
     key: str | None,
     payload: BaseModel | None,
     create: Callable[[], Created],
@@ -74,7 +75,7 @@ def respond_once(
 
 
 def _replay(
-    session: Session, account_id: object, key: str, fingerprint: str
+    session: Session, account_id: uuid.UUID, key: str, fingerprint: str
 ) -> JSONResponse | None:
     """The first response to this key, if there was one; a different request is a 422."""
     record = session.get(IdempotencyRecord, (account_id, key))
@@ -91,7 +92,7 @@ def _replay(
 
 def _create_and_record(
     session: Session,
-    account_id: object,
+    account_id: uuid.UUID,
     key: str | None,
     fingerprint: str,
     create: Callable[[], Created],

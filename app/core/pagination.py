@@ -6,12 +6,12 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, cast
 
 from fastapi import Query
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, or_
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import Mapped, QueryableAttribute
 from sqlmodel import Session
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -76,8 +76,8 @@ def keyset_page(
     session: Session,
     query: SelectOfScalar[Row],
     *,
-    moment: InstrumentedAttribute[datetime],
-    ident: InstrumentedAttribute[uuid.UUID],
+    moment: Mapped[datetime],
+    ident: Mapped[uuid.UUID],
     limit: int,
     cursor: str | None,
     newest_first: bool,
@@ -109,5 +109,7 @@ def keyset_page(
         return rows, None
     rows = rows[:limit]
     last = rows[-1]
-    key = {"t": getattr(last, moment.key).isoformat(), "id": str(getattr(last, ident.key))}
+    # `col(Model.field)` is the mapped attribute itself, which knows its name.
+    moment_name, ident_name = (cast(QueryableAttribute[Any], c).key for c in (moment, ident))
+    key = {"t": getattr(last, moment_name).isoformat(), "id": str(getattr(last, ident_name))}
     return rows, encode_cursor(key)

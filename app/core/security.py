@@ -8,10 +8,11 @@ from typing import Annotated, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy import and_, bindparam, or_
 from sqlmodel import Session, col, select
+from starlette.requests import HTTPConnection
 
 from app.core.problems import ProblemError
 from app.models import Account, Credential
@@ -62,7 +63,7 @@ class Principal:
 
     @property
     def role(self) -> Role:
-        return self.account.role  # type: ignore[return-value]
+        return self.account.role  # type: ignore[return-value]  # str column written from the Literal
 
     @property
     def is_coach(self) -> bool:
@@ -113,7 +114,7 @@ class _BearerSecret(OAuth2PasswordBearer):
     by app/core/openapi.py, rather than declared as a second dependency that every request
     would pay for (about a tenth of a progress read's time, measured)."""
 
-    async def __call__(self, request: Request) -> str:
+    async def __call__(self, request: HTTPConnection) -> str:
         token = await super().__call__(request)
         if not token:
             raise _unauthorized("Sign in: send `Authorization: Bearer <token>`.", error=None)

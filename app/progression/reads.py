@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import Select, Text, and_, bindparam, cast
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.accounts.access import ClientAccess
@@ -45,8 +46,9 @@ _NEWEST_STATE = (
 
 
 def _standing(*, me: bool) -> Select[Any]:
-    statement = (
-        select(
+    # SQLAlchemy's own select: SQLModel's is typed for at most four columns.
+    statement: Select[Any] = (
+        sa_select(
             col(Client.timezone),
             col(Enrollment.id),
             col(Enrollment.protocol),

@@ -40,7 +40,7 @@ def assessment_entry(row: Assessment) -> AssessmentEntry:
 
 
 def override_entry(row: Override) -> OverrideEntry:
-    return OverrideEntry(str(row.id), row.at, row.action, row.stage, row.reason, row.by)  # type: ignore[arg-type]
+    return OverrideEntry(str(row.id), row.at, row.action, row.stage, row.reason, row.by)  # type: ignore[arg-type]  # str columns written from Literals
 
 
 def enrolled_entry(enrollment: Enrollment) -> Enrolled:
@@ -85,7 +85,7 @@ def items_after(session: Session, enrollment: Enrollment, after: Position | None
     }
     items: list[Item] = []
     for entry, query in _ITEM_QUERIES:
-        items += map(entry, session.exec(query, params=params))  # type: ignore[arg-type,call-overload]
+        items += map(entry, session.exec(query, params=params))  # type: ignore[arg-type]  # rows fit their entry
     if after is None:
         items.append(enrolled_entry(enrollment))
         return sorted(items, key=position_of)

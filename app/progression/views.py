@@ -111,7 +111,7 @@ def today_answer(plan: Plan, document: dict[str, Any], state: State, day: date |
             )
             for r in view.routine
         ],
-        check_ins_due=[CheckIn(**c) for c in view.check_ins_due],  # type: ignore[arg-type]
+        check_ins_due=[CheckIn(**c) for c in view.check_ins_due],  # type: ignore[arg-type]  # engine's plain dicts
         advice=list(view.advice),
     )
 
@@ -138,8 +138,8 @@ def list_events(
     rows, next_cursor = keyset_page(
         session,
         query,
-        moment=EngineEvent.at,  # type: ignore[arg-type]
-        ident=EngineEvent.id,  # type: ignore[arg-type]
+        moment=col(EngineEvent.at),
+        ident=col(EngineEvent.id),
         limit=limit,
         cursor=cursor,
         newest_first=True,

@@ -67,7 +67,7 @@ def enrollment_public(session: Session, enrollment: Enrollment) -> EnrollmentPub
         baseline_pain=enrollment.baseline_pain,
         started_at=enrollment.started_at,
         params=_enrollment_params(session, enrollment),
-        status=enrollment.status,  # type: ignore[arg-type]
+        status=enrollment.status,  # type: ignore[arg-type]  # str column written from the Literal
         created_at=enrollment.created_at,
     )
 
@@ -130,8 +130,8 @@ def list_enrollments(
     rows, next_cursor = keyset_page(
         session,
         select(Enrollment).where(Enrollment.client_id == client.id),
-        moment=Enrollment.started_at,  # type: ignore[arg-type]
-        ident=Enrollment.id,  # type: ignore[arg-type]
+        moment=col(Enrollment.started_at),
+        ident=col(Enrollment.id),
         limit=limit,
         cursor=cursor,
         newest_first=True,
@@ -285,8 +285,8 @@ def list_pain_logs(
     rows, next_cursor = keyset_page(
         session,
         query,
-        moment=PainLog.recorded_at,  # type: ignore[arg-type]
-        ident=PainLog.id,  # type: ignore[arg-type]
+        moment=col(PainLog.recorded_at),
+        ident=col(PainLog.id),
         limit=limit,
         cursor=cursor,
         newest_first=True,
@@ -340,7 +340,7 @@ def session_public(row: ExerciseSession, pain_log_ids: list[uuid.UUID]) -> Sessi
         exercises=[SessionExercise.model_validate(e) for e in row.exercises],
         pain_during=row.pain_during,
         pain_after=row.pain_after,
-        side=row.side,  # type: ignore[arg-type]
+        side=row.side,  # type: ignore[arg-type]  # str column written from the Literal
         pain_log_ids=pain_log_ids,
         note=row.note,
         created_at=row.created_at,
@@ -359,7 +359,7 @@ def _linked_log_ids(
             .where(col(PainLog.deleted_at).is_(None))
         ).all()
         for session_id, _context, log_id in sorted(rows, key=lambda r: r[1] != PainContext.during):
-            ids[session_id].append(log_id)  # type: ignore[index]
+            ids[session_id].append(log_id)  # type: ignore[index]  # not None: selected by it
     return ids
 
 
@@ -442,8 +442,8 @@ def list_sessions(
     rows, next_cursor = keyset_page(
         session,
         query,
-        moment=ExerciseSession.performed_at,  # type: ignore[arg-type]
-        ident=ExerciseSession.id,  # type: ignore[arg-type]
+        moment=col(ExerciseSession.performed_at),
+        ident=col(ExerciseSession.id),
         limit=limit,
         cursor=cursor,
         newest_first=True,
@@ -508,8 +508,8 @@ def list_assessments(
     rows, next_cursor = keyset_page(
         session,
         query,
-        moment=Assessment.performed_at,  # type: ignore[arg-type]
-        ident=Assessment.id,  # type: ignore[arg-type]
+        moment=col(Assessment.performed_at),
+        ident=col(Assessment.id),
         limit=limit,
         cursor=cursor,
         newest_first=True,

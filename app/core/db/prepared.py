@@ -87,6 +87,6 @@ def first(session: Session, statement: Select[Any], **params: Any) -> Fetched | 
         prepared = cache.put((statement, dialect.name), Prepared(statement, dialect))
 
     def execute(sql: str, values: Sequence[Any] | Mapping[str, Any]) -> Sequence[Any] | None:
-        return connection.exec_driver_sql(sql, values).first()  # type: ignore[arg-type]
+        return connection.exec_driver_sql(sql, values).first()
 
     return prepared.first(execute, **params)
