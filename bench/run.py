@@ -4,8 +4,9 @@
     .venv/bin/python bench/run.py --db postgres --workers 2 --phases main,scale
 
 Phases (see bench/README.md):
-  main    protocol, progress, today and pain-log POST, each against the bare endpoint,
-          alternating bare/app runs, medians of --runs runs; targets checked (1 worker)
+  main    every endpoint the issue names (--endpoints: reads, lists of 20, single objects,
+          pain-log POST at distinct moments and at one moment), each app run paired with a
+          bare run before it, medians of --runs rounds; targets checked (1 worker)
   scale   progress GET and pain-log POST for clients with 10 days vs 2 years of history
   big     progress GET and pain-log POST on a database of 1,000 clients x 1 year
   engine  the engine alone: evaluations per second of a year of history
@@ -27,7 +28,7 @@ from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ BENCH = ROOT / "bench"
 BIN = ROOT / ".venv" / "bin"
 LUA = BENCH / "wrk.lua"
 PASSWORD = "bench-password-0123"  # bench/seed.py's
+TIMEZONE = "Europe/London"  # bench/seed.py's
 LOG_LEVEL = os.environ.get("HIPFIX_LOG_LEVEL", "INFO")
 
 PROTOCOL = "/v1/protocols/hip-impingement"
@@ -45,9 +47,53 @@ PROGRESS = "/v1/clients/me/progress"
 TODAY = "/v1/clients/me/today"
 PAIN_LOGS = "/v1/clients/me/pain-logs"
 
-# Ratio to the bare endpoint's requests/s (1 worker, SQLite), from issue 5.
-TARGETS = {"protocol": 0.7, "progress": 0.4, "today": 0.4, "pain-log POST": 0.25}
+LIST = 20  # items per page of the lists measured
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One row of the main phase. `pool` is whose tokens wrk sends: `reads` (the 30-day
+    clients), `coaches` (coaches managing ≥ LIST clients each), `post`/`same` (fresh clients
+    per round), or None (public). `target` is the ratio to bare required on SQLite."""
+
+    name: str  # for --endpoints, and the key in --json
+    method: str
+    path: str
+    pool: str | None
+    target: float | None
+    page: bool = False  # a list: the probe counts its items
+
+
+ENDPOINTS = [
+    Endpoint("protocol", "GET", PROTOCOL, None, 0.7),
+    Endpoint("exercise", "GET", "/v1/exercises/hip-flexor-stretch", None, 0.5),
+    Endpoint("me", "GET", "/v1/me", "reads", 0.5),
+    Endpoint("progress", "GET", PROGRESS, "reads", 0.4),
+    Endpoint("today", "GET", TODAY, "reads", 0.4),
+    Endpoint("exercises", "GET", f"/v1/exercises?limit={LIST}", None, 0.25, page=True),
+    Endpoint("pain-logs", "GET", f"{PAIN_LOGS}?limit={LIST}", "reads", 0.25, page=True),
+    Endpoint("sessions", "GET", f"/v1/clients/me/sessions?limit={LIST}", "reads", 0.25, True),
+    Endpoint("events", "GET", f"/v1/clients/me/events?limit={LIST}", "reads", 0.25, page=True),
+    Endpoint("clients", "GET", f"/v1/clients?limit={LIST}", "coaches", 0.25, page=True),
+    Endpoint("post", "POST", PAIN_LOGS, "post", 0.25),
+    Endpoint("post-same", "POST", PAIN_LOGS, "same", None),
+]
+BY_NAME = {e.name: e for e in ENDPOINTS}
+
+# Ratios to the bare endpoint's requests/s, judged with 1 worker (issue 5 and its sequel).
+POST_TARGET = {"sqlite": 0.25, "postgres": 0.15}
+POST_MOONSHOT = 0.5  # SQLite
+PG_READ_TARGET = 0.3  # every read on PostgreSQL
+SAME_TARGET = 0.8  # same-moment POST req/s over distinct-moment POST req/s, same round
 SCALE_TARGET = 1.3  # progress p50, 2 years / 10 days
+
+
+def target_of(endpoint: Endpoint, db: str) -> float | None:
+    if endpoint.name == "post-same":
+        return None  # judged against the distinct-moment POST, not the bare endpoint
+    if endpoint.method == "POST":
+        return POST_TARGET[db]
+    return endpoint.target if db == "sqlite" else PG_READ_TARGET
 
 
 def log(message: str) -> None:
@@ -138,10 +184,17 @@ def wrk(
     return run
 
 
-def pain_body() -> str:
+def pain_body(recorded_at: str = "{now}") -> str:
     # wrk.lua puts a moment a minute ago in place of {now}, a microsecond later each request:
     # in the past, on today's date, after every enrolment, and never two at one moment.
-    return json.dumps({"score": 3, "context": "rest", "recorded_at": "{now}", "side": "right"})
+    return json.dumps({"score": 3, "context": "rest", "recorded_at": recorded_at, "side": "right"})
+
+
+def same_moment_body() -> str:
+    """One fixed clock reading, a minute before now, in every request of the run: each new
+    log sorts among the logs already stored at that moment."""
+    moment = datetime.now(UTC) - timedelta(minutes=1)
+    return pain_body(moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
 
 
 # --- databases and servers -----------------------------------------------------------------
@@ -235,7 +288,12 @@ class Server:
 def serve_both(
     args: argparse.Namespace, url: str, workdir: Path, tag: str
 ) -> tuple[Server, Server]:
-    env = {**os.environ, "HIPFIX_DATABASE_URL": url, "HIPFIX_LOG_LEVEL": LOG_LEVEL}
+    env = {
+        **os.environ,
+        "HIPFIX_DATABASE_URL": url,
+        "HIPFIX_LOG_LEVEL": LOG_LEVEL,
+        "HIPFIX_WRITE_RATE_LIMIT": "",  # empty: no per-principal write limit on the POST runs
+    }
     app_log = open(workdir / f"{tag}-app.log", "w")  # noqa: SIM115 - lives as long as the server
     bare_log = open(workdir / f"{tag}-bare.log", "w")  # noqa: SIM115
     app = Server(
@@ -276,6 +334,52 @@ def login(base: str, emails: list[str]) -> list[str]:
 
     with ThreadPoolExecutor(4) as pool:
         return list(pool.map(one, emails))
+
+
+def seed_coaches(base: str, coaches: int, clients_each: int) -> list[str]:
+    """Coaches signed up over HTTP (`POST /v1/accounts`, role coach), each adding
+    `clients_each` managed clients (`POST /v1/clients`); returns one token per coach."""
+    tokens = []
+    with httpx.Client(base_url=base, timeout=30) as http:
+        for i in range(coaches):
+            email = f"coach-{i}@bench.hipfix.dev"
+            account = {
+                "email": email,
+                "password": PASSWORD,
+                "display_name": f"Coach {i}",
+                "role": "coach",
+                "timezone": TIMEZONE,
+            }
+            _ok(http.post("/v1/accounts", json=account), "coach sign-up")
+            [token] = login(base, [email])
+            auth = {"Authorization": f"Bearer {token}"}
+            for j in range(clients_each):
+                client = {
+                    "display_name": f"Client {i}-{j}",
+                    "timezone": TIMEZONE,
+                    "external_id": f"bench-{j}",
+                }
+                _ok(http.post("/v1/clients", json=client, headers=auth), "POST /v1/clients")
+            tokens.append(token)
+    return tokens
+
+
+def _ok(response: httpx.Response, what: str) -> httpx.Response:
+    if not response.is_success:
+        raise SystemExit(f"{what}: {response.status_code} {response.text[:500]}")
+    return response
+
+
+def probe(base: str, endpoint: Endpoint, token: str | None, body: str | None) -> int | None:
+    """One request as wrk will send it, which must answer 2xx; a list's item count."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    response = httpx.request(
+        endpoint.method, base + endpoint.path, headers=headers, content=body, timeout=30
+    )
+    _ok(response, f"{endpoint.name}: {endpoint.method} {endpoint.path}")
+    return len(response.json()["items"]) if endpoint.page else None
 
 
 def check(base: str, token: str, what: str) -> str:
@@ -324,41 +428,86 @@ def summary(runs: list[Run]) -> dict[str, Any]:
 
 
 def phase_main(args, app: Server, bare: Server, pools: dict[str, list[str]]) -> dict[str, Any]:
-    targets = [
-        ("protocol", PROTOCOL, None, False),
-        ("progress", PROGRESS, "reads", False),
-        ("today", TODAY, "reads", False),
-        ("pain-log POST", PAIN_LOGS, "post", True),
-    ]
+    endpoints = [BY_NAME[name] for name in args.endpoints]
+
+    def tokens_of(endpoint: Endpoint, round_: int | None) -> list[str] | None:
+        if endpoint.pool in ("post", "same"):
+            # Each round writes to its own fresh clients, so every round starts alike;
+            # probes and warm-up writes go to the read pool.
+            return pools["reads"] if round_ is None else pools[f"{endpoint.pool}{round_}"]
+        return pools[endpoint.pool] if endpoint.pool else None
+
+    def body_of(endpoint: Endpoint) -> str | None:
+        if endpoint.method != "POST":
+            return None
+        return same_moment_body() if endpoint.name == "post-same" else pain_body()
+
+    items: dict[str, int | None] = {}
+    for endpoint in endpoints:
+        tokens = tokens_of(endpoint, None)
+        body = body_of(endpoint)
+        if body is not None:
+            body = body.replace("{now}", datetime.now(UTC).isoformat())
+        items[endpoint.name] = probe(app.base, endpoint, tokens[0] if tokens else None, body)
+        count = "" if items[endpoint.name] is None else f", {items[endpoint.name]} items"
+        log(f"main: {endpoint.method} {endpoint.path}: 2xx{count}")
     log("main: warming up")
     wrk("bare", bare.base + "/", args, duration=2)
-    for name, path, pool, post in targets:
-        tokens = pools["reads"] if pool else None  # warm-up writes go to the read pool
+    for endpoint in endpoints:
         wrk(
-            name,
-            app.base + path,
+            endpoint.name,
+            app.base + endpoint.path,
             args,
-            tokens=tokens,
-            body=pain_body() if post else None,
+            tokens=tokens_of(endpoint, None),
+            body=body_of(endpoint),
             duration=2,
         )
-    runs: dict[str, list[Run]] = {"bare": [], **{t[0]: [] for t in targets}}
+    bares: list[Run] = []
+    pairs: dict[str, list[tuple[Run, Run]]] = {e.name: [] for e in endpoints}
     for round_ in range(args.runs):
         log(f"main: round {round_ + 1}/{args.runs}")
-        for name, path, pool, post in targets:
-            runs["bare"].append(wrk("bare", bare.base + "/", args))
-            # Each round writes to its own fresh clients, so every round starts alike.
-            tokens = pools[f"post{round_}"] if post else pools[pool] if pool else None
-            body = pain_body() if post else None
-            runs[name].append(wrk(name, app.base + path, args, tokens=tokens, body=body))
-    result = {name: summary(r) for name, r in runs.items()}
-    for name in TARGETS:
-        result[name]["ratio"] = result[name]["rps"] / result["bare"]["rps"]
+        order = list(endpoints)
+        if round_ % 2 and "post" in pairs and "post-same" in pairs:
+            # The two POSTs swap places every other round: neither is always second.
+            i, j = order.index(BY_NAME["post"]), order.index(BY_NAME["post-same"])
+            order[i], order[j] = order[j], order[i]
+        for endpoint in order:
+            before = wrk("bare", bare.base + "/", args)
+            bares.append(before)
+            run = wrk(
+                endpoint.name,
+                app.base + endpoint.path,
+                args,
+                tokens=tokens_of(endpoint, round_),
+                body=body_of(endpoint),
+            )
+            pairs[endpoint.name].append((before, run))
+    result: dict[str, Any] = {"bare": summary(bares)}
+    for endpoint in endpoints:
+        runs = [run for _, run in pairs[endpoint.name]]
+        r = summary(runs)
+        r["method"], r["path"], r["items"] = endpoint.method, endpoint.path, items[endpoint.name]
+        r["ratio"] = r["rps"] / result["bare"]["rps"]
         # Paired: each app run against the bare run just before it.
-        pairs = zip(
-            runs["bare"][list(TARGETS).index(name) :: len(TARGETS)], runs[name], strict=True
-        )
-        result[name]["paired_ratio"] = statistics.median(a.rps / b.rps for b, a in pairs)
+        r["paired_ratio"] = statistics.median(a.rps / b.rps for b, a in pairs[endpoint.name])
+        target = target_of(endpoint, args.db)
+        r["target"] = target
+        r["met"] = r["ratio"] >= target if target is not None and args.workers == 1 else None
+        if endpoint.name == "post" and args.db == "sqlite":
+            r["moonshot"] = POST_MOONSHOT
+            r["moonshot_met"] = r["ratio"] >= POST_MOONSHOT if args.workers == 1 else None
+        result[endpoint.name] = r
+    if "post-same" in result:
+        # Against the distinct-moment POST of the same round.
+        each = [
+            same.rps / distinct.rps
+            for (_, same), (_, distinct) in zip(pairs["post-same"], pairs["post"], strict=True)
+        ]
+        same = result["post-same"]
+        same["ratio_to_post"] = statistics.median(each)
+        same["ratio_to_post_each"] = [round(x, 3) for x in each]
+        same["target_to_post"] = SAME_TARGET
+        same["met"] = same["ratio_to_post"] >= SAME_TARGET if args.workers == 1 else None
     return result
 
 
@@ -440,36 +589,70 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+def main_table(args: argparse.Namespace, m: dict[str, Any]) -> list[str]:
+    judged = args.workers == 1
+    lines = [
+        "| endpoint | items | req/s | p50 ms | p99 ms | ratio to bare | (paired) | target "
+        "| verdict | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|---:|",
+        f"| bare `GET /` | | {m['bare']['rps']:.0f} | {m['bare']['p50_ms']:.2f} "
+        f"| {m['bare']['p99_ms']:.2f} | 1 | | | | {m['bare']['errors']} |",
+    ]
+    short = []
+    for endpoint in ENDPOINTS:
+        if endpoint.name not in m:
+            continue
+        r = m[endpoint.name]
+        label = f"`{endpoint.method} {endpoint.path}`"
+        if endpoint.name == "clients":
+            label += " (coach)"
+        elif endpoint.name == "post":
+            label += " (distinct moments)"
+        elif endpoint.name == "post-same":
+            label += " (same moment)"
+        if endpoint.name == "post-same" and "ratio_to_post" in r:
+            target = f"≥ {r['target_to_post']}× distinct POST (here {r['ratio_to_post']:.2f}×)"
+        elif r["target"] is not None:
+            target = f"≥ {r['target']}×"
+            if "moonshot" in r:
+                target += f" (moonshot {r['moonshot']}×)"
+        else:
+            target = ""
+        if not judged or r["met"] is None:
+            outcome = ""
+        else:
+            outcome = verdict(r["met"])
+            if r.get("moonshot_met") is not None:
+                outcome += f"; moonshot {verdict(r['moonshot_met'])}"
+        items = "" if r["items"] is None else str(r["items"])
+        if r["items"] is not None and r["items"] < LIST:
+            short.append(f"{endpoint.name} ({r['items']})")
+        lines.append(
+            f"| {label} | {items} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+            f"| {r['ratio']:.2f} | {r['paired_ratio']:.2f} | {target} | {outcome} "
+            f"| {r['errors']} |"
+        )
+    lines.append("")
+    if short:
+        lines += [
+            f"Lists with fewer than {LIST} items per page (there are no more to list): "
+            + ", ".join(short)
+            + ".",
+            "",
+        ]
+    if not judged:
+        lines += ["Targets are judged with 1 worker: no verdicts here.", ""]
+    return lines
+
+
 def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
     lines = [
         f"## {args.db}, {args.workers} worker(s): wrk -t{args.threads} -c{args.connections} "
         f"-d{args.duration:g}s, medians of {args.runs} runs",
         "",
     ]
-    apply_targets = args.workers == 1 and args.db == "sqlite"
     if "main" in results:
-        m = results["main"]
-        lines += [
-            "| endpoint | req/s | p50 ms | p99 ms | ratio to bare | (paired) | target | errors |",
-            "|---|---:|---:|---:|---:|---:|---|---:|",
-            f"| bare `GET /` | {m['bare']['rps']:.0f} | {m['bare']['p50_ms']:.2f} "
-            f"| {m['bare']['p99_ms']:.2f} | 1 | | | {m['bare']['errors']} |",
-        ]
-        for name, path in (
-            ("protocol", f"GET {PROTOCOL}"),
-            ("progress", f"GET {PROGRESS}"),
-            ("today", f"GET {TODAY}"),
-            ("pain-log POST", f"POST {PAIN_LOGS}"),
-        ):
-            r = m[name]
-            target = f"≥ {TARGETS[name]}×"
-            if apply_targets:
-                target += f" {verdict(r['ratio'] >= TARGETS[name])}"
-            lines.append(
-                f"| `{path}` | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
-                f"| {r['ratio']:.2f} | {r['paired_ratio']:.2f} | {target} | {r['errors']} |"
-            )
-        lines.append("")
+        lines += main_table(args, results["main"])
     if "scale" in results:
         s = results["scale"]
         lines += [
@@ -543,6 +726,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--workers", type=int, choices=(1, 2), default=1)
     parser.add_argument("--phases", default="main,scale,big,engine", help="comma-separated")
+    parser.add_argument(
+        "--endpoints",
+        default="all",
+        help="main phase: comma-separated, of " + ",".join(BY_NAME) + " (default all; "
+        "post-same brings post, its yardstick)",
+    )
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (≥ 3)")
     parser.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
@@ -550,6 +739,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pool", type=int, default=64, help="clients per token pool")
     parser.add_argument("--settle", type=float, default=1, help="pause after a GET run (s)")
     parser.add_argument("--settle-post", type=float, default=6, help="pause after a POST run")
+    parser.add_argument("--coaches", type=int, default=8, help="coach tokens for `clients`")
+    parser.add_argument(
+        "--coach-clients", type=int, default=25, help=f"clients per coach (≥ {LIST})"
+    )
     parser.add_argument("--big-clients", type=int, default=1000)
     parser.add_argument("--big-days", type=int, default=365)
     parser.add_argument("--engine-seconds", type=float, default=5)
@@ -561,6 +754,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work dir and databases")
     args = parser.parse_args(argv)
     phases = set(args.phases.split(","))
+    if args.endpoints == "all":
+        args.endpoints = list(BY_NAME)
+    else:
+        chosen = {name.strip() for name in args.endpoints.split(",") if name.strip()}
+        if unknown := chosen - set(BY_NAME):
+            parser.error(f"unknown endpoints {', '.join(sorted(unknown))}: {', '.join(BY_NAME)}")
+        if "post-same" in chosen:
+            chosen.add("post")
+        args.endpoints = [name for name in BY_NAME if name in chosen]
 
     if shutil.which("wrk") is None:
         print(
@@ -601,6 +803,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def main_phase(app: Server, bare: Server, pools: dict[str, list[str]]) -> dict[str, Any]:
         log(check(app.base, pools["reads"][0], "30-day client"))
+        if "clients" in args.endpoints:
+            pools["coaches"] = seed_coaches(app.base, args.coaches, args.coach_clients)
+            log(f"main: {args.coaches} coaches with {args.coach_clients} clients each")
         return phase_main(args, app, bare, pools)
 
     def scale_phase(app: Server, _bare: Server, pools: dict[str, list[str]]) -> dict[str, Any]:
@@ -623,7 +828,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "main" in phases:
             groups = [("reads", args.pool, 30)]
-            groups += [(f"post{r}", args.pool, 30) for r in range(args.runs)]
+            for kind in ("post", "same"):
+                if any(BY_NAME[name].pool == kind for name in args.endpoints):
+                    groups += [(f"{kind}{r}", args.pool, 30) for r in range(args.runs)]
             with_database("main", groups, lambda emails: emails, main_phase)
         if "scale" in phases:
             size = max(8, args.pool // 4)

@@ -2,7 +2,9 @@
 --   BENCH_METHOD  GET (default) or POST
 --   BENCH_BODY    the request body for POST (JSON); each "{now}" in it becomes a moment a
 --                 minute ago, a microsecond later with each request, as a phone logging
---                 pain now would send (a client's items are not all at one moment)
+--                 pain now would send (a client's items are not all at one moment). A body
+--                 without "{now}" is sent as it is: run.py's same-moment POST carries one
+--                 fixed recorded_at in every request
 --   BENCH_TOKENS  comma-separated bearer tokens, used in turn, one per request (optional)
 local method = os.getenv("BENCH_METHOD") or "GET"
 local body = os.getenv("BENCH_BODY")
