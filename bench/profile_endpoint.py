@@ -1,6 +1,6 @@
 """Where an endpoint's time goes: cProfile of in-process requests, one thread.
 
-    .venv/bin/python bench/profile_endpoint.py progress    # or protocol, today, pain-log, bare
+    .venv/bin/python bench/profile_endpoint.py progress    # or any name in ENDPOINTS below
     .venv/bin/python bench/profile_endpoint.py pain-log --days 730 --requests 300 --top 40
 
 Builds a temporary SQLite database (migrated, seeded by bench/seed.py), then sends requests
@@ -38,12 +38,20 @@ ENDPOINTS = {
     "progress": ("GET", "/v1/clients/me/progress"),
     "today": ("GET", "/v1/clients/me/today"),
     "pain-log": ("POST", "/v1/clients/me/pain-logs"),
+    "same-moment": ("POST", "/v1/clients/me/pain-logs"),
+    "exercises": ("GET", "/v1/exercises?limit=20"),
+    "exercise": ("GET", "/v1/exercises/hip-flexor-stretch"),
+    "pain-logs": ("GET", "/v1/clients/me/pain-logs?limit=20"),
+    "sessions": ("GET", "/v1/clients/me/sessions?limit=20"),
+    "events": ("GET", "/v1/clients/me/events?limit=20"),
+    "me": ("GET", "/v1/me"),
     "bare": ("GET", "/"),
 }
 
 
 async def call(app: Any, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple:
     """One request through the ASGI app; returns (status, body)."""
+    path, _, query = path.partition("?")
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -52,7 +60,7 @@ async def call(app: Any, method: str, path: str, headers: dict[str, str], body: 
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query.encode(),
         "root_path": "",
         "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
         "client": ("127.0.0.1", 50000),
@@ -111,6 +119,7 @@ def main() -> int:
         "--others", default="", help="CLIENTS:DAYS of other clients, to fill the tables too"
     )
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--callees", help="also print what functions matching this call")
     parser.add_argument("--rounds", type=int, default=9, help="alternating timed blocks")
     args = parser.parse_args()
 
@@ -161,7 +170,9 @@ def main() -> int:
     def payload_for(turn: int) -> bytes:
         if method != "POST":
             return b""
-        moment = (start + timedelta(microseconds=turn)).isoformat()
+        # `same-moment`: one fixed clock reading in every request, as a stuck clock sends.
+        step = 0 if args.endpoint == "same-moment" else turn
+        moment = (start + timedelta(microseconds=step)).isoformat()
         return json.dumps(
             {"score": 3, "context": "rest", "recorded_at": moment, "side": "right"}
         ).encode()
@@ -219,6 +230,10 @@ def main() -> int:
         stats.strip_dirs().sort_stats(key).print_stats(args.top)
         print(f"--- by {key} ({args.requests} requests) ---")
         print(text.getvalue().strip("\n"), "\n")
+    if args.callees:
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_callees(args.callees)
+        print(text.getvalue())
     return 0
 
 

@@ -7,7 +7,7 @@ a moment without changing the state. See `rules.py` for what each rule does and 
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any
@@ -49,6 +49,14 @@ def local_date(plan: Plan, at: datetime) -> date:
 
 def date_in(timezone: str, at: datetime) -> date:
     return at.astimezone(_zone(timezone)).date()
+
+
+def day_span(timezone: str, day: date) -> tuple[datetime, datetime]:
+    """The moments of a local date: from its first instant to the next date's (DST aware)."""
+    zone = _zone(timezone)
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 # --- figures -----------------------------------------------------------------------------

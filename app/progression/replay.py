@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, insert
 from sqlmodel import Session, col, delete, select
 
 from app.core.db.writers import lock_for_update
+from app.core.problems import ProblemError
 from app.models import (
     Client,
     EngineCheckpoint,
@@ -36,10 +37,11 @@ from app.progression.model import (
     position_of,
 )
 from app.progression.plans import plan_for
-from app.progression.timeline import enrolled_entry, items_after
+from app.progression.timeline import enrolled_entry, items_after, items_between
 
 EVENT_NAMESPACE = uuid.UUID("6f1c3a52-9b7e-4f0a-8d21-5e4b7c9a0d13")
 RECENT_CHECKPOINT_DAYS = 35
+DAY_CAP = 100  # items of one enrolment on one local date, every kind together
 
 _LATEST_STATE = (
     select(col(EngineCheckpoint.state))
@@ -106,7 +108,21 @@ def event_id(enrollment_id: str, decision: Decision) -> uuid.UUID:
 
 
 def record(session: Session, enrollment: Enrollment, client: Client, added: Sequence[Item]) -> None:
-    """Re-evaluate after a write that stored `added` (flushed, not committed)."""
+    """Re-evaluate after a write that stored `added` (flushed, not committed).
+
+    A local date holds at most `DAY_CAP` items: a write that is not an append replays the
+    day it lands on, so the cap bounds what any write costs (a stuck clock posting
+    thousands of logs at one moment is refused, not slowed down for everyone)."""
+    for day in {engine.date_in(client.timezone, item.at) for item in added}:
+        start, end = engine.day_span(client.timezone, day)
+        if items_between(session, enrollment, start, end) > DAY_CAP:
+            raise ProblemError(
+                422,
+                "day-full",
+                f"{day.isoformat()} already holds {DAY_CAP} items for this client (pain "
+                "logs, sessions, assessments and overrides together), the most one day may "
+                "hold; nothing was stored.",
+            )
     since = min(map(position_of, added))
     reevaluate(session, enrollment, client, since, added)
 
@@ -143,6 +159,21 @@ def reevaluate(
     _store_decisions(session, enrollment, after, decisions, appended=appended)
 
 
+# Built once: every write runs them.
+_DROP_CHECKPOINTS_FROM = (
+    delete(EngineCheckpoint)
+    .where(col(EngineCheckpoint.enrollment_id) == bindparam("enrollment_id"))
+    .where(col(EngineCheckpoint.day) >= bindparam("stale_from"))
+)
+_LAPSE_DAILY_CHECKPOINTS = (
+    delete(EngineCheckpoint)
+    .where(col(EngineCheckpoint.enrollment_id) == bindparam("enrollment_id"))
+    .where(col(EngineCheckpoint.day) < bindparam("cutoff"))
+    .where(col(EngineCheckpoint.weekly).is_(False))
+)
+_ADD_CHECKPOINT = insert(EngineCheckpoint)
+
+
 def _store_checkpoints(
     session: Session,
     enrollment: Enrollment,
@@ -154,33 +185,28 @@ def _store_checkpoints(
     # Days after the one replayed from are stale, and so is that day when it was replayed
     # on (an append from its own checkpoint): their checkpoints are written anew.
     stale_from = min([first_replayed + timedelta(days=1), *snapshots])
-    session.exec(
-        delete(EngineCheckpoint)
-        .where(col(EngineCheckpoint.enrollment_id) == enrollment.id)
-        .where(col(EngineCheckpoint.day) >= stale_from)
+    session.execute(
+        _DROP_CHECKPOINTS_FROM, {"enrollment_id": enrollment.id, "stale_from": stale_from}
     )
     if not snapshots:
         return
     # Daily checkpoints for the last five weeks, weekly ones (Sundays) before that.
     cutoff = max(snapshots) - timedelta(days=RECENT_CHECKPOINT_DAYS)
-    for day, state in snapshots.items():
-        weekly = day.weekday() == 6
-        if day >= cutoff or weekly:
-            session.add(
-                EngineCheckpoint(
-                    enrollment_id=enrollment.id,
-                    day=day,
-                    last_key=state["last"][0] if state["last"] else "",
-                    state=state,
-                    weekly=weekly,
-                )
-            )
+    rows = [
+        {
+            "enrollment_id": enrollment.id,
+            "day": day,
+            "last_key": state["last"][0] if state["last"] else "",
+            "state": state,
+            "weekly": day.weekday() == 6,
+        }
+        for day, state in snapshots.items()
+        if day >= cutoff or day.weekday() == 6
+    ]
+    session.execute(_ADD_CHECKPOINT, rows)
     if max(snapshots) > first_replayed:  # a new day: older daily checkpoints may lapse
-        session.exec(
-            delete(EngineCheckpoint)
-            .where(col(EngineCheckpoint.enrollment_id) == enrollment.id)
-            .where(col(EngineCheckpoint.day) < cutoff)
-            .where(col(EngineCheckpoint.weekly).is_(False))
+        session.execute(
+            _LAPSE_DAILY_CHECKPOINTS, {"enrollment_id": enrollment.id, "cutoff": cutoff}
         )
 
 

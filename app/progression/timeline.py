@@ -1,8 +1,10 @@
 """The timeline as stored: rows as the engine's items, and the queries that read an
 enrolment's items from a moment on."""
 
-from sqlalchemy import bindparam
-from sqlmodel import Session, col, select
+from datetime import datetime
+
+from sqlalchemy import bindparam, func, select, union_all
+from sqlmodel import Session, col
 
 from app.models import (
     Assessment,
@@ -21,8 +23,6 @@ from app.progression.model import (
     SessionEntry,
     position_of,
 )
-
-# --- the timeline as stored ----------------------------------------------------------------
 
 
 def pain_entry(log: PainLog) -> PainEntry:
@@ -47,34 +47,81 @@ def enrolled_entry(enrollment: Enrollment) -> Enrolled:
     return Enrolled(str(enrollment.id), enrollment.started_at)
 
 
-# What the replay reads: every kind of item of one enrolment from a moment on.
+# What the replay reads: every kind of item of one enrolment from a moment on, as the
+# columns its entry needs (rows, not ORM objects: a replay may read a day's worth).
 _ITEM_QUERIES = (
     (
         pain_entry,
-        select(PainLog)
+        select(
+            col(PainLog.id),
+            col(PainLog.recorded_at),
+            col(PainLog.score),
+            col(PainLog.context),
+            col(PainLog.flags),
+        )
         .where(col(PainLog.enrollment_id) == bindparam("enrollment_id"))
         .where(col(PainLog.deleted_at).is_(None))
         .where(col(PainLog.recorded_at) >= bindparam("since")),
     ),
     (
         session_entry,
-        select(ExerciseSession)
+        select(
+            col(ExerciseSession.id),
+            col(ExerciseSession.performed_at),
+            col(ExerciseSession.exercises),
+        )
         .where(col(ExerciseSession.enrollment_id) == bindparam("enrollment_id"))
         .where(col(ExerciseSession.performed_at) >= bindparam("since")),
     ),
     (
         assessment_entry,
-        select(Assessment)
+        select(
+            col(Assessment.id),
+            col(Assessment.performed_at),
+            col(Assessment.left),
+            col(Assessment.right),
+        )
         .where(col(Assessment.enrollment_id) == bindparam("enrollment_id"))
         .where(col(Assessment.performed_at) >= bindparam("since")),
     ),
     (
         override_entry,
-        select(Override)
+        select(
+            col(Override.id),
+            col(Override.at),
+            col(Override.action),
+            col(Override.stage),
+            col(Override.reason),
+            col(Override.by),
+        )
         .where(col(Override.enrollment_id) == bindparam("enrollment_id"))
         .where(col(Override.at) >= bindparam("since")),
     ),
 )
+
+# How many items an enrolment holds in one span of time (a local day), every kind counted.
+_ITEMS_BETWEEN = union_all(
+    *(
+        select(func.count())
+        .select_from(model)
+        .where(col(model.enrollment_id) == bindparam("enrollment_id"))
+        .where(moment >= bindparam("start"))
+        .where(moment < bindparam("end"))
+        .where(*extra)
+        for model, moment, extra in (
+            (PainLog, col(PainLog.recorded_at), (col(PainLog.deleted_at).is_(None),)),
+            (ExerciseSession, col(ExerciseSession.performed_at), ()),
+            (Assessment, col(Assessment.performed_at), ()),
+            (Override, col(Override.at), ()),
+        )
+    )
+)
+
+
+def items_between(session: Session, enrollment: Enrollment, start: datetime, end: datetime) -> int:
+    params = {"enrollment_id": enrollment.id, "start": start, "end": end}
+    counts: list[int] = list(session.execute(_ITEMS_BETWEEN, params).scalars())
+    return sum(counts)
 
 
 def items_after(session: Session, enrollment: Enrollment, after: Position | None) -> list[Item]:
@@ -85,7 +132,7 @@ def items_after(session: Session, enrollment: Enrollment, after: Position | None
     }
     items: list[Item] = []
     for entry, query in _ITEM_QUERIES:
-        items += map(entry, session.exec(query, params=params))  # type: ignore[arg-type]  # rows fit their entry
+        items += map(entry, session.execute(query, params))  # type: ignore[arg-type]  # rows as models
     if after is None:
         items.append(enrolled_entry(enrollment))
         return sorted(items, key=position_of)

@@ -264,3 +264,47 @@ def test_an_oversized_body_without_a_length_is_413_too(client, me):
     )
     assert_problem(response, 413, "content-too-large")
     assert _logs(client, me) == []
+
+
+def _count(client, actor, kind: str) -> int:
+    seen, cursor = 0, None
+    while True:
+        params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+        page = client.get(f"/v1/clients/me/{kind}", params=params, headers=actor.headers).json()
+        seen += len(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return seen
+
+
+def test_a_day_holds_at_most_100_items_at_one_moment_or_many(client, me):
+    """A write that is not an append replays its day, so a day's items are bounded: the
+    101st of one local date (every kind counted, all at one moment here, as a stuck clock
+    sends them) is refused, stores nothing, and leaves other days open."""
+    moment = pain_body(2)["recorded_at"]
+    items = [pain_body(2, recorded_at=moment, score=i % 5) for i in range(99)]
+    response = client.post(
+        "/v1/clients/me/pain-logs/batch", json={"items": items}, headers=me.headers
+    )
+    assert response.status_code == 201, response.text
+    assert _post(client, me, pain_body(2, recorded_at=moment)).status_code == 201  # the 100th
+
+    refused = _post(client, me, pain_body(2, recorded_at=moment))
+    problem = assert_problem(refused, 422, "day-full")
+    assert "100" in problem["detail"]
+    session = {"performed_at": moment, "exercises": [{"exercise": "hip-flexor-stretch"}]}
+    assert_problem(
+        client.post("/v1/clients/me/sessions", json=session, headers=me.headers), 422, "day-full"
+    )
+    assert _count(client, me, "pain-logs") == 100
+    assert _count(client, me, "sessions") == 0
+    assert _post(client, me, pain_body(3)).status_code == 201  # the next day is open
+
+
+def test_a_batch_that_would_overfill_a_day_stores_nothing(client, me):
+    items = [pain_body(4, score=i % 5, note=str(i)) for i in range(101)]
+    response = client.post(
+        "/v1/clients/me/pain-logs/batch", json={"items": items}, headers=me.headers
+    )
+    assert_problem(response, 422, "day-full")
+    assert _count(client, me, "pain-logs") == 0
