@@ -2,6 +2,7 @@
 thread, no database), checked by the service inside its unit of work, so that a request's
 credential, client and answer take one trip to the database (see docs/architecture.md)."""
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -9,13 +10,22 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlmodel import Session
+from sqlalchemy import bindparam
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
-from app.accounts.visibility import find_visible_client
+from app.accounts.visibility import find_visible_client, visible_to_account
 from app.core.idempotency import Created, respond_once
 from app.core.problems import ProblemError
-from app.core.security import BearerSecret, Principal, authenticate
-from app.models import Client
+from app.core.security import (
+    LIVE_CREDENTIAL,
+    BearerSecret,
+    Principal,
+    authenticate,
+    secret_hash,
+)
+from app.models import Account, Client, Credential
+from app.models.base import utcnow
 
 ClientRef = Annotated[
     str,
@@ -45,6 +55,21 @@ class Caller:
         return principal
 
 
+def _caller_and_client(*, me: bool) -> Select[uuid.UUID, Account, Client]:
+    statement = (
+        select(col(Credential.id), Account, Client)
+        .join(Account, col(Account.id) == Credential.account_id)
+        .join(Client, visible_to_account(me=me))
+        .where(LIVE_CREDENTIAL)
+    )
+    return statement if me else statement.where(col(Client.id) == bindparam("client_id"))
+
+
+# Built once: every request that names a client runs one of them.
+_CALLER_AND_OWN_CLIENT = _caller_and_client(me=True)
+_CALLER_AND_CLIENT = _caller_and_client(me=False)
+
+
 @dataclass(frozen=True, slots=True)
 class ClientAccess:
     """A caller's credential and the client it names in the path."""
@@ -53,7 +78,22 @@ class ClientAccess:
     client_ref: str
 
     def resolve(self, session: Session) -> tuple[Principal, Client]:
-        """The caller and the client, or the 401 / 404 problem."""
+        """The caller and the client, or the 401 / 404 problem. One statement finds both;
+        when it finds nothing, the two lookups say which problem it is."""
+        params: dict[str, object] = {"secret_hash": secret_hash(self.secret), "now": utcnow()}
+        if self.client_ref == "me":
+            statement = _CALLER_AND_OWN_CLIENT
+        else:
+            try:
+                params["client_id"] = uuid.UUID(self.client_ref)
+            except ValueError:
+                statement = None
+            else:
+                statement = _CALLER_AND_CLIENT
+        row = session.exec(statement, params=params).first() if statement is not None else None
+        if row is not None:
+            credential_id, account, client = row
+            return Principal(account=account, credential_id=credential_id), client
         principal = authenticate(session, self.secret)
         return principal, find_visible_client(session, principal, self.client_ref)
 

@@ -30,6 +30,7 @@ from app.core.db import DatabaseDep
 from app.core.idempotency import IdempotencyKey
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import ProblemError, problem_responses
+from app.core.responses import json_response
 from app.core.security import hash_password, verify_password
 
 router = APIRouter()
@@ -97,9 +98,9 @@ async def delete_token(caller: CallerDep, db: DatabaseDep) -> Response:
 @router.get(
     "/me", tags=["accounts"], response_model=AccountPublic, summary="Who am I", responses=_AUTH
 )
-async def get_me(caller: CallerDep, db: DatabaseDep) -> AccountPublic:
+async def get_me(caller: CallerDep, db: DatabaseDep) -> Response:
     """The signed-in account, with its client profile's id for a client."""
-    return await db.read(service.me, caller)
+    return json_response(await db.read(service.me, caller))
 
 
 @router.post(
@@ -141,9 +142,9 @@ async def list_api_keys(
     db: DatabaseDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
-) -> ApiKeyPage:
+) -> Response:
     """The coach's active keys, oldest first, without their secrets."""
-    return await db.read(service.list_api_keys, caller, limit, cursor)
+    return json_response(await db.read(service.list_api_keys, caller, limit, cursor))
 
 
 @router.delete(
@@ -191,9 +192,9 @@ async def list_clients(
     db: DatabaseDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
-) -> ClientPage:
+) -> Response:
     """A coach's clients, oldest first; for a client, just itself."""
-    return await db.read(service.list_clients, caller, limit, cursor)
+    return json_response(await db.read(service.list_clients, caller, limit, cursor))
 
 
 @router.get(
@@ -203,6 +204,6 @@ async def list_clients(
     summary="Get a client",
     responses=problem_responses(401, 404, 422),
 )
-async def get_client(access: ClientAccessDep, db: DatabaseDep) -> ClientPublic:
+async def get_client(access: ClientAccessDep, db: DatabaseDep) -> Response:
     """One client the caller may see; `me` is the caller's own profile."""
-    return await db.read(service.get_client, access)
+    return json_response(await db.read(service.get_client, access))

@@ -13,11 +13,12 @@ from app.catalogue.schemas import (
     Protocol,
     ProtocolPage,
 )
-from app.core.caching import VersionedBodies, etagged, etagged_json
+from app.core.caching import PublishedPages, Rendered, VersionedBodies, etagged
 from app.core.db import DatabaseDep, database_of
 from app.core.lean_query import LeanQuery
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
+from app.core.responses import model_json
 
 router = APIRouter(tags=["catalogue"])
 
@@ -74,10 +75,20 @@ async def list_exercises(
     cursor: CursorQuery = None,
 ) -> Response:
     """The catalogue's exercises at their latest version, in catalogue order."""
-    page = await db.read(
-        service.list_exercises, stage=stage, kind=kind, region=region, limit=limit, cursor=cursor
-    )
-    return etagged_json(request, page.model_dump_json().encode())
+    pages = _pages(request, "exercises")
+    query = (stage, kind, region, limit, cursor)
+    rendered = pages.get(query)
+    if rendered is None:
+        page = await db.read(
+            service.list_exercises,
+            stage=stage,
+            kind=kind,
+            region=region,
+            limit=limit,
+            cursor=cursor,
+        )
+        rendered = pages.keep(query, Rendered.of(model_json(page)))
+    return etagged(request, rendered)
 
 
 @router.get(
@@ -108,12 +119,22 @@ async def list_protocols(
     cursor: CursorQuery = None,
 ) -> Response:
     """Every protocol with its latest and all published versions."""
-    page = await db.read(service.list_protocols, limit=limit, cursor=cursor)
-    return etagged_json(request, page.model_dump_json().encode())
+    pages = _pages(request, "protocols")
+    rendered = pages.get((limit, cursor))
+    if rendered is None:
+        page = await db.read(service.list_protocols, limit=limit, cursor=cursor)
+        rendered = pages.keep((limit, cursor), Rendered.of(model_json(page)))
+    return etagged(request, rendered)
 
 
 # Documents are rendered once per process and version (see VersionedBodies), so the hot
 # reads answer from the app's caches: no unit of work, no thread, unless one is missing.
+
+
+def _pages(request: Request, kind: str) -> PublishedPages:
+    return PublishedPages(
+        request.app.state.caches, kind, request.app.state.settings.content_recheck_seconds
+    )
 
 
 def _bodies(request: Request, kind: str) -> VersionedBodies:

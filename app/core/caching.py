@@ -2,6 +2,7 @@
 
 import hashlib
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from fastapi import Request, Response
@@ -72,4 +73,24 @@ class VersionedBodies:
         self._bodies.put((slug, version), rendered)
         if latest:
             self._latest.put(slug, (version, time.monotonic()))
+        return rendered
+
+
+class PublishedPages:
+    """Rendered lists of published content by their query, kept in the app's caches. Content
+    changes only on publication, so a kept page is asked for again after `recheck` seconds,
+    like the latest version in `VersionedBodies`."""
+
+    def __init__(self, caches: Caches, kind: str, recheck: float) -> None:
+        self._recheck = recheck
+        self._pages = caches[CacheSpec(f"{kind} pages", size=256)]
+
+    def get(self, query: Hashable) -> Rendered | None:
+        kept: tuple[Rendered, float] | None = self._pages.get(query)
+        if kept is None or time.monotonic() - kept[1] >= self._recheck:
+            return None
+        return kept[0]
+
+    def keep(self, query: Hashable, rendered: Rendered) -> Rendered:
+        self._pages.put(query, (rendered, time.monotonic()))
         return rendered

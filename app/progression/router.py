@@ -79,15 +79,17 @@ async def list_events(
     ] = False,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
-) -> EventPage:
+) -> Response:
     """Every decision the engine made for the client, newest first."""
-    return await db.read(
-        views.list_events,
-        access,
-        types=list(type) if type else None,
-        include_retracted=include_retracted,
-        limit=limit,
-        cursor=cursor,
+    return json_response(
+        await db.read(
+            views.list_events,
+            access,
+            types=list(type) if type else None,
+            include_retracted=include_retracted,
+            limit=limit,
+            cursor=cursor,
+        )
     )
 
 
@@ -130,5 +132,5 @@ async def create_override(
 async def create_simulation(
     payload: Annotated[SimulationRequest, Body(openapi_examples=SIMULATION_EXAMPLES)],
     db: DatabaseDep,
-) -> SimulationResult:
-    return await db.read(simulate, payload)
+) -> Response:
+    return json_response(await db.read(simulate, payload))

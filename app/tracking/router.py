@@ -11,6 +11,7 @@ from app.core.db import DatabaseDep
 from app.core.idempotency import IdempotencyKey
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
+from app.core.responses import json_response
 from app.core.types import QueryMoment
 from app.tracking import service
 from app.tracking.schemas import (
@@ -77,9 +78,9 @@ async def list_enrollments(
     db: DatabaseDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
-) -> EnrollmentPage:
+) -> Response:
     """Newest first."""
-    return await db.read(service.list_enrollments, access, limit, cursor)
+    return json_response(await db.read(service.list_enrollments, access, limit, cursor))
 
 
 @router.post(
@@ -141,16 +142,18 @@ async def list_pain_logs(
     context: Annotated[PainContext | None, Query(description="Only this context.")] = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
-) -> PainLogPage:
+) -> Response:
     """Newest first by `recorded_at`."""
-    return await db.read(
-        service.list_pain_logs,
-        access,
-        since=since,
-        until=until,
-        context=context,
-        limit=limit,
-        cursor=cursor,
+    return json_response(
+        await db.read(
+            service.list_pain_logs,
+            access,
+            since=since,
+            until=until,
+            context=context,
+            limit=limit,
+            cursor=cursor,
+        )
     )
 
 
@@ -202,10 +205,12 @@ async def list_sessions(
     until: Until = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
-) -> SessionPage:
+) -> Response:
     """Newest first by `performed_at`."""
-    return await db.read(
-        service.list_sessions, access, since=since, until=until, limit=limit, cursor=cursor
+    return json_response(
+        await db.read(
+            service.list_sessions, access, since=since, until=until, limit=limit, cursor=cursor
+        )
     )
 
 
@@ -244,8 +249,10 @@ async def list_assessments(
     until: Until = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
-) -> AssessmentPage:
+) -> Response:
     """Newest first by `performed_at`."""
-    return await db.read(
-        service.list_assessments, access, since=since, until=until, limit=limit, cursor=cursor
+    return json_response(
+        await db.read(
+            service.list_assessments, access, since=since, until=until, limit=limit, cursor=cursor
+        )
     )
