@@ -43,24 +43,26 @@ EVENT_NAMESPACE = uuid.UUID("6f1c3a52-9b7e-4f0a-8d21-5e4b7c9a0d13")
 RECENT_CHECKPOINT_DAYS = 35
 DAY_CAP = 100  # items of one enrolment on one local date, every kind together
 
+# Built once, run on the connection (a state is read as its JSON, never as an ORM object).
 _LATEST_STATE = (
     select(col(EngineCheckpoint.state))
     .where(col(EngineCheckpoint.enrollment_id) == bindparam("enrollment_id"))
     .order_by(col(EngineCheckpoint.day).desc())
     .limit(1)
 )
+_STATE_BEFORE_DAY = (
+    select(col(EngineCheckpoint.state))
+    .where(col(EngineCheckpoint.enrollment_id) == bindparam("enrollment_id"))
+    .where(col(EngineCheckpoint.day) < bindparam("day"))
+    .order_by(col(EngineCheckpoint.day).desc())
+    .limit(1)
+)
 
 
-def _checkpoint_before(
-    session: Session, enrollment: Enrollment, day: date
-) -> EngineCheckpoint | None:
-    return session.exec(
-        select(EngineCheckpoint)
-        .where(EngineCheckpoint.enrollment_id == enrollment.id)
-        .where(col(EngineCheckpoint.day) < day)
-        .order_by(col(EngineCheckpoint.day).desc())
-        .limit(1)
-    ).first()
+def _latest_state(session: Session, enrollment: Enrollment) -> dict[str, Any] | None:
+    params = {"enrollment_id": enrollment.id}
+    state: dict[str, Any] | None = session.connection().execute(_LATEST_STATE, params).scalar()
+    return state
 
 
 def _start(
@@ -73,15 +75,16 @@ def _start(
     replays to the end, holding the enrolment's lock). When `since` follows that item (an
     append: the common case), replay starts there; otherwise from the checkpoint before
     the local date of `since`."""
-    latest = session.exec(_LATEST_STATE, params={"enrollment_id": enrollment.id}).first()
+    latest = _latest_state(session, enrollment)
     if latest is not None:
         state = load_state(latest)
         if state.last is not None and state.last < since:
             return state, state.last, True
-    checkpoint = _checkpoint_before(session, enrollment, engine.local_date(plan, since.at))
-    if checkpoint is None:
+    params = {"enrollment_id": enrollment.id, "day": engine.local_date(plan, since.at)}
+    before = session.connection().execute(_STATE_BEFORE_DAY, params).scalar()
+    if before is None:
         return State(), None, False
-    state = load_state(checkpoint.state)
+    state = load_state(before)
     return state, state.last, False
 
 
@@ -185,7 +188,9 @@ def _store_checkpoints(
     # Days after the one replayed from are stale, and so is that day when it was replayed
     # on (an append from its own checkpoint): their checkpoints are written anew.
     stale_from = min([first_replayed + timedelta(days=1), *snapshots])
-    session.execute(
+    # On the connection: plain SQL, no ORM bookkeeping (no checkpoint is loaded as an object).
+    connection = session.connection()
+    connection.execute(
         _DROP_CHECKPOINTS_FROM, {"enrollment_id": enrollment.id, "stale_from": stale_from}
     )
     if not snapshots:
@@ -203,9 +208,9 @@ def _store_checkpoints(
         for day, state in snapshots.items()
         if day >= cutoff or day.weekday() == 6
     ]
-    session.execute(_ADD_CHECKPOINT, rows)
+    connection.execute(_ADD_CHECKPOINT, rows)
     if max(snapshots) > first_replayed:  # a new day: older daily checkpoints may lapse
-        session.execute(
+        connection.execute(
             _LAPSE_DAILY_CHECKPOINTS, {"enrollment_id": enrollment.id, "cutoff": cutoff}
         )
 
@@ -284,5 +289,7 @@ def on_enrolled(session: Session, enrollment: Enrollment, client: Client) -> Non
 
 
 def current_state(session: Session, enrollment: Enrollment) -> State:
-    state = session.exec(_LATEST_STATE, params={"enrollment_id": enrollment.id}).one()
+    state = _latest_state(session, enrollment)
+    if state is None:
+        raise LookupError(f"enrolment {enrollment.id} has no checkpoint")  # made on enrolling
     return load_state(state)

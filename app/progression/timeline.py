@@ -120,7 +120,7 @@ _ITEMS_BETWEEN = union_all(
 
 def items_between(session: Session, enrollment: Enrollment, start: datetime, end: datetime) -> int:
     params = {"enrollment_id": enrollment.id, "start": start, "end": end}
-    counts: list[int] = list(session.execute(_ITEMS_BETWEEN, params).scalars())
+    counts: list[int] = list(session.connection().execute(_ITEMS_BETWEEN, params).scalars())
     return sum(counts)
 
 
@@ -132,7 +132,7 @@ def items_after(session: Session, enrollment: Enrollment, after: Position | None
     }
     items: list[Item] = []
     for entry, query in _ITEM_QUERIES:
-        items += map(entry, session.execute(query, params))  # type: ignore[arg-type]  # rows as models
+        items += map(entry, session.connection().execute(query, params))  # type: ignore[arg-type]  # rows as models
     if after is None:
         items.append(enrolled_entry(enrollment))
         return sorted(items, key=position_of)

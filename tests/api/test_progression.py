@@ -500,9 +500,7 @@ def test_the_cost_of_writes_and_reads_does_not_grow_with_history(client, engine)
 def _tables_read(sql: list[str]) -> set[str]:
     """Tables whose rows a statement reads back (the day's item count reads none)."""
     selects = [
-        s
-        for s in sql
-        if s.lstrip().upper().startswith("SELECT") and "count(*)" not in s.lower()
+        s for s in sql if s.lstrip().upper().startswith("SELECT") and "count(*)" not in s.lower()
     ]
     return {table for s in selects for table in re.findall(r"\b(?:FROM|JOIN)\s+(\w+)", s)}
 
