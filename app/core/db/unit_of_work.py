@@ -102,18 +102,19 @@ class Database:
         )
         readers = ThreadPoolExecutor(threads, thread_name_prefix="hipfix-db")
         self._threads = threads
-        self._serial = serial
         self._readers = readers
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="hipfix-writer") if serial else None
-        self._lanes: dict[bool, _Lane] | None = None
+        self._lanes: tuple[asyncio.AbstractEventLoop, dict[bool, _Lane]] | None = None
 
     def _lane(self, write: bool) -> _Lane:
-        # Semaphores are made on first use, inside the event loop that serves the app.
-        if self._lanes is None:
+        # Semaphores belong to the event loop that serves the app: made on its first request
+        # (and again should another loop serve it, as a second test client would).
+        loop = asyncio.get_running_loop()
+        if self._lanes is None or self._lanes[0] is not loop:
             reads = _Lane(self._readers, asyncio.Semaphore(self._threads))
             writes = _Lane(self._writer, asyncio.Semaphore(1)) if self._writer else reads
-            self._lanes = {False: reads, True: writes}
-        return self._lanes[write]
+            self._lanes = (loop, {False: reads, True: writes})
+        return self._lanes[1][write]
 
     async def read(
         self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
@@ -129,6 +130,7 @@ class Database:
 
     async def _run(self, write: bool, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         lane = self._lane(write)
+        loop = asyncio.get_running_loop()
         if lane.slots.locked():
             try:
                 await asyncio.wait_for(lane.slots.acquire(), self._admission_seconds)
@@ -136,7 +138,6 @@ class Database:
                 raise busy() from None
         else:
             await lane.slots.acquire()
-        loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
         try:
             future: Future[T] = lane.executor.submit(
