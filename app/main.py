@@ -60,7 +60,11 @@ def create_app(
             expose_headers=["ETag", "Retry-After", "Idempotent-Replayed", "WWW-Authenticate"],
         )
     # Added last, so it runs first: an oversized body is refused before anything reads it.
-    app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        Edge,
+        max_body_bytes=settings.max_body_bytes,
+        write_rate_limit=settings.write_rate_limit,
+    )
     api_errors = problem_responses(500, 503)
     # Requests are matched against routes in the order they are added: the most asked first.
     app.include_router(catalogue_router, prefix="/v1", responses=api_errors)

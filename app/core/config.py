@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.core.rate_limit import RateString
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -52,6 +54,17 @@ class Settings(BaseSettings):
         le=3600,
         description="How long a process serves the latest protocol or exercise version it "
         "knows before asking the database again (published versions never change).",
+    )
+    write_rate_limit: RateString = Field(
+        default="20/second;600/minute",
+        description="Writes (POST, PUT, PATCH, DELETE; not simulations or sign-in) allowed per "
+        "bearer token or API key (per address when signed out) and worker process, as `limits` "
+        "rate strings joined by ';'; empty turns the limit off. Beyond it: 429 with "
+        "Retry-After. Out of reach of honest use: a phone sending one request at a time over "
+        "the Internet (50 ms or more a round trip) cannot make 20 a second, an offline backlog "
+        "goes up as one batch, and a coach's sync of 100 clients x 5 writes fits in a minute. "
+        "At the limit one caller holds SQLite's writer about a tenth of each second (20 "
+        "writes of ~5 ms) and a twentieth over a minute.",
     )
 
     @field_validator("cors_origins", mode="before")

@@ -8,13 +8,19 @@ one (chunked) is counted as it arrives and stopped when it passes the limit. (Fa
 
 Headers: the JSON API allows nothing to be framed or sniffed; the offline docs pages may run
 their own bundled scripts and styles, and nothing else.
+
+Writes: a principal writing faster than `HIPFIX_WRITE_RATE_LIMIT` gets 429 with `Retry-After`
+(app/core/rate_limit.py), decided from the method, path and headers alone, before the body is
+read or any route runs, and answered after a short hold.
 """
 
+import anyio
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.problems import problem_response
+from app.core.rate_limit import HOLD_SECONDS, WriteLimiter, principal, retry_after
 
 _COMMON = [
     (b"x-content-type-options", b"nosniff"),
@@ -41,9 +47,10 @@ class BodyTooLargeError(HTTPException):
 
 
 class Edge:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, write_rate_limit: str = "") -> None:
         self.app = app
         self.limit = max_body_bytes
+        self.writes = WriteLimiter(write_rate_limit) if write_rate_limit.strip() else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,6 +69,15 @@ class Edge:
         refusal = self._refusal(scope)
         if refusal is not None:
             await refusal(scope, receive, with_headers)
+            return
+        if self.writes is not None and self.writes.counts(scope):
+            who = principal(scope)
+            wait = self.writes.wait(who)
+            if wait is not None:
+                await _too_many(wait)(scope, receive, with_headers)
+                return
+            async with self.writes.turn(who):
+                await self.app(scope, self._counted(receive), with_headers)
             return
         await self.app(scope, self._counted(receive), with_headers)
 
@@ -98,3 +114,23 @@ class Edge:
             return message
 
         return counted
+
+
+def _too_many(wait: float) -> ASGIApp:
+    hold = min(wait, HOLD_SECONDS)
+
+    async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        # Held a moment first (a timer, nothing else): see app/core/rate_limit.py.
+        await anyio.sleep(hold)
+        seconds = retry_after(wait - hold)
+        answer = problem_response(
+            Request(scope),
+            429,
+            "too-many-requests",
+            f"Too many writes from this caller; nothing was stored. Try again in "
+            f"{seconds} second{'s' if seconds != 1 else ''}.",
+            headers={"Retry-After": str(seconds)},
+        )
+        await answer(scope, receive, send)
+
+    return refuse

@@ -7,7 +7,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from app.core.problems import Problem
+from app.core.problems import PROBLEM_MEDIA_TYPE, Problem, status_title
+from app.core.rate_limit import MUTATING, UNLIMITED_POSTS
 from app.core.security import api_key_scheme, bearer_secret
 
 
@@ -35,7 +36,27 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         if "enum" in component and "examples" not in component:
             component["examples"] = component["enum"][:1]
     _offer_api_keys(schema)
+    _declare_write_limit(schema)
     return schema
+
+
+def _declare_write_limit(schema: dict[str, Any]) -> None:
+    """Every write the edge counts (app/core/rate_limit.py) may be refused with 429: declared
+    here, from the same rule, rather than on each route."""
+    too_many = {
+        "description": status_title(429),
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds until this caller may write again.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if method.upper() in MUTATING and not (method == "post" and path in UNLIMITED_POSTS):
+                operation["responses"].setdefault("429", too_many)
 
 
 def _offer_api_keys(schema: dict[str, Any]) -> None:

@@ -22,8 +22,11 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, database_url: str, log: Path, workers: int = 1) -> None:
-        self.env = {**os.environ, "HIPFIX_DATABASE_URL": database_url}
+    def __init__(
+        self, database_url: str, log: Path, workers: int = 1, env: dict[str, str] | None = None
+    ) -> None:
+        """`env`: more HIPFIX_ settings for the server (over this process's environment)."""
+        self.env = {**os.environ, "HIPFIX_DATABASE_URL": database_url, **(env or {})}
         self.log = log
         self.workers = workers
         self.port = free_port()
@@ -71,8 +74,10 @@ class Server:
 
 
 @contextmanager
-def serving(database_url: str, log: Path, workers: int = 1) -> Iterator[Server]:
-    server = Server(database_url, log, workers)
+def serving(
+    database_url: str, log: Path, workers: int = 1, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    server = Server(database_url, log, workers, env)
     out = server.migrate()
     assert "published" in out
     server.start()
