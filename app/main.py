@@ -49,6 +49,15 @@ def create_app(
     install_problem_handlers(app)
     install_fault_handlers(app)
     install_openapi(app)
+    # The edge runs before the routes: an oversized body or a write over the caller's limit is
+    # refused before anything reads it.
+    app.add_middleware(
+        Edge,
+        max_body_bytes=settings.max_body_bytes,
+        write_rate_limit=settings.write_rate_limit,
+    )
+    # Added last, so it runs first: a browser may read every answer, the edge's 413 and 429
+    # included.
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -59,12 +68,6 @@ def create_app(
             # replayed, and the reason for a 401.
             expose_headers=["ETag", "Retry-After", "Idempotent-Replayed", "WWW-Authenticate"],
         )
-    # Added last, so it runs first: an oversized body is refused before anything reads it.
-    app.add_middleware(
-        Edge,
-        max_body_bytes=settings.max_body_bytes,
-        write_rate_limit=settings.write_rate_limit,
-    )
     api_errors = problem_responses(500, 503)
     # Requests are matched against routes in the order they are added: the most asked first.
     app.include_router(catalogue_router, prefix="/v1", responses=api_errors)

@@ -46,3 +46,16 @@ def test_no_origins_by_default(connection):
 def test_origins_setting_reads_a_comma_separated_list(monkeypatch):
     monkeypatch.setenv("HIPFIX_CORS_ORIGINS", "https://a.example, https://b.example")
     assert Settings().cors_origins == ["https://a.example", "https://b.example"]
+
+
+def test_a_browser_may_read_the_edges_refusals_too(connection):
+    """The edge (body limit, write limit) answers inside CORS, so a web app sees its 413."""
+    settings = Settings(cors_origins=["https://app.example"], max_body_bytes=1024)
+    client = TestClient(create_app(settings, bind=connection))
+    response = client.post(
+        "/v1/accounts",
+        content=b"x" * 2048,
+        headers={"Origin": "https://app.example", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.headers["access-control-allow-origin"] == "https://app.example"
