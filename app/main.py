@@ -12,6 +12,7 @@ from app.catalogue.router import router as catalogue_router
 from app.core.caches import Caches
 from app.core.config import Settings, get_settings
 from app.core.db import Database, get_engine
+from app.core.db.engine import database_threads
 from app.core.docs import install_docs
 from app.core.edge import Edge
 from app.core.faults import install_fault_handlers
@@ -44,7 +45,9 @@ def create_app(
     app.state.settings = settings
     app.state.caches = caches
     app.state.database = Database(
-        bind if bind is not None else get_engine(), threads=settings.db_threads, caches=caches
+        bind if bind is not None else get_engine(),
+        threads=database_threads(settings),
+        caches=caches,
     )
     install_problem_handlers(app)
     install_fault_handlers(app)

@@ -41,12 +41,14 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(
         default=900, ge=10, le=86_400, description="Window in which failed sign-ins count."
     )
-    db_threads: int = Field(
-        default=4,
+    db_threads: int | None = Field(
+        default=None,
         ge=1,
         le=14,
-        description="Threads per worker process for database work (SQLite writes use one "
-        "more, alone).",
+        description="Threads per worker process on which requests' units of work run (SQLite "
+        "writes use one more, alone). Default: 2 on SQLite, where the work holds the GIL and "
+        "more threads only contend for it (bench/RESULTS.md); 4 on PostgreSQL, whose round "
+        "trips then overlap.",
     )
     content_recheck_seconds: float = Field(
         default=30,

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import create_engine
 
-from app.core.config import get_settings
+from app.core.config import Settings, get_settings
 
 SQLITE_BUSY_TIMEOUT_MS = 5_000
 # Set on a connection that writes: its transaction begins by taking SQLite's write lock.
@@ -60,12 +60,19 @@ def build_engine(url: str, *, connections: int = 5) -> Engine:
     return engine
 
 
+def database_threads(settings: Settings) -> int:
+    """`HIPFIX_DB_THREADS`, or its default for the database's kind (see the setting)."""
+    if settings.db_threads is not None:
+        return settings.db_threads
+    return 2 if make_url(settings.database_url).get_backend_name() == "sqlite" else 4
+
+
 @functools.cache
 def get_engine() -> Engine:
     """The process's engine, from the settings: one pool connection per unit of work that
     may run at once (the database threads and SQLite's writer), and one for probes."""
     settings = get_settings()
-    return build_engine(settings.database_url, connections=settings.db_threads + 2)
+    return build_engine(settings.database_url, connections=database_threads(settings) + 2)
 
 
 def is_sqlite_file(engine: Engine) -> bool:
