@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from app.core.db.unit_of_work import busy
 from app.core.problems import problem_response
 
 RETRY_AFTER_SECONDS = 5
@@ -32,14 +33,11 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
 
 async def _pool_dry(request: Request, exc: Exception) -> JSONResponse:
     # Units of work never outnumber the pool, so this means connections are leaking or
-    # something outside the units holds them: answer now rather than wait in line.
+    # something outside the units holds them: the same answer as a unit not admitted.
     log.warning("no database connection free on %s %s: %s", request.method, request.url.path, exc)
+    problem = busy()
     return problem_response(
-        request,
-        503,
-        "busy",
-        "The service is at capacity; nothing was stored. Retry shortly.",
-        headers={"Retry-After": "1"},
+        request, problem.status, problem.kind, problem.detail, headers=problem.headers
     )
 
 
