@@ -103,11 +103,16 @@ def list_protocols(session: Session, *, limit: int, cursor: str | None) -> Proto
     return ProtocolPage(items=items[:limit], next_cursor=next_cursor)
 
 
-def get_protocol(session: Session, slug: str, version: int | None = None) -> Protocol:
-    query = select(ProtocolRow).where(ProtocolRow.slug == slug)
+def protocol_row(session: Session, slug: str, version: int | None) -> ProtocolRow | None:
+    """A published protocol: `version`, or the latest one when None."""
+    query = select(ProtocolRow).where(col(ProtocolRow.slug) == slug)
     if version is not None:
-        query = query.where(ProtocolRow.version == version)
-    row = session.exec(query.order_by(col(ProtocolRow.version).desc()).limit(1)).first()
+        query = query.where(col(ProtocolRow.version) == version)
+    return session.exec(query.order_by(col(ProtocolRow.version).desc()).limit(1)).first()
+
+
+def get_protocol(session: Session, slug: str, version: int | None = None) -> Protocol:
+    row = protocol_row(session, slug, version)
     if row is None:
         which = f"version {version} of " if version is not None else ""
         raise NotFoundError(f"No published {which}protocol '{slug}'.")

@@ -58,7 +58,3 @@ class Caches:
         if cache.spec != spec:
             raise ValueError(f"cache {spec.name!r} declared twice with different sizes")
         return cache
-
-    def sizes(self) -> dict[str, int]:
-        """How full each cache is, by name (for the operator)."""
-        return {name: len(cache) for name, cache in self._caches.items()}

@@ -43,13 +43,6 @@ def etagged(
     return Response(content=rendered.body, media_type="application/json", headers=headers)
 
 
-def etagged_json(
-    request: Request, body: bytes, cache_control: str = CATALOGUE_CACHE_CONTROL
-) -> Response:
-    """A JSON response carrying a strong ETag of its body, or 304 when the client has it."""
-    return etagged(request, Rendered.of(body), cache_control)
-
-
 class VersionedBodies:
     """Rendered documents by (slug, version), kept in the app's caches: a published version
     never changes, so a kept body is never wrong. Only which version is the latest can

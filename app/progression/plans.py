@@ -35,14 +35,6 @@ def protocol_document(session: Session, slug: str, version: int) -> dict[str, An
     return document
 
 
-def latest_protocol(session: Session, slug: str, version: int | None) -> ProtocolRow | None:
-    """A published protocol: `version`, or the latest one when None."""
-    query = select(ProtocolRow).where(col(ProtocolRow.slug) == slug)
-    if version is not None:
-        query = query.where(col(ProtocolRow.version) == version)
-    return session.exec(query.order_by(col(ProtocolRow.version).desc()).limit(1)).first()
-
-
 def effective_params(document: dict[str, Any], overrides: dict[str, Any]) -> ProgressionParams:
     """The protocol's parameters with an enrolment's own values over them."""
     return ProgressionParams.model_validate({**document["params"], **overrides})

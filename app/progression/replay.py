@@ -88,11 +88,8 @@ def _start(
     return state, state.last, False
 
 
-def state_before(
-    session: Session, enrollment: Enrollment, client: Client, position: Position
-) -> State:
+def state_before(session: Session, plan: Plan, enrollment: Enrollment, position: Position) -> State:
     """The engine's state just before an item at `position` (for the session rule)."""
-    plan = plan_for(session, enrollment, client)
     state, after, _ = _start(session, plan, enrollment, position)
     for item in items_after(session, enrollment, after):
         if position_of(item) >= position:

@@ -10,6 +10,7 @@ from pydantic.config import JsonDict, JsonValue
 
 from app.core.pagination import Page
 from app.core.types import Note, PainScore, PastMoment, Reason, Timezone
+from app.progression.model import DecisionType, Status
 from app.tracking.schemas import (
     AssessmentCreate,
     PainLogCreate,
@@ -19,17 +20,9 @@ from app.tracking.schemas import (
     Version,
 )
 
-EventType = Literal[
-    "enrolled",
-    "stage_unlocked",
-    "flare",
-    "referral",
-    "referral_cleared",
-    "resolved",
-    "relapse",
-    "override",
-]
-StatusName = Literal["progressing", "hold", "refer", "resolved"]
+# The engine's own names, as the API shows them.
+EventType = DecisionType
+StatusName = Status
 
 _CRITERIA: list[JsonValue] = [
     {"name": "status", "required": "progressing or resolved", "actual": "progressing", "met": True},

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from app.catalogue.service import protocol_row
 from app.core.problems import ProblemError
 from app.progression import engine
 from app.progression.model import (
@@ -16,7 +17,7 @@ from app.progression.model import (
     SessionEntry,
     position_of,
 )
-from app.progression.plans import latest_protocol, make_plan, protocol_document
+from app.progression.plans import make_plan, protocol_document
 from app.progression.replay import EVENT_NAMESPACE, event_id
 from app.progression.schemas import (
     Event,
@@ -89,7 +90,7 @@ def _items(request: SimulationRequest) -> list[tuple[int, Item]]:
 
 
 def simulate(session: Session, request: SimulationRequest) -> SimulationResult:
-    protocol = latest_protocol(session, request.protocol, request.version)
+    protocol = protocol_row(session, request.protocol, request.version)
     if protocol is None:
         raise ProblemError(
             422,

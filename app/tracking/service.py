@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app.accounts.access import ClientAccess
+from app.catalogue.service import protocol_row
 from app.core.fingerprint import body_hash
 from app.core.idempotency import Created
 from app.core.pagination import keyset_page
@@ -92,7 +93,7 @@ def create_enrollment(
     )
     if existing is not None:
         return 200, enrollment_public(session, existing)
-    protocol = plans.latest_protocol(session, payload.protocol, payload.version)
+    protocol = protocol_row(session, payload.protocol, payload.version)
     if protocol is None:
         which = f" version {payload.version}" if payload.version is not None else ""
         raise _field_problem(
@@ -319,7 +320,7 @@ def _check_exercises(
 ) -> None:
     """Each exercise must belong to a stage open for the client at the session's time."""
     plan = plans.plan_for(session, enrollment, client)
-    unlocked = replay.state_before(session, enrollment, client, position).unlocked
+    unlocked = replay.state_before(session, plan, enrollment, position).unlocked
     refused = session_rule.refusal(plan, unlocked, [item.exercise for item in exercises])
     if refused is not None:
         raise _field_problem(

@@ -329,3 +329,19 @@ def test_until_the_recheck_the_known_latest_is_served(client, db):
     _publish_version_2(db)
     assert client.get("/v1/protocols/hip-impingement").json()["version"] == 1
     assert client.get("/v1/protocols/hip-impingement?version=2").json()["version"] == 2
+
+
+def test_a_list_read_again_comes_from_memory_until_the_recheck(app, client, engine, db):
+    """Lists of published content are kept rendered per query, and asked for again after
+    the recheck like the latest version is."""
+    first = client.get("/v1/protocols")
+    assert [p["version"] for p in first.json()["items"]] == [1]
+    with Statements(engine) as sent:
+        assert client.get("/v1/protocols").content == first.content
+        assert client.get("/v1/exercises", params={"limit": 3}).status_code == 200
+        assert client.get("/v1/exercises", params={"limit": 3}).status_code == 200
+    assert len([s for s in sent.sql if s.lstrip().upper().startswith("SELECT")]) == 1
+    _publish_version_2(db)
+    assert client.get("/v1/protocols").content == first.content  # the default: 30 s
+    app.state.settings = app.state.settings.model_copy(update={"content_recheck_seconds": 0})
+    assert [p["versions"] for p in client.get("/v1/protocols").json()["items"]] == [[1, 2]]

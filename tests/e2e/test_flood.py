@@ -36,7 +36,7 @@ import pytest
 from app.core.config import Settings
 from app.core.rate_limit import parse_rate
 from tests.databases import KINDS, fresh_database, require
-from tests.e2e.server import serving
+from tests.e2e.server import enrolled_client, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -69,29 +69,7 @@ class Timeline:
 
 
 def _sign_up(base: str, name: str) -> dict[str, str]:
-    account = {
-        "email": f"{name}-{uuid.uuid4().hex[:8]}@example.com",
-        "password": "correct horse battery",
-        "display_name": name,
-        "role": "client",
-        "timezone": "UTC",
-    }
-    with httpx.Client(base_url=base, timeout=30) as http:
-        assert http.post("/v1/accounts", json=account).status_code == 201
-        token = http.post(
-            "/v1/auth/token", data={"username": account["email"], "password": account["password"]}
-        ).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        enrolment = {
-            "protocol": "hip-impingement",
-            "baseline_pain": 6,
-            "started_at": STARTED.isoformat(),
-        }
-        assert (
-            http.post("/v1/clients/me/enrollments", json=enrolment, headers=headers).status_code
-            == 201
-        )
-    return headers
+    return enrolled_client(base, name, "UTC", STARTED)
 
 
 def _flood(base: str, headers: dict[str, str], ready, stop, results) -> None:

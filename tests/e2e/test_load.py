@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.databases import KINDS, fresh_database, require
-from tests.e2e.server import Server, serving
+from tests.e2e.server import Server, enrolled_client, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -64,29 +64,7 @@ def _pain(rng: random.Random) -> dict:
 
 
 def _sign_up(base: str, index: int) -> Client:
-    account = {
-        "email": f"load-{index}-{uuid.uuid4().hex[:6]}@example.com",
-        "password": "correct horse battery",
-        "display_name": f"Load {index}",
-        "role": "client",
-        "timezone": "Europe/Berlin",
-    }
-    with httpx.Client(base_url=base, timeout=30) as http:
-        assert http.post("/v1/accounts", json=account).status_code == 201
-        token = http.post(
-            "/v1/auth/token", data={"username": account["email"], "password": account["password"]}
-        )
-        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-        enrolment = {
-            "protocol": "hip-impingement",
-            "baseline_pain": 6,
-            "started_at": STARTED.isoformat(),
-        }
-        assert (
-            http.post("/v1/clients/me/enrollments", json=enrolment, headers=headers).status_code
-            == 201
-        )
-    return Client(headers)
+    return Client(enrolled_client(base, f"load-{index}", "Europe/Berlin", STARTED))
 
 
 def _until_acknowledged(

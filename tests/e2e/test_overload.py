@@ -28,7 +28,6 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,7 +37,7 @@ import httpx
 import pytest
 
 from tests.databases import KINDS, fresh_database, require
-from tests.e2e.server import Server
+from tests.e2e.server import Server, enrolled_client
 
 pytestmark = pytest.mark.e2e
 
@@ -133,27 +132,8 @@ class Load:
 
 def _seed_client(base: str) -> dict[str, str]:
     """A client account with an enrolment and PAIN_LOGS daily pain logs, all through HTTP."""
-    account = {
-        "email": f"overload-{uuid.uuid4().hex[:8]}@example.com",
-        "password": "correct horse battery",
-        "display_name": "Overload",
-        "role": "client",
-        "timezone": "Europe/Berlin",
-    }
+    auth = enrolled_client(base, "Overload", "Europe/Berlin", STARTED)
     with httpx.Client(base_url=base, timeout=30) as http:
-        assert http.post("/v1/accounts", json=account).status_code == 201
-        token = http.post(
-            "/v1/auth/token", data={"username": account["email"], "password": account["password"]}
-        )
-        assert token.status_code == 200, token.text
-        auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
-        enrolment = {
-            "protocol": "hip-impingement",
-            "baseline_pain": 6,
-            "started_at": STARTED.isoformat(),
-        }
-        answer = http.post("/v1/clients/me/enrollments", json=enrolment, headers=auth)
-        assert answer.status_code == 201, answer.text
         for day in range(PAIN_LOGS):
             log = {
                 "score": 6 if day < 10 else 4 + day % 2,
