@@ -1,4 +1,4 @@
-"""The `hipfix` command: serve, migrate, load-content, export-openapi."""
+"""The `hipfix` command: serve, migrate, load-content, reevaluate, export-openapi."""
 
 import argparse
 import sys
@@ -13,7 +13,45 @@ def _migrate(_: argparse.Namespace) -> int:
 
     upgrade_to_head()
     print("migrations: database at head")
-    return _load_content(_)
+    loaded = _load_content(_)
+    if loaded != 0:
+        return loaded
+    # After the content: a replay needs the protocol documents. Only histories evaluated by
+    # other rules are replayed, so this is a no-op once they are all current.
+    return _reevaluate(argparse.Namespace(every=False))
+
+
+def _reevaluate(args: argparse.Namespace) -> int:
+    """Replay stored histories with the engine's current rules, one unit of work each."""
+    import asyncio
+
+    from app.core.caches import Caches
+    from app.core.db import Database, get_engine
+    from app.progression import replay
+    from app.progression.rules import VERSION
+
+    async def run() -> tuple[int, int, int]:
+        database = Database(get_engine(), threads=1, caches=Caches())
+        replayed = added = retracted = 0
+        try:
+            for ident in await database.read(replay.enrollment_ids):
+                changes = await database.write(
+                    replay.reevaluate_history, ident, every=bool(args.every)
+                )
+                if changes is not None:
+                    replayed += 1
+                    added += changes.added
+                    retracted += changes.retracted
+        finally:
+            database.close()
+        return replayed, added, retracted
+
+    replayed, added, retracted = asyncio.run(run())
+    print(
+        f"reevaluate: rules {VERSION}: {replayed} histories replayed, {added} decisions added, "
+        f"{retracted} retracted"
+    )
+    return 0
 
 
 def _load_content(_: argparse.Namespace) -> int:
@@ -80,6 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     load = commands.add_parser("load-content", help="publish new content versions")
     load.set_defaults(handler=_load_content)
+
+    reevaluate = commands.add_parser(
+        "reevaluate",
+        help="replay stored histories evaluated by other rules (differences are retracted, "
+        "never deleted); run by migrate",
+    )
+    reevaluate.add_argument(
+        "--every", action="store_true", help="replay every history, current ones too"
+    )
+    reevaluate.set_defaults(handler=_reevaluate)
 
     export = commands.add_parser("export-openapi", help="write the OpenAPI document")
     export.add_argument("--output", default="openapi/openapi.json", help="a path, or - for stdout")

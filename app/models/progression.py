@@ -42,6 +42,7 @@ class EngineEvent(SQLModel, table=True):
     type: str = Field(max_length=20)
     rule: str = Field(max_length=40)
     at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    local_date: date = Field(description="The client's local date of `at`, as the engine saw it.")
     stage: str | None = Field(default=None, max_length=80)
     message: str = Field(max_length=2000)
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

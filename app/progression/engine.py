@@ -3,9 +3,15 @@
 `step` applies one item to the state and returns the decisions it caused; `evaluate`
 replays a whole timeline. Reads use `progress` and `today`, which compute figures "as of"
 a moment without changing the state. See `rules.py` for what each rule does and why.
+
+Items at one moment (rules v1.1): pain logs first, then assessments, sessions, overrides.
+Decisions that stop progress (a referral, a flare, a relapse) are taken at the item; those
+that open something (a gate, `resolved`) once every item of the moment is in, so nothing
+logged at that moment (a red flag, a session's own pain during exercise) can come too late
+to stop them. Callers say which item closes its moment (`moments`).
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
@@ -112,6 +118,7 @@ class Criterion:
     required: Any
     actual: Any
     met: bool
+    note: str | None = None  # why it cannot be computed yet, when it cannot
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,24 +160,11 @@ def gate(plan: Plan, state: State, stage: StageSpec, previous: StageSpec, at: da
     min_days = p.knees_inward_min_days if shortcut else p.gate_min_days
     min_sessions = p.knees_inward_min_sessions if shortcut else p.gate_min_sessions
     w = windows(state, day)
-    delta = Fraction(p.plateau_delta).limit_denominator(1000)
-    enough_logs = w.logged_current >= p.min_logged_days and w.logged_previous >= p.min_logged_days
-    stopped = (
-        enough_logs
-        and w.current is not None
-        and w.previous is not None
-        and w.current > w.previous - delta
-    )
     criteria = (
         Criterion("status", "progressing or resolved", status, status not in ("refer", "hold")),
         Criterion("days_on_previous_stage", min_days, days, days >= min_days),
         Criterion("sessions_with_previous_stage", min_sessions, sessions, sessions >= min_sessions),
-        Criterion(
-            "pain_persists",
-            f"> {p.resolved_max}",
-            figure(w.current),
-            w.current is not None and w.current > p.resolved_max,
-        ),
+        _pain_persists(plan, w),
         Criterion(
             "logged_days_this_week",
             p.min_logged_days,
@@ -183,29 +177,73 @@ def gate(plan: Plan, state: State, stage: StageSpec, previous: StageSpec, at: da
             w.logged_previous,
             w.logged_previous >= p.min_logged_days,
         ),
-        Criterion(
-            "stopped_falling",
-            None if w.previous is None else f"> {_say(w.previous - delta)}",
-            figure(w.current),
-            bool(stopped),
-        ),
+        _stopped_falling(plan, w),
     )
     return Gate(stage, previous, criteria, days, sessions, w, shortcut)
+
+
+def _pain_persists(plan: Plan, w: Windows) -> Criterion:
+    limit = plan.params.resolved_max
+    if w.current is None:
+        return Criterion(
+            "pain_persists",
+            None,
+            None,
+            False,
+            "Cannot be computed yet: no pain logged in the last 7 days.",
+        )
+    return Criterion("pain_persists", f"> {limit}", figure(w.current), w.current > limit)
+
+
+def _stopped_falling(plan: Plan, w: Windows) -> Criterion:
+    """Current pain above the week before's less `plateau_delta`, once both weeks have enough
+    logged days; until then it says so rather than show a threshold it cannot judge."""
+    p = plan.params
+    if (
+        w.current is None
+        or w.previous is None
+        or w.logged_current < p.min_logged_days
+        or w.logged_previous < p.min_logged_days
+    ):
+        return Criterion(
+            "stopped_falling",
+            None,
+            None,
+            False,
+            f"Cannot be computed yet: needs {p.min_logged_days} logged days in each of the last "
+            f"two weeks (this week {w.logged_current}, the week before {w.logged_previous}).",
+        )
+    threshold = w.previous - Fraction(p.plateau_delta).limit_denominator(1000)
+    if threshold < 0:  # no score is below 0: any pain now has stopped falling
+        return Criterion(
+            "stopped_falling",
+            "any",
+            figure(w.current),
+            True,
+            f"The week before averaged {_say(w.previous)}, less than {_say(p.plateau_delta)} "
+            "above 0: any pain now counts as no longer falling.",
+        )
+    return Criterion(
+        "stopped_falling", f"> {_say(threshold)}", figure(w.current), w.current > threshold
+    )
 
 
 # --- the rules, one item at a time ---------------------------------------------------------
 
 
 class _Decisions:
-    def __init__(self, item: Item) -> None:
+    def __init__(self, item: Item, day: date) -> None:
         self.item = item
+        self.day = day
         self.position = position_of(item)
         self.made: list[Decision] = []
 
     def add(
         self, type_: DecisionType, rule: str, stage: str | None, message: str, **data: Any
     ) -> None:
-        self.made.append(Decision(type_, rule, self.item.at, self.position, stage, message, data))
+        self.made.append(
+            Decision(type_, rule, self.item.at, self.day, self.position, stage, message, data)
+        )
 
 
 def _keep_recent(dates: list[date], day: date, span: int) -> list[date]:
@@ -250,6 +288,7 @@ def _enrol(plan: Plan, state: State, item: Enrolled, out: _Decisions) -> None:
             )
     state.clock_start = item.at
     state.clock_pain = plan.baseline_pain
+    state.clock_from = "start"
     out.add(
         "enrolled",
         rules.ENROLLED,
@@ -275,14 +314,25 @@ def _override(plan: Plan, state: State, item: OverrideEntry, day: date, out: _De
             return
         current = windows(state, day).current
         state.referral = None
+        state.referral_flags = []
         state.clock_start = item.at
-        state.clock_pain = float(current) if current is not None else plan.baseline_pain
+        if current is not None:
+            state.clock_pain = float(current)
+            state.clock_from = "clearance"
+            measured = f"measured from pain {_say(current)}"
+        else:
+            state.clock_pain = plan.baseline_pain
+            state.clock_from = "clearance_without_logs"
+            measured = (
+                "measured from your starting pain "
+                f"{plan.baseline_pain} (no pain logged in the last 7 days)"
+            )
         out.add(
             "referral_cleared",
             rules.OVERRIDE_CLEAR_REFERRAL,
             None,
             f"Referral cleared by {who}: {item.reason} The no-progress clock restarts now, "
-            f"measured from pain {_say(state.clock_pain)}.",
+            f"{measured}.",
             reason=item.reason,
             by=item.by,
             clock_pain=figure(state.clock_pain),
@@ -300,6 +350,15 @@ def _override(plan: Plan, state: State, item: OverrideEntry, day: date, out: _De
         )
         return
     current = windows(state, day).current
+    # A hold stops the engine's unlocks, not the coach's judgment: applied, and said so.
+    hold: dict[str, Any] = {}
+    during_hold = ""
+    if status_on(state, day) == "hold" and state.hold_until is not None:
+        hold = {"during_hold": True, "hold_until": state.hold_until.isoformat()}
+        during_hold = (
+            " Made during a hold (pain flared; the hold lasts until the end of "
+            f"{state.hold_until.isoformat()})."
+        )
     for stage in plan.stages:
         if stage.order > target.order:
             break
@@ -309,23 +368,31 @@ def _override(plan: Plan, state: State, item: OverrideEntry, day: date, out: _De
                 "stage_unlocked",
                 rules.OVERRIDE_UNLOCK_STAGE,
                 stage.slug,
-                f"Stage {stage.order}, {stage.title}, unlocked by {who}: {item.reason}",
+                f"Stage {stage.order}, {stage.title}, unlocked by {who}: {item.reason}"
+                f"{during_hold}",
                 reason=item.reason,
                 by=item.by,
+                **hold,
             )
+
+
+def _said(flags: Iterable[str]) -> str:
+    return ", ".join(f.replace("_", " ") for f in flags)
 
 
 def _refer(plan: Plan, state: State, item: Item, day: date, out: _Decisions) -> None:
     if state.referral is not None:
+        _new_red_flags(state, item, out)
         return
     p = plan.params
     if isinstance(item, PainEntry) and item.flags:
         state.referral = rules.REFER_RED_FLAG
+        state.referral_flags = list(dict.fromkeys(item.flags))
         out.add(
             "referral",
             rules.REFER_RED_FLAG,
             None,
-            f"You reported a warning sign ({', '.join(f.replace('_', ' ') for f in item.flags)}): "
+            f"You reported a warning sign ({_said(item.flags)}): "
             "pause the exercises and see a clinician.",
             flags=list(item.flags),
         )
@@ -352,18 +419,43 @@ def _refer(plan: Plan, state: State, item: Item, day: date, out: _Decisions) -> 
         and current > Fraction(state.clock_pain).limit_denominator(1000) - p.meaningful_drop
     ):
         state.referral = rules.REFER_NO_PROGRESS
+        reference = {
+            "start": f"{_say(state.clock_pain)} at the start",
+            "clearance": f"{_say(state.clock_pain)} when the referral was cleared",
+            "clearance_without_logs": f"your starting pain {_say(state.clock_pain)} (no pain was "
+            "logged in the 7 days before the referral was cleared)",
+        }[state.clock_from]
         out.add(
             "referral",
             rules.REFER_NO_PROGRESS,
             None,
-            f"After {int(weeks)} weeks, pain is {_say(current)} against "
-            f"{_say(state.clock_pain)} at the start: less than the {p.meaningful_drop}-point "
-            "improvement expected. See a clinician to review the plan.",
+            f"After {int(weeks)} weeks, pain is {_say(current)} against {reference}: less than "
+            f"the {p.meaningful_drop}-point improvement expected. See a clinician to review the "
+            "plan.",
             weeks=int(weeks),
             current_pain=figure(current),
             from_pain=figure(state.clock_pain),
             meaningful_drop=p.meaningful_drop,
+            **({} if state.clock_from == "start" else {"measured_from": state.clock_from}),
         )
+
+
+def _new_red_flags(state: State, item: Item, out: _Decisions) -> None:
+    """A red flag not yet told during this referral: the clinician should hear of it."""
+    if not isinstance(item, PainEntry):
+        return
+    new = [f for f in dict.fromkeys(item.flags) if f not in state.referral_flags]
+    if not new:
+        return
+    state.referral_flags = [*state.referral_flags, *new]
+    out.add(
+        "referral",
+        rules.REFER_RED_FLAG,
+        None,
+        f"A new warning sign while referred ({_said(new)}): tell the clinician who sees you.",
+        flags=new,
+        while_referred=True,
+    )
 
 
 def _flare(
@@ -373,6 +465,7 @@ def _flare(
         return
     p = plan.params
     reference = before if before is not None else Fraction(plan.baseline_pain)
+    extra: dict[str, Any] = {}
     if item.context == "during" and item.score > p.flare_during_max:
         rule = rules.FLARE_DURING
         why = (
@@ -381,10 +474,18 @@ def _flare(
         )
     elif item.context == "next_morning" and item.score >= reference + p.flare_rise:
         rule = rules.FLARE_NEXT_MORNING
-        why = (
-            f"Next-morning pain was {item.score}/10, {p.flare_rise} or more above your recent "
-            f"{_say(reference)}"
-        )
+        if before is not None:
+            why = (
+                f"Next-morning pain was {item.score}/10, {p.flare_rise} or more above your "
+                f"recent {_say(reference)}"
+            )
+        else:
+            why = (
+                f"Next-morning pain was {item.score}/10, {p.flare_rise} or more above the "
+                "reference: no pain logged in the last 7 days, so compared with your starting "
+                f"pain {plan.baseline_pain}"
+            )
+            extra = {"compared_with": "starting_pain"}
     else:
         return
     until = day + timedelta(days=p.hold_days)
@@ -403,25 +504,15 @@ def _flare(
         hold_until=state.hold_until.isoformat(),
         flares_this_week=len(state.flare_dates),
         see_clinician=repeated,
+        **extra,
     )
 
 
-def _resolve(plan: Plan, state: State, item: Item, day: date, out: _Decisions) -> None:
-    if not isinstance(item, PainEntry):
+def _resolve(plan: Plan, state: State, day: date, out: _Decisions) -> None:
+    """Resolved: at least 3 logged days in the last 7 dates, all at or below `resolved_max`."""
+    if state.resolved:
         return
     p = plan.params
-    if state.resolved:
-        if item.score > p.resolved_max:
-            state.resolved = False
-            out.add(
-                "relapse",
-                rules.RELAPSE,
-                None,
-                f"Pain is back to {item.score}/10, above {p.resolved_max}/10: "
-                "the protocol resumes.",
-                score=item.score,
-            )
-        return
     recent = [pain for d, pain in state.day_pain.items() if (day - d).days < WINDOW]
     if len(recent) >= 3 and max(recent) <= p.resolved_max:
         state.resolved = True
@@ -436,6 +527,38 @@ def _resolve(plan: Plan, state: State, item: Item, day: date, out: _Decisions) -
         )
 
 
+def _relapse(plan: Plan, state: State, day: date, out: _Decisions) -> None:
+    """Resolved ends only when pain returns: above `resolved_max` on 2 of the last 7 dates, or
+    one date at `resolved_max` + `meaningful_drop` or more. A single day one point up is not
+    a relapse: it would flip the status back and forth."""
+    if not state.resolved:
+        return
+    p = plan.params
+    recent = [pain for d, pain in state.day_pain.items() if (day - d).days < WINDOW]
+    above = [pain for pain in recent if pain > p.resolved_max]
+    highest = max(recent, default=0)
+    high = p.resolved_max + p.meaningful_drop
+    if len(above) >= 2:
+        why = (
+            f"Pain was above {p.resolved_max}/10 on {len(above)} of the last 7 days "
+            f"(highest {highest}/10)"
+        )
+    elif highest >= high:
+        why = f"Pain of {highest}/10 is {p.meaningful_drop} or more above {p.resolved_max}/10"
+    else:
+        return
+    state.resolved = False
+    out.add(
+        "relapse",
+        rules.RELAPSE,
+        None,
+        f"{why}: the protocol resumes.",
+        days_above=len(above),
+        highest=highest,
+        resolved_max=p.resolved_max,
+    )
+
+
 def _open_gates(plan: Plan, state: State, item: Item, out: _Decisions) -> None:
     nxt = next_locked(plan, state)
     if nxt is None:
@@ -448,10 +571,18 @@ def _open_gates(plan: Plan, state: State, item: Item, out: _Decisions) -> None:
     _unlock(state, stage, Unlock(item.at, "engine", "", figure(g.windows.current)))
     rule = stage.rule or f"gate.{stage.slug}"
     shortcut = " (sooner, as the squat test showed a knee drifting inward)" if g.shortcut else ""
+    # The reference is the pain when the previous stage opened; a coach may have opened it
+    # with no pain logged in the 7 dates before, and then there is nothing to compare with.
+    moved = (
+        f"brought pain from {_say(start)} to {_say(g.windows.current)}"
+        if start is not None
+        else f"left pain at {_say(g.windows.current)} (none was logged in the week before "
+        f"stage {previous.order} opened)"
+    )
     message = (
         f"Stage {stage.order}, {stage.title}, unlocked: {g.days} days and {g.sessions} sessions "
-        f"with stage {previous.order} ({previous.title}) brought pain from {_say(start)} to "
-        f"{_say(g.windows.current)}, and it has stopped falling{shortcut}."
+        f"with stage {previous.order} ({previous.title}) {moved}, and it has stopped "
+        f"falling{shortcut}."
     )
     state.unlocked[stage.slug].reason = message
     out.add(
@@ -468,10 +599,13 @@ def _open_gates(plan: Plan, state: State, item: Item, out: _Decisions) -> None:
     )
 
 
-def step(plan: Plan, state: State, item: Item) -> list[Decision]:
-    """Apply one item (in position order) to the state; return the decisions it caused."""
-    out = _Decisions(item)
+def step(plan: Plan, state: State, item: Item, *, closes_moment: bool = True) -> list[Decision]:
+    """Apply one item (in position order) to the state; return the decisions it caused.
+
+    `closes_moment`: no item follows at the same moment. Only then may a gate open or
+    `resolved` begin (see the module's docstring); `moments` works it out for a timeline."""
     day = local_date(plan, item.at)
+    out = _Decisions(item, day)
     if isinstance(item, Enrolled):
         _enrol(plan, state, item, out)
         state.latest_date = day
@@ -481,27 +615,36 @@ def step(plan: Plan, state: State, item: Item) -> list[Decision]:
             _override(plan, state, item, day, out)
         _refer(plan, state, item, day, out)
         _flare(plan, state, item, day, before, out)
-        _resolve(plan, state, item, day, out)
-        if status_on(state, day) not in ("refer", "hold"):
-            _open_gates(plan, state, item, out)
+        _relapse(plan, state, day, out)
+        if closes_moment:
+            _resolve(plan, state, day, out)
+            if status_on(state, day) not in ("refer", "hold"):
+                _open_gates(plan, state, item, out)
     state.last = out.position
     return out.made
+
+
+def moments(items: Iterable[Item]) -> Iterator[tuple[Item, bool]]:
+    """The items in position order, each with whether it closes its moment."""
+    ordered = sorted(items, key=position_of)
+    for index, item in enumerate(ordered):
+        following = ordered[index + 1] if index + 1 < len(ordered) else None
+        yield item, following is None or following.at != item.at
 
 
 def evaluate(plan: Plan, items: Iterable[Item]) -> tuple[State, list[Decision]]:
     """Replay a whole timeline from enrolment, in position order."""
     state = State()
     decisions = step(plan, state, Enrolled(plan.enrollment_id, plan.started_at))
-    for item in sorted(items, key=position_of):
-        decisions += step(plan, state, item)
+    decisions += replay(plan, state, items)
     return state, decisions
 
 
 def replay(plan: Plan, state: State, items: Iterable[Item]) -> list[Decision]:
-    """Go on from a checkpoint's state with the items after it."""
+    """Go on from a checkpoint's state (which ends a moment) with the items after it."""
     decisions: list[Decision] = []
-    for item in sorted(items, key=position_of):
-        decisions += step(plan, state, item)
+    for item, closes in moments(items):
+        decisions += step(plan, state, item, closes_moment=closes)
     return decisions
 
 

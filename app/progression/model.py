@@ -1,8 +1,10 @@
 """The engine's plain data: what goes in (plan, timeline items) and what comes out.
 
 Nothing here knows about HTTP or the database. Items are ordered by their `Position`:
-the moment, then a fixed rank per kind (so a session comes before the pain logged with
-it), then the id, which makes any posting order of the same history evaluate alike.
+the moment, then a fixed rank per kind (rules v1.1: pain logs, assessments, sessions,
+overrides, so the pain logged with a session is judged before the session can open a
+gate), then the content and the id, which makes any posting order of the same history
+evaluate alike.
 """
 
 import hashlib
@@ -15,6 +17,9 @@ from app.progression.params import ProgressionParams
 
 Status = Literal["progressing", "hold", "refer", "resolved"]
 UnlockedBy = Literal["enrollment", "engine", "coach"]
+# The no-progress clock's reference: the starting pain, the pain when a referral was cleared,
+# or the starting pain at a clearance that had no pain logged in the 7 dates before it.
+ClockFrom = Literal["start", "clearance", "clearance_without_logs"]
 DecisionType = Literal[
     "enrolled",
     "stage_unlocked",
@@ -27,10 +32,15 @@ DecisionType = Literal[
 ]
 
 RANK_ENROLLED = 0
-RANK_SESSION = 1
+RANK_PAIN = 1
 RANK_ASSESSMENT = 2
-RANK_PAIN = 3
+RANK_SESSION = 3
 RANK_OVERRIDE = 4
+# Rules v1 ordered a moment's items session, assessment, pain, override. Event ids are derived
+# from the position written with those ranks, so a decision the new order leaves unchanged
+# keeps its id (and a re-evaluation retracts only what really changed).
+_V1_RANK = {RANK_ENROLLED: 0, RANK_SESSION: 1, RANK_ASSESSMENT: 2, RANK_PAIN: 3, RANK_OVERRIDE: 4}
+V1_RANK_TO_RANK = {v1: rank for rank, v1 in _V1_RANK.items()}
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -42,8 +52,15 @@ class Position:
 
     def key(self) -> str:
         """A string that sorts like the position (UTC, fixed width), for the database."""
+        return self._key(self.rank)
+
+    def identity(self) -> str:
+        """The key as rules v1 wrote it: what event ids derive from (see `_V1_RANK`)."""
+        return self._key(_V1_RANK[self.rank])
+
+    def _key(self, rank: int) -> str:
         moment = self.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
-        return f"{moment}|{self.rank}|{self.tie}|{self.id}"
+        return f"{moment}|{rank}|{self.tie}|{self.id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +156,7 @@ class Decision:
     type: DecisionType
     rule: str
     at: datetime
+    day: date  # the client's local date of `at`
     position: Position
     stage: str | None
     message: str
@@ -163,11 +181,13 @@ class State:
     sessions: dict[str, int] = field(default_factory=dict)  # since each stage unlocked
     knees_inward: bool = False
     referral: str | None = None  # the rule that referred, while referred
+    referral_flags: list[str] = field(default_factory=list)  # red flags told while referred
     hold_until: date | None = None
     flare_dates: list[date] = field(default_factory=list)  # the last 7 local dates
     resolved: bool = False
     clock_start: datetime | None = None  # the no-progress clock
     clock_pain: float | None = None  # …and the pain it measures from
+    clock_from: ClockFrom = "start"  # …and what that pain was, for the messages
     session_dates: list[date] = field(default_factory=list)  # the last 14 local dates
     morning_dates: list[date] = field(default_factory=list)  # next-morning logs, 14 dates
     last: Position | None = None

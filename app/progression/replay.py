@@ -11,6 +11,7 @@ deleted. Reads replay nothing.
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -26,8 +27,8 @@ from app.models import (
     Enrollment,
 )
 from app.models.base import utcnow
-from app.progression import engine
-from app.progression.codec import dump_state, load_state
+from app.progression import engine, rules
+from app.progression.codec import dump_state, load_state, rules_of
 from app.progression.model import (
     Decision,
     Item,
@@ -57,6 +58,12 @@ _STATE_BEFORE_DAY = (
     .order_by(col(EngineCheckpoint.day).desc())
     .limit(1)
 )
+_OLDEST_STATE = (
+    select(col(EngineCheckpoint.state))
+    .where(col(EngineCheckpoint.enrollment_id) == bindparam("enrollment_id"))
+    .order_by(col(EngineCheckpoint.day))
+    .limit(1)
+)
 
 
 def _latest_state(session: Session, enrollment: Enrollment) -> dict[str, Any] | None:
@@ -78,7 +85,9 @@ def _start(
     latest = _latest_state(session, enrollment)
     if latest is not None:
         state = load_state(latest)
-        if state.last is not None and state.last < since:
+        # Only a later moment is an append: an item at the last item's moment may stop what
+        # that item opened (gates open once a moment's items are all in), so its day replays.
+        if state.last is not None and state.last.at < since.at:
             return state, state.last, True
     params = {"enrollment_id": enrollment.id, "day": engine.local_date(plan, since.at)}
     before = session.connection().execute(_STATE_BEFORE_DAY, params).scalar()
@@ -91,16 +100,24 @@ def _start(
 def state_before(session: Session, plan: Plan, enrollment: Enrollment, position: Position) -> State:
     """The engine's state just before an item at `position` (for the session rule)."""
     state, after, _ = _start(session, plan, enrollment, position)
-    for item in items_after(session, enrollment, after):
-        if position_of(item) >= position:
-            break
-        engine.step(plan, state, item)
+    before = [i for i in items_after(session, enrollment, after) if position_of(i) < position]
+    for index, item in enumerate(before):
+        # The item at `position` follows the last of these: none closes its moment.
+        following = before[index + 1].at if index + 1 < len(before) else position.at
+        engine.step(plan, state, item, closes_moment=following != item.at)
     return state
 
 
 def event_id(enrollment_id: str, decision: Decision) -> uuid.UUID:
+    # The position's identity, not its key: a decision unchanged by v1.1's order keeps its id.
     content = json.dumps(
-        [decision.position.key(), decision.rule, decision.stage, decision.message, decision.data],
+        [
+            decision.position.identity(),
+            decision.rule,
+            decision.stage,
+            decision.message,
+            decision.data,
+        ],
         sort_keys=True,
         default=str,
     )
@@ -133,7 +150,7 @@ def reevaluate(
     client: Client,
     since: Position,
     added: Sequence[Item] = (),
-) -> None:
+) -> "Changes":
     """Replay from before `since` (the earliest changed item's position; see `_start`) to
     the end, and store what changed. No commit. `added`: the items this write stored."""
     # Writers of one enrolment take turns from here to their commit: each replays from
@@ -147,16 +164,17 @@ def reevaluate(
     decisions: list[Decision] = []
     snapshots: dict[date, dict[str, Any]] = {}
     day: date | None = None
-    for item in items:
+    # What follows the last of `items` is nothing stored: it closes its moment.
+    for item, closes in engine.moments(items):
         item_day = engine.local_date(plan, item.at)
         if day is not None and item_day != day:
             snapshots[day] = dump_state(state)
-        decisions += engine.step(plan, state, item)
+        decisions += engine.step(plan, state, item, closes_moment=closes)
         day = item_day
     if day is not None:
         snapshots[day] = dump_state(state)
     _store_checkpoints(session, enrollment, after, plan, snapshots)
-    _store_decisions(session, enrollment, after, decisions, appended=appended)
+    return _store_decisions(session, enrollment, after, decisions, appended=appended)
 
 
 # Built once: every write runs them.
@@ -220,6 +238,14 @@ _CURRENT_EVENTS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What a re-evaluation stored: decisions new (or current again) and retracted."""
+
+    added: int
+    retracted: int
+
+
 def _store_decisions(
     session: Session,
     enrollment: Enrollment,
@@ -227,27 +253,36 @@ def _store_decisions(
     decisions: Sequence[Decision],
     *,
     appended: bool,
-) -> None:
+) -> Changes:
     made = {event_id(str(enrollment.id), d): d for d in decisions}
     if appended:  # nothing was decided after the timeline's end: there is nothing to retract
-        _add_decisions(session, enrollment, made, set(made))
-        return
+        return Changes(_add_decisions(session, enrollment, made, set(made)), 0)
     params = {
         "enrollment_id": enrollment.id,
         # Every decision is at or after the enrolment's start, where its replay begins.
         "since": after.at if after is not None else enrollment.started_at,
     }
-    # Positions compare in Python: a database's collation may not order these keys bytewise.
-    after_key = after.key() if after is not None else ""
+    # `after` is the last item of its moment (a checkpoint's), so a decision follows it
+    # exactly when its moment does; compared by moment, not by the stored key, whose rank
+    # may still be v1's until the history is re-evaluated.
     stored = [
-        row for row in session.exec(_CURRENT_EVENTS, params=params) if row.position > after_key
+        row
+        for row in session.exec(_CURRENT_EVENTS, params=params)
+        if after is None or row.at > after.at
     ]
     now = utcnow()
+    retracted = 0
     for row in stored:
-        if row.id not in made:
+        decision = made.get(row.id)
+        if decision is None:
             row.retracted_at = now
+            retracted += 1
             session.add(row)
-    _add_decisions(session, enrollment, made, set(made) - {row.id for row in stored})
+        elif row.position != decision.position.key():  # a key written with v1's ranks
+            row.position = decision.position.key()
+            session.add(row)
+    added = _add_decisions(session, enrollment, made, set(made) - {row.id for row in stored})
+    return Changes(added, retracted)
 
 
 def _add_decisions(
@@ -255,12 +290,15 @@ def _add_decisions(
     enrollment: Enrollment,
     made: dict[uuid.UUID, Decision],
     new_ids: set[uuid.UUID],
-) -> None:
+) -> int:
+    """Store the decisions `new_ids` names; how many that is."""
     if not new_ids:
-        return
+        return 0
+    count = len(new_ids)
     # A decision made again after being retracted is the same event, current once more.
     for row in session.exec(select(EngineEvent).where(col(EngineEvent.id).in_(new_ids))):
         row.retracted_at = None
+        row.position = made[row.id].position.key()
         session.add(row)
         new_ids.discard(row.id)
     for new_id in new_ids:
@@ -274,15 +312,41 @@ def _add_decisions(
                 type=decision.type,
                 rule=decision.rule,
                 at=decision.at,
+                local_date=decision.day,
                 stage=decision.stage,
                 message=decision.message,
                 data=decision.data,
             )
         )
+    return count
 
 
 def on_enrolled(session: Session, enrollment: Enrollment, client: Client) -> None:
     record(session, enrollment, client, [enrolled_entry(enrollment)])
+
+
+def reevaluate_history(
+    session: Session, enrollment_id: uuid.UUID, *, every: bool = False
+) -> Changes | None:
+    """Replay one enrolment's whole history with the rules as they are now (one unit of
+    work), unless its newest checkpoint was already made by them (`every`: regardless).
+    Differences are stored as any re-evaluation stores them: retracted, never deleted."""
+    enrollment = session.get(Enrollment, enrollment_id)
+    client = session.get(Client, enrollment.client_id) if enrollment is not None else None
+    if enrollment is None or client is None:
+        return None
+    # The oldest checkpoint, not the newest: a write replays from its own day on, so only a
+    # replay from the start rewrites the first one.
+    oldest: dict[str, Any] | None = (
+        session.connection().execute(_OLDEST_STATE, {"enrollment_id": enrollment.id}).scalar()
+    )
+    if not every and oldest is not None and rules_of(oldest) == rules.VERSION:
+        return None
+    return reevaluate(session, enrollment, client, position_of(enrolled_entry(enrollment)))
+
+
+def enrollment_ids(session: Session) -> list[uuid.UUID]:
+    return list(session.exec(select(col(Enrollment.id)).order_by(col(Enrollment.id))))
 
 
 def current_state(session: Session, enrollment: Enrollment) -> State:

@@ -1,17 +1,29 @@
-"""The rules v1: stable ids, and what each does, for the engine, the API and its docs.
+"""The rules (v1 with the v1.1 precisions): stable ids, and what each does, for the engine,
+the API and its docs.
 
 Readings chosen where PRODUCT.md §3 leaves room (a physiotherapist's reading):
 - "Days since" count local dates: unlocked on the 1st, day 14 is the 15th.
 - Sessions count towards a gate when they include an exercise of the stage just before it.
+- Items at one moment are evaluated pain logs first, then assessments, sessions, overrides.
+  Stopping decisions (referral, flare, relapse) are taken at the item; opening ones (a gate,
+  resolved) once the moment's last item is in, so nothing logged at that moment can come too
+  late to stop them.
 - A next-morning flare compares with current pain before that log; with no logs in the last
-  7 dates, with the baseline pain.
+  7 dates, with the baseline pain, and says so.
 - A flare while referred still records the flare and its hold; the referral decides the status.
-- Resolved is judged on pain logs; it ends at the first pain log above `resolved_max`.
-- A coach's `unlock_stage` also opens any locked stage before it (stages open in order) and
-  does nothing while the client is referred.
+- Resolved is judged after every item (at a moment's last). It ends only when pain returns:
+  above `resolved_max` on 2 of the last 7 dates, or one date at `resolved_max` +
+  `meaningful_drop` or more.
+- A red flag not yet told during a referral is a referral event of its own.
+- A coach's `unlock_stage` also opens any locked stage before it (stages open in order), does
+  nothing while the client is referred, and is applied during a hold (saying so).
 """
 
 from dataclasses import dataclass
+
+# Which reading of the rules the engine implements: stored states carry it, and histories
+# evaluated by another are replayed once (`hipfix reevaluate`, also run by `hipfix migrate`).
+VERSION = "1.1"
 
 ENROLLED = "enrolled"
 GATE_ANKLE_AND_FOOT = "gate.ankle-and-foot"
@@ -41,12 +53,14 @@ RULES = (
     ),
     RuleDoc(
         GATE_ANKLE_AND_FOOT,
-        "Opens stage 3 at the first item at which: the status is neither refer nor hold; "
+        "Opens stage 3 at the first moment after whose last item: the status is neither refer "
+        "nor hold; "
         "`gate_min_days` local dates have passed since stage 2 opened and `gate_min_sessions` "
         "sessions included stage-2 work; current pain is above `resolved_max`; and it has stopped "
         "falling (both 7-date windows have `min_logged_days` logged days and current > previous "
-        "− `plateau_delta`). If the latest squat test shows a knee drifting inward, days and "
-        "sessions use `knees_inward_min_days` and `knees_inward_min_sessions`.",
+        "− `plateau_delta`; until both windows have enough logged days the criterion says it "
+        "cannot be computed yet). If the latest squat test shows a knee drifting inward, days "
+        "and sessions use `knees_inward_min_days` and `knees_inward_min_sessions`.",
         (
             "gate_min_days",
             "gate_min_sessions",
@@ -77,7 +91,8 @@ RULES = (
     ),
     RuleDoc(
         FLARE_NEXT_MORNING,
-        "A `next_morning` score at least `flare_rise` above current pain (before that log) "
+        "A `next_morning` score at least `flare_rise` above current pain (before that log; "
+        "with no pain logged in the last 7 dates, the starting pain, and the message says so) "
         "holds progress as a `during` flare does.",
         ("flare_rise", "hold_days"),
         "Pain-monitoring model: pain must settle by the next morning. NPRS minimal important "
@@ -86,7 +101,8 @@ RULES = (
     RuleDoc(
         REFER_RED_FLAG,
         "A pain log carrying any red flag refers the client on: the routine stops, logs are "
-        "still accepted, until a `clear_referral` override.",
+        "still accepted, until a `clear_referral` override. A red flag not yet told during "
+        "the referral is recorded as a referral event of its own (`while_referred`).",
         (),
         "Red flags from NHS musculoskeletal triage guidance.",
     ),
@@ -99,7 +115,8 @@ RULES = (
     RuleDoc(
         REFER_NO_PROGRESS,
         "`no_progress_weeks` weeks after the clock started (enrolment, or the last clearance) "
-        "with current pain above the pain then − `meaningful_drop`, refers the client on.",
+        "with current pain above the pain then − `meaningful_drop`, refers the client on; the "
+        "message names that reference (the start, or the clearance).",
         ("no_progress_weeks", "meaningful_drop"),
         "≥ 3 months of exercise before judging conservative care (Zurich FAIS consensus, "
         "Kemp 2020); a 2-point drop is the NPRS minimal important change (Salaffi 2004).",
@@ -107,19 +124,23 @@ RULES = (
     RuleDoc(
         RESOLVED,
         "At least 3 logged days in the last 7 dates, all at or below `resolved_max`: resolved, "
-        "with a maintenance routine.",
+        "with a maintenance routine. Judged after every moment's last item.",
         ("resolved_max",),
         "Engineering choice.",
     ),
     RuleDoc(
         RELAPSE,
-        "While resolved, a score above `resolved_max` resumes the protocol.",
-        ("resolved_max",),
-        "",
+        "While resolved, pain above `resolved_max` on 2 of the last 7 dates, or one date at "
+        "`resolved_max` + `meaningful_drop` or more, resumes the protocol. A single day one "
+        "point up does not.",
+        ("resolved_max", "meaningful_drop"),
+        "Engineering choice: a change under the NPRS minimal important change (Salaffi 2004) "
+        "on one day is noise.",
     ),
     RuleDoc(
         OVERRIDE_UNLOCK_STAGE,
-        "The client's coach opens a stage (and any locked before it), with a reason.",
+        "The client's coach opens a stage (and any locked before it), with a reason. Refused "
+        "while referred; applied during a hold, and its event says so (`during_hold`).",
         (),
         "",
     ),

@@ -33,15 +33,30 @@ _CRITERIA: list[JsonValue] = [
     {"name": "logged_days_previous_week", "required": 2, "actual": 6, "met": True},
     {"name": "stopped_falling", "required": "> 4.1", "actual": 4.3, "met": True},
 ]
+_NOT_YET: JsonDict = {
+    "name": "stopped_falling",
+    "required": None,
+    "actual": None,
+    "met": False,
+    "note": "Cannot be computed yet: needs 2 logged days in each of the last two weeks "
+    "(this week 3, the week before 1).",
+}
 
 
 class Criterion(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [_CRITERIA[1]]})
+    model_config = ConfigDict(json_schema_extra={"examples": [_CRITERIA[1], _NOT_YET]})
 
     name: str
-    required: float | int | str | None
+    required: float | int | str | None = Field(
+        description="The threshold; null while the criterion cannot be computed yet."
+    )
     actual: float | int | str | None
     met: bool
+    note: str | None = Field(
+        None,
+        description="Set when the criterion cannot be computed yet (too few logged days), "
+        "saying why, or when its threshold needs a word.",
+    )
 
 
 class GateState(BaseModel):
@@ -190,6 +205,7 @@ _EVENT: JsonDict = {
     "type": "stage_unlocked",
     "rule": "gate.ankle-and-foot",
     "at": "2026-11-01T19:00:00Z",
+    "local_date": "2026-11-01",
     "stage": "ankle-and-foot",
     "message": "Stage 3, Work the feet and ankles, unlocked: 14 days and 7 sessions with stage 2 "
     "(Stretch the hip flexors) brought pain from 6 to 4, and it has stopped falling.",
@@ -205,6 +221,10 @@ class Event(BaseModel):
     type: EventType
     rule: str
     at: datetime = Field(description="When the item that caused it happened.")
+    local_date: date = Field(
+        description="The client's local date of `at`: the date the rules counted (a flare's "
+        "`hold_until` is a local date too)."
+    )
     stage: str | None
     message: str
     data: dict[str, Any] = Field(description="The figures the rule used.")

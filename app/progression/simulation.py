@@ -113,12 +113,14 @@ def simulate(session: Session, request: SimulationRequest) -> SimulationResult:
         baseline_pain=request.baseline_pain,
     )
     state, decisions = engine.evaluate(plan, [])
-    for index, item in sorted(_items(request), key=lambda pair: position_of(pair[1])):
+    timeline = sorted(_items(request), key=lambda pair: position_of(pair[1]))
+    for n, (index, item) in enumerate(timeline):
         if isinstance(item, SessionEntry):  # the session rule, as a logged session meets it
             refused = refusal(plan, state.unlocked, item.exercises)
             if refused is not None:
                 raise _problem(index, "exercises", refused.kind, refused.message(plan))
-        decisions += engine.step(plan, state, item)
+        closes = n + 1 == len(timeline) or timeline[n + 1][1].at != item.at
+        decisions += engine.step(plan, state, item, closes_moment=closes)
     last = state.last.at if state.last else request.started_at
     view = engine.progress(plan, state, max(last, request.started_at))
     return SimulationResult(
@@ -132,6 +134,7 @@ def simulate(session: Session, request: SimulationRequest) -> SimulationResult:
                 type=d.type,
                 rule=d.rule,
                 at=d.at.astimezone(UTC),
+                local_date=d.day,
                 stage=d.stage,
                 message=d.message,
                 data=d.data,

@@ -50,7 +50,9 @@ def stages_view(view: engine.ProgressView) -> list[StageProgress]:
             gate=GateState(
                 ready=s.gate.ready,
                 criteria=[
-                    Criterion(name=c.name, required=c.required, actual=c.actual, met=c.met)
+                    Criterion(
+                        name=c.name, required=c.required, actual=c.actual, met=c.met, note=c.note
+                    )
                     for c in s.gate.criteria
                 ],
             )

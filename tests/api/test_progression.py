@@ -127,10 +127,15 @@ def test_a_locked_stage_shows_its_gate_as_of_now(client, sam):
         "required": 14,
         "actual": 40,
         "met": True,
+        "note": None,
     }
     assert criteria["sessions_with_previous_stage"]["actual"] == 10
     # The last log is 30 days old: no logged days in either window now, so it is not ready.
     assert criteria["logged_days_this_week"]["met"] is False
+    # …and the pain criteria say they cannot be computed, rather than show a threshold.
+    for name in ("pain_persists", "stopped_falling"):
+        assert (criteria[name]["required"], criteria[name]["met"]) == (None, False)
+        assert criteria[name]["note"].startswith("Cannot be computed yet")
     assert feet["gate"]["ready"] is False
 
 
