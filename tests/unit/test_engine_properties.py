@@ -171,3 +171,33 @@ def test_a_dumped_state_does_not_change_as_the_engine_goes_on(items, cut):
     frozen = json.loads(json.dumps(dumped))
     engine.replay(PLAN, state, ordered[cut:])
     assert dumped == frozen
+
+
+@st.composite
+def _flagged_moments(draw: st.DrawFn) -> list[Item]:
+    """A timeline with red flags logged at the moments of some of its items, most often at
+    those where it opens a stage unflagged (a session's, a pain log's, an override's)."""
+    items = draw(timelines)
+    _, decisions = engine.evaluate(PLAN, items)
+    unlocking = sorted({d.at for d in decisions if d.type == "stage_unlocked"})
+    candidates = unlocking + sorted({item.at for item in items})
+    if not candidates:
+        return items
+    for n, moment in enumerate(draw(st.lists(st.sampled_from(candidates), max_size=4))):
+        score = draw(st.integers(0, 10))
+        context = draw(st.sampled_from(["rest", "during", "after", "next_morning"]))
+        items.append(PainEntry(f"flag{n}", moment, score, context, (FLAGS[n % 3],)))
+    return items
+
+
+@PROFILE
+@given(_flagged_moments())
+def test_a_red_flag_at_any_moment_leaves_no_unlock_at_that_moment(items):
+    _, decisions = engine.evaluate(PLAN, items)
+    flagged = {item.at for item in items if isinstance(item, PainEntry) and item.flags}
+    for moment in flagged:
+        at_moment = [d.type for d in decisions if d.at == moment]
+        # Only a clearance made at that very moment, after the flag, may let a stage open.
+        opened = at_moment.index("stage_unlocked") if "stage_unlocked" in at_moment else None
+        if opened is not None:
+            assert "referral_cleared" in at_moment[:opened], at_moment
