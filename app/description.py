@@ -31,8 +31,20 @@ TAGS = [
     {
         "name": "progression",
         "description": "The engine's view: progress, today's routine, decisions, overrides, "
-        "simulations. The rules (v1), their parameters (defaults in each protocol version, "
-        "overridable per enrolment by a coach) and their basis:\n\n" + rules.describe(),
+        "simulations. The rules (v1 with the v1.1 precisions), their parameters (defaults in "
+        "each protocol version, overridable per enrolment by a coach) and their basis:\n\n"
+        + rules.describe()
+        + "\n\n**Same moment.** Items recorded at the same moment are evaluated pain logs "
+        "first, then assessments, then sessions, then overrides; referrals, flares and relapses "
+        "are decided at the item, while a gate opens (and `resolved` begins) only once every "
+        "item of that moment is in, so a red flag or a flare logged with a session, its own "
+        "pain during exercise included, stops an unlock at that moment.\n\n"
+        "**Relapse.** `resolved` is judged after every item and ends only when pain returns: "
+        "daily pain above `resolved_max` on 2 of the last 7 dates, or one date at "
+        "`resolved_max` + `meaningful_drop` or more; a single day one point up leaves it "
+        "resolved.\n\n"
+        "**Dates.** Every event carries `local_date`, the client's local date of `at`; a "
+        "flare's `hold_until` is the last local date of the hold.",
     },
     {"name": "operations", "description": "Liveness and readiness probes."},
 ]
