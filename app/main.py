@@ -1,6 +1,8 @@
 """The ASGI application: `app.main:app`."""
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -24,6 +26,12 @@ from app.progression.router import router as progression_router
 from app.tracking.router import router as tracking_router
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    app.state.database.close()  # its threads finish what they hold and stop
+
+
 def create_app(
     settings: Settings | None = None, bind: Engine | Connection | None = None
 ) -> FastAPI:
@@ -41,6 +49,7 @@ def create_app(
         generate_unique_id_function=operation_id,
         docs_url=None,
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.caches = caches

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from app.core.db.unit_of_work import busy
+from app.core.db.lanes import busy
 from app.core.problems import problem_response
 
 RETRY_AFTER_SECONDS = 5

@@ -11,18 +11,16 @@ worker threads, where writers of one enrolment take turns by its row lock
 (`lock_for_update`). A write that collides with a concurrent one on a unique key (the same
 client-made id or Idempotency-Key) runs once more, and then finds the winner's row.
 
-No coroutine waits for a connection: units of work never outnumber the threads, the threads
-never outnumber the pool, and a request that cannot get a thread within
-`admission_seconds` is answered 503 with Retry-After rather than queued behind the others.
+No coroutine waits for a connection: units of work run on the lanes' threads (`lanes`), the
+threads never outnumber the pool, and a request whose unit has not started within
+`admission_seconds` is answered 503 with Retry-After rather than left queued behind the
+others.
 """
 
-import asyncio
 import contextlib
-import contextvars
+import functools
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
@@ -32,6 +30,7 @@ from sqlmodel import Session
 
 from app.core.caches import Caches
 from app.core.db.engine import WRITE_OPTION, is_sqlite_file
+from app.core.db.lanes import Lane
 from app.core.db.writers import WriterTurn
 from app.core.problems import ProblemError
 
@@ -41,24 +40,6 @@ T = TypeVar("T")
 log = logging.getLogger("hipfix.db")
 
 CACHES_KEY = "hipfix.caches"
-
-
-@dataclass
-class _Lane:
-    """Threads and as many admission slots: a unit of work is admitted only when a thread
-    is free for it, so none queues inside the executor."""
-
-    executor: ThreadPoolExecutor
-    slots: asyncio.Semaphore
-
-
-def busy() -> ProblemError:
-    return ProblemError(
-        503,
-        "busy",
-        "The service is at capacity; nothing was stored. Retry shortly.",
-        headers={"Retry-After": "1"},
-    )
 
 
 def collided() -> ProblemError:
@@ -100,21 +81,8 @@ class Database:
             if isinstance(bind, Engine) and is_sqlite_file(engine)
             else None
         )
-        readers = ThreadPoolExecutor(threads, thread_name_prefix="hipfix-db")
-        self._threads = threads
-        self._readers = readers
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="hipfix-writer") if serial else None
-        self._lanes: tuple[asyncio.AbstractEventLoop, dict[bool, _Lane]] | None = None
-
-    def _lane(self, write: bool) -> _Lane:
-        # Semaphores belong to the event loop that serves the app: made on its first request
-        # (and again should another loop serve it, as a second test client would).
-        loop = asyncio.get_running_loop()
-        if self._lanes is None or self._lanes[0] is not loop:
-            reads = _Lane(self._readers, asyncio.Semaphore(self._threads))
-            writes = _Lane(self._writer, asyncio.Semaphore(1)) if self._writer else reads
-            self._lanes = (loop, {False: reads, True: writes})
-        return self._lanes[1][write]
+        self._reads = Lane("hipfix-db", threads, admission_seconds)
+        self._writes = Lane("hipfix-writer", 1, admission_seconds) if serial else self._reads
 
     async def read(
         self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
@@ -129,26 +97,14 @@ class Database:
         return await self._run(True, work, *args, **kwargs)
 
     async def _run(self, write: bool, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        lane = self._lane(write)
-        loop = asyncio.get_running_loop()
-        if lane.slots.locked():
-            try:
-                await asyncio.wait_for(lane.slots.acquire(), self._admission_seconds)
-            except TimeoutError:
-                raise busy() from None
-        else:
-            await lane.slots.acquire()
-        context = contextvars.copy_context()
-        try:
-            future: Future[T] = lane.executor.submit(
-                context.run, self._unit, write, work, *args, **kwargs
-            )
-        except BaseException:
-            lane.slots.release()
-            raise
-        # The slot is free when the thread is, even if this request was abandoned meanwhile.
-        future.add_done_callback(lambda _: loop.call_soon_threadsafe(lane.slots.release))
-        return await asyncio.wrap_future(future)
+        lane = self._writes if write else self._reads
+        answer: T = await lane.run(functools.partial(self._unit, write, work, *args, **kwargs))
+        return answer
+
+    def close(self) -> None:
+        """Stop the threads once they finish what they hold (the app's shutdown)."""
+        self._reads.close()
+        self._writes.close()
 
     def session(self, write: bool) -> Session:
         return Session(

@@ -1,0 +1,59 @@
+"""How far a read on the one path can get at best: bench/floor_app.py's endpoints, each a
+piece of that path on its own, as ratios to the bare endpoint in the same process.
+
+    .venv/bin/python bench/floor.py [--runs 3] [--duration 5]
+
+Served as HipFix is (1 uvicorn worker, uvloop, httptools), driven by wrk -t1 -c32 on
+loopback like bench/run.py. bench/RESULTS.md uses it to say which item-6 targets any route
+that leaves the event loop can meet on this machine.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.run import BIN, Server, wrk  # noqa: E402
+
+PATHS = ["/", "/executor", "/lane", "/lane-raw", "/lane-unit", "/loop-raw"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=5)
+    args = parser.parse_args()
+    args.threads, args.connections, args.settle, args.settle_post = 1, 32, 0.5, 0.5
+    workdir = Path(tempfile.mkdtemp(prefix="hipfix-floor-"))
+    url = f"sqlite:///{workdir / 'floor.db'}"
+    env = {**os.environ, "HIPFIX_DATABASE_URL": url}
+    subprocess.run([str(BIN / "hipfix"), "migrate"], env=env, check=True, capture_output=True)
+    command = [str(BIN / "uvicorn"), "bench.floor_app:app", "--loop", "uvloop", "--http"]
+    command += ["httptools", "--workers", "1", "--log-level", "warning"]
+    with open(workdir / "floor.log", "w") as logfile:
+        server = Server("floor", command, env, "/", logfile)
+        try:
+            for path in PATHS:
+                wrk("warm", server.base + path, args, duration=1)
+            rps: dict[str, list[float]] = {path: [] for path in PATHS}
+            for _ in range(args.runs):
+                for path in PATHS:
+                    rps[path].append(wrk(path, server.base + path, args).rps)
+        finally:
+            server.stop()
+    bare = statistics.median(rps["/"])
+    print(f"\n{'endpoint':<12} {'req/s':>8} {'ratio':>6}   (median of {args.runs})")
+    for path in PATHS:
+        median = statistics.median(rps[path])
+        print(f"{path:<12} {median:8.0f} {median / bare:6.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
