@@ -45,6 +45,7 @@ def dump_state(state: State) -> dict[str, Any]:
         "clock_from": state.clock_from,
         "session_dates": [d.isoformat() for d in state.session_dates],
         "morning_dates": [d.isoformat() for d in state.morning_dates],
+        "opened": state.opened,
         "last": [state.last.at.isoformat(), state.last.rank, state.last.tie, state.last.id]
         if state.last
         else None,
@@ -75,4 +76,5 @@ def load_state(data: dict[str, Any]) -> State:
         session_dates=[date.fromisoformat(d) for d in data["session_dates"]],
         morning_dates=[date.fromisoformat(d) for d in data["morning_dates"]],
         last=_position(data["last"], v1=rules_of(data) == "1"),
+        opened=data.get("opened", True),  # unknown (rules v1): replay rather than append
     )

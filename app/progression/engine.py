@@ -616,10 +616,12 @@ def step(plan: Plan, state: State, item: Item, *, closes_moment: bool = True) ->
         _refer(plan, state, item, day, out)
         _flare(plan, state, item, day, before, out)
         _relapse(plan, state, day, out)
+        made = len(out.made)
         if closes_moment:
             _resolve(plan, state, day, out)
             if status_on(state, day) not in ("refer", "hold"):
                 _open_gates(plan, state, item, out)
+        state.opened = len(out.made) > made
     state.last = out.position
     return out.made
 

@@ -191,3 +191,6 @@ class State:
     session_dates: list[date] = field(default_factory=list)  # the last 14 local dates
     morning_dates: list[date] = field(default_factory=list)  # next-morning logs, 14 dates
     last: Position | None = None
+    # Closing the last item's moment opened something (a gate, resolved): an item added at
+    # that moment must replay it, as the opening may not stand (see replay._start).
+    opened: bool = False

@@ -85,10 +85,12 @@ def _start(
     latest = _latest_state(session, enrollment)
     if latest is not None:
         state = load_state(latest)
-        # Only a later moment is an append: an item at the last item's moment may stop what
-        # that item opened (gates open once a moment's items are all in), so its day replays.
-        if state.last is not None and state.last.at < since.at:
-            return state, state.last, True
+        # An item at the last item's moment may stop what closing that moment opened (gates
+        # open once a moment's items are all in): then the day replays. If closing it opened
+        # nothing, the state is as if the moment were still open, and `since` appends.
+        last = state.last
+        if last is not None and last < since and (last.at < since.at or not state.opened):
+            return state, last, True
     params = {"enrollment_id": enrollment.id, "day": engine.local_date(plan, since.at)}
     before = session.connection().execute(_STATE_BEFORE_DAY, params).scalar()
     if before is None:

@@ -178,3 +178,16 @@ def test_a_history_stored_under_v1_is_re_evaluated_once(client, sam, db):
     # Once is enough: the history is now marked as evaluated by the current rules.
     assert replay.reevaluate_history(db, enrollment_id) is None
     assert replay.reevaluate_history(db, enrollment_id, every=True) == replay.Changes(0, 0)
+
+
+@pytest.mark.parametrize("score", [2, 3, 4, 5])
+def test_a_red_flag_posted_later_at_an_unlocking_moment_retracts_the_unlock(client, sam, score):
+    # The gate opens at day 14's pain log; a red flag then posted for that same moment sorts
+    # before or after it (by content), and either way nothing may stay unlocked there.
+    backfill(client, sam, last_day=13)
+    post(client, sam, "pain-logs", pain(14, 5))
+    assert [e["at"] for e in events(client, sam, type="stage_unlocked")] == [z(moment(14, 10))]
+    post(client, sam, "pain-logs", pain(14, score, flags=["night_pain"]))
+    assert events(client, sam, type="stage_unlocked") == []
+    assert [e["at"] for e in events(client, sam, type="referral")] == [z(moment(14, 10))]
+    assert progress(client, sam)["status"] == "refer"
