@@ -46,5 +46,10 @@ TAGS = [
         "**Dates.** Every event carries `local_date`, the client's local date of `at`; a "
         "flare's `hold_until` is the last local date of the hold.",
     },
+    {
+        "name": "clinical",
+        "description": "For clinic systems and people who would rather look: the record as "
+        "FHIR R4 (`application/fhir+json`), the pain chart (SVG) and a printable report (HTML).",
+    },
     {"name": "operations", "description": "Liveness and readiness probes."},
 ]

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine
 from app import __version__
 from app.accounts.router import router as accounts_router
 from app.catalogue.router import router as catalogue_router
+from app.clinical.router import router as clinical_router
 from app.core.caches import Caches
 from app.core.config import Settings, get_settings
 from app.core.db import Database, get_engine
@@ -86,6 +87,7 @@ def create_app(
     app.include_router(progression_router, prefix="/v1", responses=api_errors)
     app.include_router(tracking_router, prefix="/v1", responses=api_errors)
     app.include_router(accounts_router, prefix="/v1", responses=api_errors)
+    app.include_router(clinical_router, prefix="/v1", responses=api_errors)
     app.include_router(health_router, responses=api_errors)
     install_docs(app)  # after the API: requests are matched in this order
     return app

@@ -80,6 +80,7 @@ def test_security_schemes_and_protected_operations(document):
         ("get", "/v1/exercises/{slug}"),
         ("get", "/v1/protocols"),
         ("get", "/v1/protocols/{slug}"),
+        ("get", "/v1/protocols/{slug}/fhir"),
         ("post", "/v1/accounts"),
         ("post", "/v1/auth/token"),
         ("post", "/v1/simulations"),

@@ -22,7 +22,7 @@ def _matches(if_none_match: str, etag: str) -> bool:
 
 @dataclass(frozen=True)
 class Rendered:
-    """A JSON body with its strong ETag."""
+    """A rendered body (JSON, SVG …) with its strong ETag."""
 
     body: bytes
     etag: str
@@ -33,14 +33,17 @@ class Rendered:
 
 
 def etagged(
-    request: Request, rendered: Rendered, cache_control: str = CATALOGUE_CACHE_CONTROL
+    request: Request,
+    rendered: Rendered,
+    cache_control: str = CATALOGUE_CACHE_CONTROL,
+    media_type: str = "application/json",
 ) -> Response:
     """The body with its ETag, or 304 when the client has it."""
     headers = {"ETag": rendered.etag, "Cache-Control": cache_control}
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None and _matches(if_none_match, rendered.etag):
         return Response(status_code=304, headers=headers)
-    return Response(content=rendered.body, media_type="application/json", headers=headers)
+    return Response(content=rendered.body, media_type=media_type, headers=headers)
 
 
 class VersionedBodies:

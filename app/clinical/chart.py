@@ -1,0 +1,264 @@
+"""The pain chart as SVG, drawn with leather (pure Python, no dependencies: two years of
+daily logs render in about 20 ms; bench/RESULTS.md). Leather draws the axes, the points and
+the mean line; the holds, referrals and stage openings are leather shapes of our own, so
+they are laid out on the same scales. Readable without colour: each series has its own
+shape (dots, a line, shaded bands with a word, triangles and diamonds with labels), and the
+SVG carries a <title> and a <desc> that say in words what it shows."""
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import leather
+
+from app.clinical import course
+from app.clinical.record import ClinicalRecord
+
+WIDTH, HEIGHT = 900, 420
+INK, MUTED = "#1a1a1a", "#555555"
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
+
+# Leather keeps its style in module variables: set once, the same for every chart drawn.
+for _name in ("title", "legend", "axis_title", "tick"):
+    setattr(leather.theme, f"{_name}_font_family", FONT)
+leather.theme.background_color = "#ffffff"
+leather.theme.legend_color = INK
+leather.theme.label_color = MUTED
+leather.theme.tick_color = "#e4e4e4"
+leather.theme.legend_font_size = 13
+leather.theme.tick_font_size = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A moment worth a label: a stage opening or a referral."""
+
+    day: date
+    label: str
+
+
+def _legend_item(glyph: ET.Element, text: str) -> list[tuple[ET.Element, int]]:
+    group = ET.Element("g")
+    group.append(glyph)
+    label = ET.SubElement(group, "text", x="16", y="0", fill=INK)
+    label.set("font-family", FONT)
+    label.set("font-size", str(leather.theme.legend_font_size))
+    label.text = text
+    return [(group, 16 + (len(text) + 3) * leather.theme.legend_font_char_width)]
+
+
+class _Dots(leather.Dots):  # type: ignore[misc]  # leather ships no type information
+    def legend_to_svg(self, series: Any, palette: Iterator[str]) -> list[tuple[ET.Element, int]]:
+        return _legend_item(ET.Element("circle", cx="5", cy="-4", r="4", fill=INK), series.name)
+
+
+class _Line(leather.Line):  # type: ignore[misc]  # leather ships no type information
+    def legend_to_svg(self, series: Any, palette: Iterator[str]) -> list[tuple[ET.Element, int]]:
+        line = ET.Element("line", x1="0", y1="-4", x2="12", y2="-4", stroke=INK)
+        line.set("stroke-width", "3")
+        return _legend_item(line, series.name)
+
+
+class _Bands(leather.Shape):  # type: ignore[misc]  # leather ships no type information
+    """Spans of local dates, shaded over the whole height with a word at the top. Rows:
+    (first date, top of the scale, the day after the last date)."""
+
+    def __init__(self, fill: str, word: str, hatch: bool) -> None:
+        self._fill, self._word, self._hatch = fill, word, hatch
+
+    def validate_series(self, series: Any) -> bool:
+        return True
+
+    def _rect(self, x: float, width: float, height: float) -> ET.Element:
+        rect = ET.Element(
+            "rect", x=f"{x:.1f}", y="0", width=f"{max(width, 1.5):.1f}", height=f"{height:.1f}"
+        )
+        rect.set("fill", "url(#hatch)" if self._hatch else self._fill)
+        rect.set("stroke", MUTED if self._hatch else "none")
+        rect.set("stroke-dasharray", "3 3")
+        return rect
+
+    def to_svg(
+        self, width: float, height: float, x_scale: Any, y_scale: Any, series: Any, palette: Any
+    ) -> ET.Element:
+        group = ET.Element("g")
+        group.set("class", f"bands {self._word}")
+        for datum in series.data():
+            left = x_scale.project(datum.x, 0, width)
+            right = x_scale.project(datum.row[2], 0, width)
+            group.append(self._rect(left, right - left, height))
+            text = ET.SubElement(group, "text", x=f"{left + 3:.1f}", y="12", fill=INK)
+            text.set("font-family", FONT)
+            text.set("font-size", "11")
+            text.text = self._word
+        return group
+
+    def legend_to_svg(self, series: Any, palette: Iterator[str]) -> list[tuple[ET.Element, int]]:
+        return _legend_item(self._rect(0, 12, 12), series.name)
+
+
+def _glyph(kind: str, x: float, y: float) -> ET.Element:
+    if kind == "triangle":
+        points = f"{x:.1f},{y - 7:.1f} {x + 6:.1f},{y + 4:.1f} {x - 6:.1f},{y + 4:.1f}"
+    else:  # diamond
+        points = f"{x:.1f},{y - 7:.1f} {x + 6:.1f},{y:.1f} {x:.1f},{y + 7:.1f} {x - 6:.1f},{y:.1f}"
+    glyph = ET.Element("polygon", points=points, fill=INK if kind == "triangle" else "#ffffff")
+    glyph.set("stroke", INK)
+    glyph.set("stroke-width", "1.5")
+    return glyph
+
+
+class _Markers(leather.Shape):  # type: ignore[misc]  # leather ships no type information
+    """Labelled moments: a vertical rule, a glyph at the top and the label beside it. Rows:
+    (date, top of the scale, label). Labels on one date are stacked, not overprinted."""
+
+    def __init__(self, kind: str, dashed: bool) -> None:
+        self._kind, self._dashed = kind, dashed
+
+    def validate_series(self, series: Any) -> bool:
+        return True
+
+    def to_svg(
+        self, width: float, height: float, x_scale: Any, y_scale: Any, series: Any, palette: Any
+    ) -> ET.Element:
+        group = ET.Element("g")
+        group.set("class", f"markers {self._kind}")
+        seen: dict[date, int] = {}
+        for datum in series.data():
+            x = x_scale.project(datum.x, 0, width)
+            stack = seen.get(datum.x, 0)
+            seen[datum.x] = stack + 1
+            rule = ET.SubElement(
+                group, "line", x1=f"{x:.1f}", y1="0", x2=f"{x:.1f}", y2=f"{height:.1f}"
+            )
+            rule.set("stroke", INK)
+            if self._dashed:
+                rule.set("stroke-dasharray", "6 4")
+            y = 28 + 16 * stack + (8 if self._kind == "diamond" else 0)
+            group.append(_glyph(self._kind, x, y))
+            text = ET.SubElement(group, "text", x=f"{x + 9:.1f}", y=f"{y + 4:.1f}", fill=INK)
+            text.set("font-family", FONT)
+            text.set("font-size", "11")
+            text.text = datum.row[2]
+        return group
+
+    def legend_to_svg(self, series: Any, palette: Iterator[str]) -> list[tuple[ET.Element, int]]:
+        return _legend_item(_glyph(self._kind, 6, -4), series.name)
+
+
+def _domain(
+    record: ClinicalRecord, days: list[tuple[date, int]], start: date | None, end: date | None
+) -> tuple[date, date]:
+    seen = [d for d, _ in days] + [e.local_date for e in record.events]
+    today = record.local_date(record.generated_at)
+    low = start or (min(seen) if seen else (end or today) - timedelta(days=27))
+    high = end or (max(seen) if seen else today)
+    return low, max(high, low + timedelta(days=1))
+
+
+def _describe(
+    days: list[tuple[date, int]],
+    means: list[tuple[date, float]],
+    opened: list[course.StageOpened],
+    holds: list[course.Span],
+    referrals: list[course.Span],
+    low: date,
+    high: date,
+) -> str:
+    parts = [f"Highest pain of each day from {low.isoformat()} to {high.isoformat()}, 0 to 10."]
+    if days:
+        parts.append(
+            f"{len(days)} days logged; first {days[0][1]}/10 on {days[0][0].isoformat()}, "
+            f"last {days[-1][1]}/10 on {days[-1][0].isoformat()}; "
+            f"7-day mean at the end {means[-1][1]:g}."
+        )
+    else:
+        parts.append("No pain logged in this period.")
+    for stage in opened:
+        parts.append(f"Stage {stage.order} ({stage.title}) opened {stage.day.isoformat()}.")
+    if holds:
+        parts.append(f"{len(holds)} flare hold(s), shaded.")
+    for span in referrals:
+        until = f" until {span.end.isoformat()}" if span.end else ", still open"
+        parts.append(f"Referred to a clinician on {span.start.isoformat()}{until}.")
+    return " ".join(parts)
+
+
+def _hatch() -> ET.Element:
+    defs = ET.Element("defs")
+    pattern = ET.SubElement(
+        defs, "pattern", id="hatch", width="8", height="8", patternUnits="userSpaceOnUse"
+    )
+    pattern.set("patternTransform", "rotate(45)")
+    ET.SubElement(pattern, "rect", width="8", height="8", fill="#ffffff")
+    line = ET.SubElement(pattern, "line", x1="0", y1="0", x2="0", y2="8", stroke="#9a9a9a")
+    line.set("stroke-width", "3")
+    return defs
+
+
+def pain_chart(record: ClinicalRecord, start: date | None, end: date | None) -> str:
+    """The chart for local dates `start`..`end` (default: the whole record)."""
+    days = course.day_pain(record)
+    means = course.weekly_mean(days)
+    low, high = _domain(record, days, start, end)
+    in_range = [(d, p) for d, p in days if low <= d <= high]
+    in_means = [(d, m) for d, m in means if low <= d <= high]
+    opened = [s for s in course.stages_opened(record) if low <= s.day <= high]
+    holds = course.holds(record)
+    referrals = course.referrals(record)
+    after = high + timedelta(days=1)
+
+    chart = leather.Chart(None)
+    chart.add_x_scale(low, after)
+    chart.add_y_scale(0, 10)
+    chart.add_x_axis(tick_formatter=lambda d, i, n: f"{d.day} {d:%b %Y}")
+    chart.add_y_axis(ticks=[0, 2, 4, 6, 8, 10], name="Pain (0-10)")
+
+    def band_rows(spans: list[course.Span]) -> list[tuple[date, int, date]]:
+        rows = []
+        for span in spans:
+            first, last = max(span.start, low), min(course.last_day(span, high), high)
+            if first <= last:
+                rows.append((first, 10, course.next_day(last)))
+        return rows
+
+    layers: list[tuple[str, list[Any], Any]] = [
+        ("Flare hold", band_rows(holds), _Bands("#d9d9d9", "hold", hatch=False)),
+        ("Referred", band_rows(referrals), _Bands("", "referred", hatch=True)),
+        ("Day's highest pain", in_range, _Dots(INK, 3)),
+        ("7-day mean", in_means, _Line(INK, 2.5)),
+        (
+            "Stage opened",
+            [(s.day, 10, f"Stage {s.order}") for s in opened],
+            _Markers("triangle", dashed=False),
+        ),
+        (
+            "Referral",
+            [(s.start, 10, "Referral") for s in referrals if low <= s.start <= high],
+            _Markers("diamond", dashed=True),
+        ),
+    ]
+    drawn = [(name, rows, shape) for name, rows, shape in layers if rows]
+    for name, rows, shape in drawn:  # leather cannot scale an empty series
+        chart.add_series(leather.Series(rows, name=name), shape)
+    if not drawn:  # nothing to draw: an invisible point keeps the axes
+        chart.add_series(leather.Series([(low, 0)], name="No pain logged"), _Dots("#ffffff", 0))
+
+    root = ET.Element(
+        "svg",
+        xmlns="http://www.w3.org/2000/svg",
+        width=str(WIDTH),
+        height=str(HEIGHT),
+        viewBox=f"0 0 {WIDTH} {HEIGHT}",
+        role="img",
+    )
+    root.set("aria-labelledby", "pain-chart-title pain-chart-desc")
+    title = ET.SubElement(root, "title", id="pain-chart-title")
+    title.text = f"Pain chart for {record.client.display_name}"
+    desc = ET.SubElement(root, "desc", id="pain-chart-desc")
+    desc.text = _describe(in_range, in_means, opened, holds, referrals, low, high)
+    root.append(_hatch())
+    root.append(chart.to_svg_group(WIDTH, HEIGHT))
+    return ET.tostring(root, encoding="unicode")

@@ -1,0 +1,118 @@
+"""One read of a client's record for the clinical views (FHIR, chart, report): the client,
+enrolments with their protocol documents, pain logs, the decisions still standing and the
+overrides with who made them. A plain function taking a Session, run in one unit of work."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, or_, select
+
+from app.accounts.access import ClientAccess
+from app.models import Account, Client, EngineEvent, Enrollment, Override, PainLog
+from app.models.base import utcnow
+from app.progression.plans import protocol_document
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideMade:
+    override: Override
+    by_name: str  # the account's display name, as the report shows it
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicalRecord:
+    client: Client
+    enrollments: list[Enrollment]  # oldest first
+    documents: dict[tuple[str, int], dict[str, Any]]  # (protocol, version) -> its document
+    pain_logs: list[PainLog]  # oldest first; deleted ones only in an increment (`since`)
+    events: list[EngineEvent]  # standing decisions, oldest first
+    overrides: list[OverrideMade]  # oldest first
+    generated_at: datetime
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.client.timezone)
+
+    def local_date(self, moment: datetime) -> date:
+        return moment.astimezone(self.zone).date()
+
+    def document_of(self, enrollment: Enrollment) -> dict[str, Any]:
+        return self.documents[(enrollment.protocol, enrollment.version)]
+
+
+def _window(start: date | None, end: date | None, zone: ZoneInfo) -> tuple[datetime | None, ...]:
+    """Local dates `from`..`to` (both included) as UTC moments [start, end)."""
+
+    def midnight(day: date) -> datetime:
+        return datetime(day.year, day.month, day.day, tzinfo=zone)
+
+    return (
+        midnight(start) if start is not None else None,
+        midnight(end + timedelta(days=1)) if end is not None else None,
+    )
+
+
+def read_record(
+    session: Session,
+    access: ClientAccess,
+    *,
+    since: datetime | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> ClinicalRecord:
+    """The client's record; 401/404 as every client-scoped read. `since`: only pain logs
+    stored or deleted at or after it (a FHIR increment). `start`/`end`: only pain logs and
+    decisions on those local dates (the chart's `from`/`to`)."""
+    client = access.client(session)
+    zone = ZoneInfo(client.timezone)
+    enrollments = list(
+        session.exec(
+            select(Enrollment)
+            .where(Enrollment.client_id == client.id)
+            .order_by(col(Enrollment.started_at), col(Enrollment.id))
+        ).all()
+    )
+    documents = {
+        (e.protocol, e.version): protocol_document(session, e.protocol, e.version)
+        for e in enrollments
+    }
+    low, high = _window(start, end, zone)
+
+    logs = select(PainLog).where(PainLog.client_id == client.id)
+    if since is None:
+        logs = logs.where(col(PainLog.deleted_at).is_(None))
+    else:
+        logs = logs.where(or_(col(PainLog.created_at) >= since, col(PainLog.deleted_at) >= since))
+    events = (
+        select(EngineEvent)
+        .where(EngineEvent.client_id == client.id)
+        .where(col(EngineEvent.retracted_at).is_(None))
+    )
+    if low is not None:
+        logs = logs.where(col(PainLog.recorded_at) >= low)
+        events = events.where(col(EngineEvent.at) >= low)
+    if high is not None:
+        logs = logs.where(col(PainLog.recorded_at) < high)
+        events = events.where(col(EngineEvent.at) < high)
+
+    overrides = session.exec(
+        select(Override, Account.display_name)
+        .join(Account, col(Account.id) == Override.created_by)
+        .where(Override.client_id == client.id)
+        .order_by(col(Override.at), col(Override.id))
+    ).all()
+    return ClinicalRecord(
+        client=client,
+        enrollments=enrollments,
+        documents=documents,
+        pain_logs=list(
+            session.exec(logs.order_by(col(PainLog.recorded_at), col(PainLog.id))).all()
+        ),
+        events=list(
+            session.exec(events.order_by(col(EngineEvent.at), col(EngineEvent.position))).all()
+        ),
+        overrides=[OverrideMade(row, name) for row, name in overrides],
+        generated_at=utcnow(),
+    )
