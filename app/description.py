@@ -49,7 +49,8 @@ TAGS = [
     {
         "name": "clinical",
         "description": "For clinic systems and people who would rather look: the record as "
-        "FHIR R4 (`application/fhir+json`), the pain chart (SVG) and a printable report (HTML).",
+        "FHIR R4 (`application/fhir+json`), the pain chart (SVG) and a printable report (HTML). "
+        "Pain logs, sessions and events also come as CSV with `Accept: text/csv`.",
     },
     {"name": "operations", "description": "Liveness and readiness probes."},
 ]

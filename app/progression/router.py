@@ -6,6 +6,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.accounts.access import ClientAccess, ClientAccessDep, ClientRef, create_for_client
+from app.core.csv_lists import csv_responses, listed
 from app.core.db import DatabaseDep, database_of
 from app.core.idempotency import IdempotencyKey
 from app.core.lean_query import LeanQuery
@@ -17,6 +18,7 @@ from app.core.types import QueryDate
 from app.progression import overrides, reads, views
 from app.progression.schemas import (
     SIMULATION_EXAMPLES,
+    Event,
     EventPage,
     EventType,
     OverrideCreate,
@@ -31,6 +33,12 @@ from app.progression.simulation import simulate
 router = APIRouter(tags=["progression"])
 
 _READ_ERRORS = problem_responses(400, 401, 404, 409, 422)
+_EVENTS_CSV = (
+    "id,type,rule,at,local_date,stage,message,data,retracted_at\r\n"
+    "4d3c2b1a-0987-5654-8321-0fedcba98765,flare,flare.during,2026-11-01T19:00:00+00:00,"
+    '2026-11-01,,"Pain during exercise was 7/10: progress holds until the end of 2026-11-03.",'
+    '"{""hold_until"":""2026-11-03"",""score"":7}",\r\n'
+)
 # Read by the route (see app/core/lean_query.py): today is among the most asked reads.
 _DATE = LeanQuery(
     "date", QueryDate, "A local date, YYYY-MM-DD; default today in the client's zone."
@@ -68,9 +76,10 @@ async def get_today(request: Request, client_id: ClientRef, secret: BearerSecret
     "/clients/{client_id}/events",
     response_model=EventPage,
     summary="The decision log",
-    responses=problem_responses(400, 401, 404, 422),
+    responses={**csv_responses(_EVENTS_CSV), **problem_responses(400, 401, 404, 422)},
 )
 async def list_events(
+    request: Request,
     access: ClientAccessDep,
     db: DatabaseDep,
     type: Annotated[list[EventType] | None, Query(description="Only these types.")] = None,
@@ -80,17 +89,17 @@ async def list_events(
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> Response:
-    """Every decision the engine made for the client, newest first."""
-    return json_response(
-        await db.read(
-            views.list_events,
-            access,
-            types=list(type) if type else None,
-            include_retracted=include_retracted,
-            limit=limit,
-            cursor=cursor,
-        )
+    """Every decision the engine made for the client, newest first. `Accept: text/csv` for a
+    spreadsheet (`data` as JSON in its cell)."""
+    page = await db.read(
+        views.list_events,
+        access,
+        types=list(type) if type else None,
+        include_retracted=include_retracted,
+        limit=limit,
+        cursor=cursor,
     )
+    return listed(request, page, Event, "events")
 
 
 @router.post(

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.accounts.access import ClientAccessDep, create_for_client
+from app.core.csv_lists import csv_responses, listed
 from app.core.db import DatabaseDep
 from app.core.idempotency import IdempotencyKey
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
@@ -42,6 +43,19 @@ _CREATE_ERRORS = {
     **problem_responses(400, 401, 403, 404, 409, 413, 422),
 }
 _LIST_ERRORS = problem_responses(400, 401, 404, 422)
+_PAIN_CSV = (
+    "id,client_id,enrollment_id,session_id,score,context,recorded_at,side,location,flags,note,"
+    "created_at\r\n0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d,5d1e8a2c-9f3b-4c7d-8e6a-1b2c3d4e5f60,"
+    "9e8d7c6b-5a49-4382-9176-5e4d3c2b1a09,,4,next_morning,2026-11-26T06:30:00+00:00,right,"
+    "groin,,Stiff after the long drive.,2026-11-26T06:31:00+00:00\r\n"
+)
+_SESSION_CSV = (
+    "id,client_id,enrollment_id,performed_at,exercises,pain_during,pain_after,side,"
+    "pain_log_ids,note,created_at\r\n6f5e4d3c-2b1a-4098-8765-4321fedcba98,"
+    "5d1e8a2c-9f3b-4c7d-8e6a-1b2c3d4e5f60,9e8d7c6b-5a49-4382-9176-5e4d3c2b1a09,"
+    '2026-11-25T18:00:00+00:00,"[{""exercise"":""hip-flexor-stretch"",""sets"":3}]",3,2,both,'
+    ",,2026-11-25T18:30:00+00:00\r\n"
+)
 
 
 @router.post(
@@ -132,9 +146,10 @@ async def create_pain_log_batch(
     tags=["pain logs"],
     response_model=PainLogPage,
     summary="List pain logs",
-    responses=_LIST_ERRORS,
+    responses={**csv_responses(_PAIN_CSV), **_LIST_ERRORS},
 )
 async def list_pain_logs(
+    request: Request,
     access: ClientAccessDep,
     db: DatabaseDep,
     since: Since = None,
@@ -143,18 +158,17 @@ async def list_pain_logs(
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> Response:
-    """Newest first by `recorded_at`."""
-    return json_response(
-        await db.read(
-            service.list_pain_logs,
-            access,
-            since=since,
-            until=until,
-            context=context,
-            limit=limit,
-            cursor=cursor,
-        )
+    """Newest first by `recorded_at`. `Accept: text/csv` for a spreadsheet."""
+    page = await db.read(
+        service.list_pain_logs,
+        access,
+        since=since,
+        until=until,
+        context=context,
+        limit=limit,
+        cursor=cursor,
     )
+    return listed(request, page, PainLogPublic, "pain-logs")
 
 
 @router.delete(
@@ -196,9 +210,10 @@ async def create_session(
     tags=["sessions"],
     response_model=SessionPage,
     summary="List sessions",
-    responses=_LIST_ERRORS,
+    responses={**csv_responses(_SESSION_CSV), **_LIST_ERRORS},
 )
 async def list_sessions(
+    request: Request,
     access: ClientAccessDep,
     db: DatabaseDep,
     since: Since = None,
@@ -206,12 +221,11 @@ async def list_sessions(
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> Response:
-    """Newest first by `performed_at`."""
-    return json_response(
-        await db.read(
-            service.list_sessions, access, since=since, until=until, limit=limit, cursor=cursor
-        )
+    """Newest first by `performed_at`. `Accept: text/csv` for a spreadsheet."""
+    page = await db.read(
+        service.list_sessions, access, since=since, until=until, limit=limit, cursor=cursor
     )
+    return listed(request, page, SessionPublic, "sessions")
 
 
 @router.post(
