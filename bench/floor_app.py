@@ -12,6 +12,14 @@ so `bench/floor.py` can say how far any route on that path can get, whatever it 
     /lane-unit    HipFix's `Database.read` of that SELECT: the lane, a Session, its pooled
                   connection, BEGIN, the statement, ROLLBACK
     /loop-raw     the SELECT on the event loop itself (what item 5 forbids), for scale
+    /clients/me/progress-shaped
+                  progress's route as HipFix declares it (the client in the path, the bearer
+                  secret, the router's prefix) answering a kept body after a no-op on the
+                  lane: what progress could reach if its unit of work cost nothing
+    /clients/me/pain-logs-shaped (POST)
+                  the pain-log POST's route (body validated as PainLogCreate, the client and
+                  caller as dependencies, Idempotency-Key) with a no-op on the lane and a
+                  kept 201 body: the POST's bound with no database, engine or commit
 
 It serves the database named by HIPFIX_DATABASE_URL, a migrated SQLite file (bench/floor.py
 makes one).
@@ -23,13 +31,17 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Response
 from sqlmodel import Session
 
+from app.accounts.access import ClientRef
 from app.core.caches import Caches
 from app.core.config import get_settings
 from app.core.db import Database, build_engine
 from app.core.db.lanes import Lane
+from app.core.idempotency import IdempotencyKey
+from app.core.security import BearerSecret
+from app.tracking.schemas import PainLogCreate
 
 THREADS = 2  # HipFix's default on SQLite
 SELECT = "SELECT slug, version FROM exercise WHERE slug = ?"
@@ -95,3 +107,28 @@ async def lane_unit() -> dict[str, bool]:
 async def loop_raw() -> dict[str, bool]:
     loop_connection.execute(SELECT, (SLUG,)).fetchone()
     return {"ok": True}
+
+
+# A body of progress's size (about 1.7 kB), made once.
+KEPT = b'{"status":"progressing",' + b'"x":"' + b"." * 1700 + b'"}'
+shaped = APIRouter(prefix="/v1")
+
+
+@shaped.get("/clients/{client_id}/progress-shaped")
+async def progress_shaped(client_id: ClientRef, secret: BearerSecret) -> Response:
+    await lane.run(lambda: None)
+    return Response(KEPT, media_type="application/json")
+
+
+@shaped.post("/clients/{client_id}/pain-logs-shaped", status_code=201)
+async def pain_log_shaped(
+    client_id: ClientRef,
+    secret: BearerSecret,
+    payload: PainLogCreate,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    await lane.run(lambda: None)
+    return Response(payload.model_dump_json().encode(), 201, media_type="application/json")
+
+
+app.include_router(shaped)
