@@ -25,11 +25,15 @@ from app.description import DESCRIPTION, TAGS
 from app.health.router import router as health_router
 from app.progression.router import router as progression_router
 from app.tracking.router import router as tracking_router
+from app.webhooks.router import router as webhooks_router
+from app.webhooks.worker import DeliveryWorker, running
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    yield
+    # The webhook worker stops (its round recorded) before the database it writes to closes.
+    async with running(app.state.webhooks, enabled=app.state.settings.webhooks_worker):
+        yield
     app.state.database.close()  # its threads finish what they hold and stop
 
 
@@ -59,6 +63,11 @@ def create_app(
         threads=database_threads(settings),
         caches=caches,
     )
+    app.state.webhooks = DeliveryWorker(
+        app.state.database,
+        poll_seconds=settings.webhooks_poll_seconds,
+        allow_private=settings.webhooks_allow_private_urls,
+    )
     install_problem_handlers(app)
     install_fault_handlers(app)
     install_openapi(app)
@@ -75,7 +84,7 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match"],
             # Response headers a browser app may read: cache validators, back-off, retries
             # replayed, and the reason for a 401.
@@ -87,6 +96,7 @@ def create_app(
     app.include_router(progression_router, prefix="/v1", responses=api_errors)
     app.include_router(tracking_router, prefix="/v1", responses=api_errors)
     app.include_router(accounts_router, prefix="/v1", responses=api_errors)
+    app.include_router(webhooks_router, prefix="/v1", responses=api_errors)
     app.include_router(clinical_router, prefix="/v1", responses=api_errors)
     app.include_router(health_router, responses=api_errors)
     install_docs(app)  # after the API: requests are matched in this order

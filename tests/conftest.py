@@ -15,6 +15,8 @@ import pytest
 _RUN_DIR = Path(tempfile.mkdtemp(prefix="hipfix-tests-"))
 TEST_DATABASE_URL = f"sqlite:///{_RUN_DIR / 'hipfix.db'}"
 os.environ["HIPFIX_DATABASE_URL"] = TEST_DATABASE_URL
+# Test apps share one connection: webhook rounds run when a test asks (`worker.run_once`).
+os.environ.setdefault("HIPFIX_WEBHOOKS_WORKER", "false")
 
 from fastapi import FastAPI  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402

@@ -15,6 +15,7 @@ from sqlmodel import Session
 from app.core.actors import Actor
 from app.models import Client
 from app.models.base import utcnow
+from app.webhooks import outbox
 
 LinkEvent = Literal["client_linked", "client_left"]
 
@@ -48,6 +49,7 @@ def change_coach(
     client.coach_id = coach_id
     session.add(client)
     session.flush()
+    outbox.on_link(session, client, coach, linked=linked)
     return LinkChange(
         type="client_linked" if linked else "client_left",
         client_id=client.id,

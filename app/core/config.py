@@ -69,6 +69,23 @@ class Settings(BaseSettings):
         "writes of ~5 ms) and a twentieth over a minute.",
     )
 
+    webhooks_worker: bool = Field(
+        default=True,
+        description="Run the webhook delivery worker in each process (off: deliveries wait in "
+        "the outbox for a process that runs it).",
+    )
+    webhooks_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often an idle delivery worker looks for due deliveries.",
+    )
+    webhooks_allow_private_urls: bool = Field(
+        default=False,
+        description="Accept webhook URLs on loopback, private, link-local and other non-public "
+        "addresses, and plain http (development and tests only).",
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

@@ -6,6 +6,7 @@ from app.models.content import ExerciseRow, ProtocolRow
 from app.models.idempotency import IdempotencyRecord
 from app.models.progression import EngineCheckpoint, EngineEvent, Override
 from app.models.tracking import Assessment, Enrollment, ExerciseSession, PainLog
+from app.models.webhooks import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "Account",
@@ -22,5 +23,7 @@ __all__ = [
     "Override",
     "PainLog",
     "ProtocolRow",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "metadata",
 ]

@@ -1,0 +1,163 @@
+"""The transactional outbox: deliveries written in the unit of work that makes the news.
+
+Called where decisions, retractions and links are stored, inside their unit of work and
+without committing: a write that rolls back takes its deliveries with it, and a committed one
+keeps them for the worker however the process ends. When nobody subscribes this costs one
+indexed SELECT per write that made a decision (most pain logs make none, and pay nothing).
+"""
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert
+from sqlmodel import Session, col, select
+
+from app.models import Client, EngineEvent, Enrollment, WebhookDelivery, WebhookEndpoint
+from app.models.base import utcnow
+
+RETRY_WINDOW = timedelta(hours=24)
+
+# The types a coach may subscribe to: the engine's decisions (not `override`, which is the
+# coach's own act), retractions, links, and the notice that one of its endpoints was disabled.
+DECISION_TYPES = (
+    "enrolled",
+    "stage_unlocked",
+    "flare",
+    "referral",
+    "referral_cleared",
+    "resolved",
+    "relapse",
+)
+EVENT_TYPES = (
+    *DECISION_TYPES,
+    "decision_retracted",
+    "client_linked",
+    "client_left",
+    "endpoint_disabled",
+)
+
+_ADD = insert(WebhookDelivery)
+_SUBSCRIBED_FOR_CLIENT = (
+    select(
+        col(WebhookEndpoint.id),
+        col(WebhookEndpoint.event_types),
+        col(Client.display_name),
+        col(Client.external_id),
+    )
+    .join(Client, col(Client.coach_id) == col(WebhookEndpoint.account_id))
+    .where(col(WebhookEndpoint.enabled).is_(True))
+)
+_SUBSCRIBED_FOR_COACH = select(col(WebhookEndpoint.id), col(WebhookEndpoint.event_types)).where(
+    col(WebhookEndpoint.enabled).is_(True)
+)
+
+
+def body_of(message_id: str, type_: str, created_at: datetime, data: dict[str, Any]) -> str:
+    """The delivery's body, exactly as it is signed and sent."""
+    envelope = {"id": message_id, "type": type_, "created_at": created_at.isoformat(), "data": data}
+    return json.dumps(envelope, separators=(",", ":"), default=str)
+
+
+def new_message_id() -> str:
+    return f"msg_{uuid.uuid4().hex}"
+
+
+def add_deliveries(
+    session: Session,
+    endpoint_ids: Sequence[uuid.UUID],
+    type_: str,
+    data: dict[str, Any],
+    *,
+    client_id: uuid.UUID | None,
+    now: datetime | None = None,
+) -> list[uuid.UUID]:
+    """One message (one `webhook-id`) for each of `endpoint_ids`, due now. Its ids."""
+    now = now or utcnow()
+    message_id = new_message_id()
+    body = body_of(message_id, type_, now, data)
+    ids = [uuid.uuid4() for _ in endpoint_ids]
+    rows: list[dict[str, Any]] = [
+        {
+            "id": delivery_id,
+            "endpoint_id": endpoint_id,
+            "message_id": message_id,
+            "client_id": client_id,
+            "type": type_,
+            "body": body,
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now,
+            "retry_until": now + RETRY_WINDOW,
+        }
+        for delivery_id, endpoint_id in zip(ids, endpoint_ids, strict=True)
+    ]
+    if rows:
+        session.connection().execute(_ADD, rows)
+    return ids
+
+
+def _client_data(
+    client_id: uuid.UUID, display_name: str, external_id: str | None
+) -> dict[str, Any]:
+    return {"id": str(client_id), "display_name": display_name, "external_id": external_id}
+
+
+def _decision_data(row: EngineEvent) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "type": row.type,
+        "rule": row.rule,
+        "at": row.at.isoformat(),
+        "local_date": row.local_date.isoformat(),
+        "stage": row.stage,
+        "message": row.message,
+        "data": row.data,
+        "retracted_at": row.retracted_at.isoformat() if row.retracted_at else None,
+    }
+
+
+def on_decisions(
+    session: Session,
+    enrollment: Enrollment,
+    made: Sequence[EngineEvent] = (),
+    retracted: Sequence[EngineEvent] = (),
+) -> None:
+    """Announce decisions made (or current again) and retracted by a re-evaluation to the
+    endpoints of the client's coach that subscribe to them."""
+    if not made and not retracted:
+        return
+    endpoints = session.exec(
+        _SUBSCRIBED_FOR_CLIENT.where(col(Client.id) == enrollment.client_id)
+    ).all()
+    if not endpoints:
+        return
+    _, _, display_name, external_id = endpoints[0]
+    client = _client_data(enrollment.client_id, display_name, external_id)
+    enrolment = {
+        "id": str(enrollment.id),
+        "protocol": enrollment.protocol,
+        "version": enrollment.version,
+    }
+    news = [(row.type, row) for row in made if row.type in DECISION_TYPES]
+    news += [("decision_retracted", row) for row in retracted]
+    for type_, row in news:
+        targets = [endpoint_id for endpoint_id, types, _, _ in endpoints if type_ in types]
+        data = {"client": client, "enrollment": enrolment, "decision": _decision_data(row)}
+        add_deliveries(session, targets, type_, data, client_id=enrollment.client_id)
+
+
+def on_link(session: Session, client: Client, coach_id: uuid.UUID, *, linked: bool) -> None:
+    """`client_linked` (it is now `coach_id`'s client) or `client_left` (it no longer is,
+    whoever ended the link) to that coach's subscribed endpoints."""
+    type_ = "client_linked" if linked else "client_left"
+    endpoints = session.exec(
+        _SUBSCRIBED_FOR_COACH.where(col(WebhookEndpoint.account_id) == coach_id)
+    ).all()
+    targets = [endpoint_id for endpoint_id, types in endpoints if type_ in types]
+    data = {"client": _client_data(client.id, client.display_name, client.external_id)}
+    # A client that left is no longer the coach's: the delivery is not filed under it.
+    add_deliveries(session, targets, type_, data, client_id=client.id if linked else None)
