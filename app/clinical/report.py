@@ -46,7 +46,10 @@ def report_html(record: ClinicalRecord) -> str:
     page = _TEMPLATES.get_template("report.html").render(
         client=record.client,
         generated_at=when(record.generated_at),
-        disclaimer=documents[-1]["disclaimer"] if documents else _FALLBACK_NOTICE,
+        # The heading already says it: the protocol's text may open with the same words.
+        disclaimer=(documents[-1]["disclaimer"] if documents else _FALLBACK_NOTICE)
+        .removeprefix("Not medical advice.")
+        .strip(),
         enrollments=[
             {
                 "title": record.document_of(e)["title"],
