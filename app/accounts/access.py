@@ -5,14 +5,15 @@ credential, client and answer take one trip to the database (see docs/architectu
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import bindparam
-from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import Select
+from sqlalchemy import Select, bindparam
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col
 
 from app.accounts.visibility import find_visible_client, visible_to_account
 from app.core.idempotency import Created, respond_once
@@ -23,6 +24,7 @@ from app.core.security import (
     Principal,
     authenticate,
     secret_hash,
+    touch_api_key,
 )
 from app.models import Account, Client, Credential
 from app.models.base import utcnow
@@ -55,9 +57,16 @@ class Caller:
         return principal
 
 
-def _caller_and_client(*, me: bool) -> Select[uuid.UUID, Account, Client]:
+def _caller_and_client(*, me: bool) -> Select[uuid.UUID, Account, Client, str, datetime | None]:
     statement = (
-        select(col(Credential.id), Account, Client)
+        sa_select(
+            col(Credential.id),
+            Account,
+            Client,
+            col(Credential.kind),
+            col(Credential.last_used_at),
+        )
+        .select_from(Credential)
         .join(Account, col(Account.id) == Credential.account_id)
         .join(Client, visible_to_account(me=me))
         .where(LIVE_CREDENTIAL)
@@ -90,10 +99,10 @@ class ClientAccess:
                 statement = None
             else:
                 statement = _CALLER_AND_CLIENT
-        row = session.exec(statement, params=params).first() if statement is not None else None
+        row = session.execute(statement, params).first() if statement is not None else None
         if row is not None:
-            credential_id, account, client = row
-            return Principal(account=account, credential_id=credential_id), client
+            credential_id, account, client, kind, last_used_at = row
+            return Principal(account, credential_id, kind, last_used_at), client
         principal = authenticate(session, self.secret)
         return principal, find_visible_client(session, principal, self.client_ref)
 
@@ -127,6 +136,7 @@ def create_for_client(
     """A create for the client named in the path, once: who asks and for which client, then
     `create` with its Idempotency-Key's record (app/core/idempotency.py)."""
     principal, client = access.resolve(session)
+    touch_api_key(session, principal)
     return respond_once(
         session,
         request,
@@ -151,6 +161,7 @@ def create_by_coach(
     """A coach's create (a managed client, an API key), once, like `create_for_client`.
     `redact`: fields a replay must not repeat (an API key's secret)."""
     coach = caller.coach(session)
+    touch_api_key(session, coach)
     return respond_once(
         session,
         request,

@@ -3,11 +3,11 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Form, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.accounts import service
+from app.accounts import invitations, service
 from app.accounts.access import (
     CallerDep,
     ClientAccessDep,
@@ -20,8 +20,13 @@ from app.accounts.schemas import (
     ApiKeyCreated,
     ApiKeyPage,
     ClientCreate,
-    ClientPage,
     ClientPublic,
+    ClientSort,
+    ClientStatus,
+    ClientSummaryPage,
+    InvitationCreate,
+    InvitationCreated,
+    InvitationPage,
     Token,
     TokenRequest,
 )
@@ -32,6 +37,7 @@ from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import ProblemError, problem_responses
 from app.core.responses import json_response
 from app.core.security import hash_password, verify_password
+from app.progression import dashboard
 
 router = APIRouter()
 
@@ -183,18 +189,47 @@ async def create_client(
 @router.get(
     "/clients",
     tags=["clients"],
-    response_model=ClientPage,
+    response_model=ClientSummaryPage,
     summary="List clients",
     responses=problem_responses(400, 401, 422),
 )
 async def list_clients(
     caller: CallerDep,
     db: DatabaseDep,
+    status: Annotated[
+        ClientStatus | None, Query(description="Only clients with this status.")
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="Part of the display name or external_id, in any case.",
+        ),
+    ] = None,
+    sort: Annotated[
+        ClientSort,
+        Query(
+            description="`created`: oldest first. `last_activity`: the latest log first "
+            "(a client that never logged counts from when it was added)."
+        ),
+    ] = "created",
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> Response:
-    """A coach's clients, oldest first; for a client, just itself."""
-    return json_response(await db.read(service.list_clients, caller, limit, cursor))
+    """The coach's dashboard: each client with its status now, current pain, highest
+    unlocked stage and last log. For a client account, just itself."""
+    return json_response(
+        await db.read(
+            dashboard.list_clients,
+            caller,
+            status=status,
+            q=q,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+        )
+    )
 
 
 @router.get(
@@ -207,3 +242,128 @@ async def list_clients(
 async def get_client(access: ClientAccessDep, db: DatabaseDep) -> Response:
     """One client the caller may see; `me` is the caller's own profile."""
     return json_response(await db.read(service.get_client, access))
+
+
+# --- invitations and coach links --------------------------------------------------------------
+
+InvitationCode = Annotated[
+    str,
+    Path(
+        pattern=r"^[A-Za-z0-9_-]{1,100}$",
+        description="The code from `POST /v1/invitations`.",
+        examples=["hfi_k2Qw…"],
+    ),
+]
+
+
+@router.post(
+    "/invitations",
+    tags=["clients"],
+    status_code=201,
+    response_model=InvitationCreated,
+    summary="Invite a client",
+    responses={**_EXISTING, **problem_responses(400, 401, 403, 409, 413, 422)},
+)
+async def create_invitation(
+    payload: InvitationCreate,
+    request: Request,
+    caller: CallerDep,
+    db: DatabaseDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """A one-time code for a client to accept (shown in this response only, stored hashed),
+    valid 7 days unless `expires_at` says otherwise. With `client_id` (a managed client),
+    accepting gives that client the accepting account as its login, its history kept."""
+    return await db.write(
+        create_by_coach,
+        caller,
+        request,
+        idempotency_key,
+        payload,
+        invitations.create_invitation,
+        redact=frozenset({"code"}),
+    )
+
+
+@router.get(
+    "/invitations",
+    tags=["clients"],
+    response_model=InvitationPage,
+    summary="List invitations",
+    responses=problem_responses(400, 401, 403, 422),
+)
+async def list_invitations(
+    caller: CallerDep,
+    db: DatabaseDep,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> Response:
+    """The coach's invitations, newest first, with their status; never their codes."""
+    return json_response(await db.read(invitations.list_invitations, caller, limit, cursor))
+
+
+@router.delete(
+    "/invitations/{invitation_id}",
+    tags=["clients"],
+    status_code=204,
+    summary="Revoke an invitation",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def delete_invitation(
+    invitation_id: uuid.UUID, caller: CallerDep, db: DatabaseDep
+) -> Response:
+    """Its code stops working. An accepted invitation cannot be revoked (409): release the
+    client instead."""
+    await db.write(invitations.revoke_invitation, caller, invitation_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/invitations/{code}/accept",
+    tags=["clients"],
+    response_model=ClientPublic,
+    summary="Accept an invitation",
+    responses=problem_responses(401, 403, 404, 409, 422, 429),
+)
+async def accept_invitation(
+    code: InvitationCode, request: Request, caller: CallerDep, db: DatabaseDep
+) -> Response:
+    """With a client account's token: the account becomes the inviting coach's client, or,
+    for an invitation made for a managed client, that client's login (its history kept; the
+    account must have no enrolment of its own yet, else 409). Unknown, used, revoked and
+    expired codes all answer 404; too many of those from one address or account answer 429
+    for a while. A client has at most one coach (409 while it has another)."""
+    ip = request.client.host if request.client is not None else ""
+    settings: Settings = request.app.state.settings
+    outcome = await db.write(invitations.accept_invitation, caller, settings, code, ip)
+    if isinstance(outcome, ProblemError):
+        raise outcome
+    return json_response(outcome)
+
+
+@router.delete(
+    "/me/coach",
+    tags=["clients"],
+    status_code=204,
+    summary="Leave your coach",
+    responses=problem_responses(401, 403, 404),
+)
+async def leave_coach(caller: CallerDep, db: DatabaseDep) -> Response:
+    """The client account's link to its coach ends: the coach no longer sees it. Its history
+    stays its own. 404 when it has no coach."""
+    await db.write(invitations.leave_coach, caller)
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/clients/{client_id}/coach",
+    tags=["clients"],
+    status_code=204,
+    summary="Release a client",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def release_client(access: ClientAccessDep, db: DatabaseDep) -> Response:
+    """The coach ends its link with a client that signs in itself; the client keeps its
+    history. A managed client (no login) cannot be released (409)."""
+    await db.write(invitations.release_client, access)
+    return Response(status_code=204)

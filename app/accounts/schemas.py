@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from pydantic.config import JsonDict
 
 from app.core.pagination import Page
-from app.core.types import ONE_LINE, Name, Timezone
+from app.core.types import ONE_LINE, FutureMoment, Name, Timezone
 from app.core.types import Token as FormText
 
 Role = Literal["client", "coach"]
@@ -131,11 +131,22 @@ class Token(BaseModel):
 
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"name": "clinic EHR sync"}]}
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"name": "clinic EHR sync"},
+                {"name": "pilot import", "expires_at": "2027-03-31T00:00:00Z"},
+            ]
+        },
     )
 
     id: uuid.UUID | None = Field(None, description="Optional client-made id, for safe retries.")
     name: Name
+    expires_at: FutureMoment | None = Field(
+        None,
+        description="When the key stops working (at most a year ahead); none: until revoked. "
+        "An expired key is refused like a revoked one.",
+    )
 
 
 _API_KEY: JsonDict = {
@@ -143,6 +154,8 @@ _API_KEY: JsonDict = {
     "name": "clinic EHR sync",
     "prefix": "hfk_Zx81",
     "created_at": "2026-11-26T08:00:00Z",
+    "expires_at": None,
+    "last_used_at": "2026-11-30T09:14:00Z",
 }
 
 
@@ -153,6 +166,11 @@ class ApiKeyPublic(BaseModel):
     name: str
     prefix: str = Field(description="The key's first characters, to tell keys apart.")
     created_at: datetime
+    expires_at: datetime | None = Field(description="Null: until revoked.")
+    last_used_at: datetime | None = Field(
+        description="When the key last made a change (a write), to the minute: kept at most "
+        "once a minute. Null: never."
+    )
 
 
 class ApiKeyCreated(ApiKeyPublic):
@@ -164,6 +182,8 @@ class ApiKeyCreated(ApiKeyPublic):
                     "name": "clinic EHR sync",
                     "prefix": "hfk_Zx81",
                     "created_at": "2026-11-26T08:00:00Z",
+                    "expires_at": None,
+                    "last_used_at": None,
                     "key": "hfk_Zx81…",
                 }
             ]
@@ -215,4 +235,121 @@ class ClientPublic(BaseModel):
 class ClientPage(Page[ClientPublic]):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"items": [_CLIENT], "next_cursor": None}]}
+    )
+
+
+ClientStatus = Literal["progressing", "hold", "refer", "resolved", "not_enrolled"]
+ClientSort = Literal["created", "last_activity"]
+
+_CLIENT_SUMMARY: JsonDict = {
+    **_CLIENT,
+    "status": "refer",
+    "current_pain": 6.5,
+    "stage": "stretch-hip-flexors",
+    "last_logged_at": "2026-11-30T07:45:00Z",
+}
+
+
+class ClientSummary(ClientPublic):
+    """A client as the coach's list shows it: where it stands now."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_CLIENT_SUMMARY]})
+
+    status: ClientStatus = Field(
+        description="The active enrolment's status now (a hold ends with its last local "
+        "date), or `not_enrolled`."
+    )
+    current_pain: float | None = Field(
+        description="Mean daily highest pain over the client's last 7 local dates; null "
+        "without logs in them."
+    )
+    stage: str | None = Field(description="The highest unlocked stage's slug.")
+    last_logged_at: datetime | None = Field(
+        description="The latest pain log, session or assessment (its own time)."
+    )
+
+
+class ClientSummaryPage(Page[ClientSummary]):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [_CLIENT_SUMMARY], "next_cursor": None}]}
+    )
+
+
+# --- invitations ---------------------------------------------------------------------------
+
+InvitationStatus = Literal["pending", "accepted", "revoked", "expired"]
+
+
+class InvitationCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"email": "sam@example.com", "display_name": "Sam"},
+                {"client_id": "5d1e8a2c-9f3b-4c7d-8e6a-1b2c3d4e5f60"},
+            ]
+        },
+    )
+
+    id: uuid.UUID | None = Field(None, description="Optional client-made id, for safe retries.")
+    email: Email | None = Field(
+        None, description="Only an account with this e-mail may accept it (when given)."
+    )
+    display_name: Name | None = Field(None, description="Whom you invite, for your own list.")
+    expires_at: FutureMoment | None = Field(
+        None, description="When the code stops working; default 7 days from now."
+    )
+    client_id: uuid.UUID | None = Field(
+        None,
+        description="One of your managed clients: accepting gives it the accepting account as "
+        "its login, with its history.",
+    )
+
+
+_INVITATION: JsonDict = {
+    "id": "1d2c3b4a-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+    "prefix": "hfi_k2Qw",
+    "email": "sam@example.com",
+    "display_name": "Sam",
+    "client_id": None,
+    "status": "pending",
+    "created_at": "2026-11-30T08:00:00Z",
+    "expires_at": "2026-12-07T08:00:00Z",
+    "accepted_at": None,
+    "accepted_client_id": None,
+    "revoked_at": None,
+}
+
+
+class InvitationPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_INVITATION]})
+
+    id: uuid.UUID
+    prefix: str = Field(description="The code's first characters, to tell codes apart.")
+    email: str | None
+    display_name: str | None
+    client_id: uuid.UUID | None = Field(description="The managed client it gives a login.")
+    status: InvitationStatus
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None
+    accepted_client_id: uuid.UUID | None = Field(description="The client it linked, once accepted.")
+    revoked_at: datetime | None
+
+
+class InvitationCreated(InvitationPublic):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**_INVITATION, "code": "hfi_k2Qw…"}]}
+    )
+
+    code: str | None = Field(
+        description="The one-time code, shown only in this response (null when replayed for "
+        "an Idempotency-Key). The client accepts it with "
+        "`POST /v1/invitations/{code}/accept`."
+    )
+
+
+class InvitationPage(Page[InvitationPublic]):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [_INVITATION], "next_cursor": None}]}
     )

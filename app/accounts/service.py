@@ -18,11 +18,9 @@ from app.accounts.schemas import (
     ApiKeyPage,
     ApiKeyPublic,
     ClientCreate,
-    ClientPage,
     ClientPublic,
     Token,
 )
-from app.accounts.visibility import visible_clients
 from app.core.config import Settings
 from app.core.fingerprint import body_hash
 from app.core.idempotency import Created
@@ -241,6 +239,8 @@ def _api_key_public(credential: Credential) -> ApiKeyPublic:
         name=credential.name or "",
         prefix=credential.prefix,
         created_at=credential.created_at,
+        expires_at=credential.expires_at,
+        last_used_at=credential.last_used_at,
     )
 
 
@@ -253,6 +253,7 @@ def create_api_key(session: Session, coach: Principal, payload: ApiKeyCreate) ->
             c.account_id == coach.id
             and c.kind == "api_key"
             and c.name == payload.name
+            and c.expires_at == payload.expires_at
             and c.revoked_at is None
         ),
     )
@@ -266,6 +267,7 @@ def create_api_key(session: Session, coach: Principal, payload: ApiKeyCreate) ->
         secret_hash=secret_hash(secret),
         prefix=secret[:8],
         name=payload.name,
+        expires_at=payload.expires_at,
     )
     session.add(credential)
     session.flush()
@@ -341,17 +343,3 @@ def create_client(session: Session, coach: Principal, payload: ClientCreate) -> 
     session.add(client)
     session.flush()
     return 201, client_public(client)
-
-
-def list_clients(session: Session, caller: Caller, limit: int, cursor: str | None) -> ClientPage:
-    principal = caller.principal(session)
-    rows, next_cursor = keyset_page(
-        session,
-        visible_clients(principal),
-        moment=col(Client.created_at),
-        ident=col(Client.id),
-        limit=limit,
-        cursor=cursor,
-        newest_first=False,
-    )
-    return ClientPage(items=[client_public(r) for r in rows], next_cursor=next_cursor)

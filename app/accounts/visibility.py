@@ -29,6 +29,16 @@ def visible_clients(principal: Principal) -> SelectOfScalar[Client]:
     return _VISIBLE[principal.role].params(principal=principal.id)
 
 
+def visible_condition(principal: Principal) -> ColumnElement[bool]:
+    """The same rule as a condition on `Client`."""
+    return col(_SEEN_THROUGH[principal.role]) == principal.id
+
+
+def visible_client_ids(principal: Principal) -> SelectOfScalar[uuid.UUID]:
+    """The same rule as ids, for `IN (...)`."""
+    return select(col(Client.id)).where(visible_condition(principal))
+
+
 def visible_to_account(*, me: bool) -> ColumnElement[bool]:
     """The same rule as a join condition between `Client` and the caller's `Account` row, for
     a statement that finds both at once; `me`: only a client account's own profile."""

@@ -144,6 +144,25 @@ StartMoment = Annotated[
     AfterValidator(_not_after_now),
     Field(examples=["2026-10-17T08:00:00Z"]),
 ]
+
+
+def _ahead(value: datetime) -> datetime:
+    value = _in_utc(value)
+    now = datetime.now(UTC)
+    if value <= now:
+        raise ValueError("is not in the future")
+    if value > now + FUTURE_LIMIT:
+        raise ValueError("is more than a year ahead")
+    return value
+
+
+# An expiry: ahead of now, at most a year, in UTC.
+FUTURE_LIMIT = timedelta(days=366)
+FutureMoment = Annotated[
+    _BodyMoment,
+    AfterValidator(_ahead),
+    Field(examples=["2027-06-30T00:00:00Z"]),
+]
 # A query parameter's moment (since/until): ISO 8601 text too, in UTC.
 QueryMoment = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_in_utc)]
 

@@ -60,6 +60,11 @@ class Credential(SQLModel, table=True):
     )
     expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    last_used_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(UTCDateTime),
+        description="API keys: moved by the key's writes, at most once a minute.",
+    )
 
 
 class LoginFailure(SQLModel, table=True):
@@ -74,4 +79,43 @@ class LoginFailure(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=254)
     ip: str = Field(max_length=64, description="The client's address, as the server saw it.")
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class Invitation(SQLModel, table=True):
+    """A coach's one-time code for a client to accept: the code is stored only as its
+    SHA-256, like every bearer secret."""
+
+    __tablename__ = "invitation"
+    __table_args__ = (Index(None, "coach_id", "created_at"),)
+
+    id: uuid.UUID = Field(primary_key=True)
+    coach_id: uuid.UUID = Field(foreign_key="account.id")
+    code_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=12, description="The code's first characters.")
+    email: str | None = Field(default=None, max_length=254, description="Stored lower-cased.")
+    display_name: str | None = Field(default=None, max_length=100)
+    client_id: uuid.UUID | None = Field(
+        default=None, foreign_key="client.id", description="A managed client to give a login."
+    )
+    body_hash: str = Field(max_length=64)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    accepted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    accepted_client_id: uuid.UUID | None = Field(default=None, foreign_key="client.id")
+
+
+class InvitationGuess(SQLModel, table=True):
+    """A code that matched no live invitation, kept for the throttling window: counted per
+    address and per account, so guessing is slow from anywhere."""
+
+    __tablename__ = "invitation_guess"
+    __table_args__ = (Index(None, "ip", "at"), Index(None, "account_id", "at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    ip: str = Field(max_length=64)
+    account_id: uuid.UUID = Field(foreign_key="account.id")
     at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

@@ -4,9 +4,10 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index
+from sqlalchemy import JSON, BigInteger, Column, Index
 from sqlmodel import Field, SQLModel
 
+from app.core.actors import ActorPublic, actor_public, written_by
 from app.models.base import UTCDateTime, utcnow
 
 
@@ -24,6 +25,14 @@ class Override(SQLModel, table=True):
     at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     body_hash: str = Field(max_length=64)
     created_by: uuid.UUID = Field(foreign_key="account.id")
+    actor_role: str = Field(max_length=10, description="coach or client: who wrote it.")
+    actor_key_id: uuid.UUID | None = Field(
+        default=None, description="The API key it was written with, if any."
+    )
+
+    @property
+    def actor(self) -> ActorPublic:
+        return written_by(self)
 
 
 class EngineEvent(SQLModel, table=True):
@@ -50,6 +59,45 @@ class EngineEvent(SQLModel, table=True):
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )
     retracted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    # Whose write made the engine decide it (null: stored before actors were kept).
+    actor_role: str | None = Field(default=None, max_length=10)
+    actor_account_id: uuid.UUID | None = Field(default=None, foreign_key="account.id")
+    actor_key_id: uuid.UUID | None = None
+
+    @property
+    def actor(self) -> ActorPublic | None:
+        return actor_public(self.actor_role, self.actor_account_id, self.actor_key_id)
+
+
+class FeedEntry(SQLModel, table=True):
+    """One line of the event feed: a decision made, or made again, or retracted.
+
+    `seq` is handed out in commit order (see `app.progression.feed`), so a poller that
+    keeps the last one it saw gets every entry exactly once."""
+
+    __tablename__ = "feed_entry"
+    __table_args__ = (Index(None, "client_id", "seq"),)
+
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    client_id: uuid.UUID = Field(foreign_key="client.id")
+    event_id: uuid.UUID = Field(foreign_key="engine_event.id", index=True)
+    type: str = Field(max_length=20, description="The decision's type, or decision_retracted.")
+    actor_role: str = Field(max_length=10)
+    actor_account_id: uuid.UUID | None = Field(default=None, foreign_key="account.id")
+    actor_key_id: uuid.UUID | None = None
+    recorded_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+
+
+class FeedClock(SQLModel, table=True):
+    """The feed's last sequence number: one row, taken (and so locked) by each writer that
+    adds feed entries until it commits."""
+
+    __tablename__ = "feed_clock"
+
+    id: int = Field(primary_key=True)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class EngineCheckpoint(SQLModel, table=True):

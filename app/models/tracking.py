@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, ForeignKeyConstraint, Index, literal_column, text
 from sqlmodel import Field, SQLModel, col
 
+from app.core.actors import ActorPublic, written_by
 from app.models.base import UTCDateTime, utcnow
 
 
@@ -35,7 +36,31 @@ class Enrollment(SQLModel, table=True):
     )
     status: str = Field(max_length=10, default="active")
     body_hash: str = Field(max_length=64)
+    # The engine's newest state in the columns a coach's list filters and sorts by: written
+    # by the replay in the unit of work that writes the checkpoint they are read from.
+    referred: bool = Field(default=False)
+    resolved: bool = Field(default=False)
+    hold_ends_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime), description="End of the hold's last date."
+    )
+    top_stage: str | None = Field(
+        default=None, max_length=80, description="The highest unlocked stage."
+    )
+    last_logged_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(UTCDateTime),
+        description="The latest pain log, session or assessment.",
+    )
     created_by: uuid.UUID = Field(foreign_key="account.id")
+    actor_role: str = Field(max_length=10, description="coach or client: who wrote it.")
+    actor_key_id: uuid.UUID | None = Field(
+        default=None, description="The API key it was written with, if any."
+    )
+
+    @property
+    def actor(self) -> ActorPublic:
+        return written_by(self)
+
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )
@@ -66,6 +91,15 @@ class ExerciseSession(SQLModel, table=True):
     note: str | None = Field(default=None, max_length=1000)
     body_hash: str = Field(max_length=64)
     created_by: uuid.UUID = Field(foreign_key="account.id")
+    actor_role: str = Field(max_length=10, description="coach or client: who wrote it.")
+    actor_key_id: uuid.UUID | None = Field(
+        default=None, description="The API key it was written with, if any."
+    )
+
+    @property
+    def actor(self) -> ActorPublic:
+        return written_by(self)
+
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )
@@ -93,6 +127,15 @@ class PainLog(SQLModel, table=True):
     note: str | None = Field(default=None, max_length=1000)
     body_hash: str = Field(max_length=64)
     created_by: uuid.UUID = Field(foreign_key="account.id")
+    actor_role: str = Field(max_length=10, description="coach or client: who wrote it.")
+    actor_key_id: uuid.UUID | None = Field(
+        default=None, description="The API key it was written with, if any."
+    )
+
+    @property
+    def actor(self) -> ActorPublic:
+        return written_by(self)
+
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )
@@ -116,6 +159,15 @@ class Assessment(SQLModel, table=True):
     note: str | None = Field(default=None, max_length=1000)
     body_hash: str = Field(max_length=64)
     created_by: uuid.UUID = Field(foreign_key="account.id")
+    actor_role: str = Field(max_length=10, description="coach or client: who wrote it.")
+    actor_key_id: uuid.UUID | None = Field(
+        default=None, description="The API key it was written with, if any."
+    )
+
+    @property
+    def actor(self) -> ActorPublic:
+        return written_by(self)
+
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )

@@ -81,8 +81,10 @@ def create_override(
         at=utcnow(),
         body_hash=digest,
         created_by=principal.id,
+        actor_role=principal.role,
+        actor_key_id=principal.actor.api_key_id,
     )
     session.add(row)
     session.flush()
-    record(session, enrollment, client, [override_entry(row)])
+    record(session, enrollment, client, [override_entry(row)], principal.actor)
     return 201, _override_public(row)

@@ -1,11 +1,18 @@
 """Progress, today's routine, the decision log, coach overrides and simulations."""
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.accounts.access import ClientAccess, ClientAccessDep, ClientRef, create_for_client
+from app.accounts.access import (
+    CallerDep,
+    ClientAccess,
+    ClientAccessDep,
+    ClientRef,
+    create_for_client,
+)
 from app.core.csv_lists import csv_responses, listed
 from app.core.db import DatabaseDep, database_of
 from app.core.idempotency import IdempotencyKey
@@ -15,12 +22,14 @@ from app.core.problems import problem_responses
 from app.core.responses import json_response
 from app.core.security import BearerSecret
 from app.core.types import QueryDate
-from app.progression import overrides, reads, views
+from app.progression import feed, overrides, reads, views
 from app.progression.schemas import (
     SIMULATION_EXAMPLES,
     Event,
     EventPage,
     EventType,
+    FeedEventType,
+    FeedPage,
     OverrideCreate,
     OverridePublic,
     Progress,
@@ -100,6 +109,45 @@ async def list_events(
         cursor=cursor,
     )
     return listed(request, page, Event, "events")
+
+
+@router.get(
+    "/events",
+    response_model=FeedPage,
+    summary="The event feed",
+    responses=problem_responses(401, 404, 422),
+)
+async def list_feed(
+    caller: CallerDep,
+    db: DatabaseDep,
+    after: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[0-9]{1,18}$",
+            description="The `next_cursor` you kept: only entries after it. Omit it to start "
+            "from the beginning.",
+        ),
+    ] = None,
+    type: Annotated[list[FeedEventType] | None, Query(description="Only these types.")] = None,
+    client_id: Annotated[uuid.UUID | None, Query(description="Only this client.")] = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+) -> Response:
+    """Every decision for all of a coach's clients (a client: its own), oldest first, each
+    once: a decision when it is made, `decision_retracted` when a later re-evaluation (a
+    backfill, a deletion) undoes it, and the decision again if it is made again. Keep
+    `next_cursor` and send it as `after`: entries appear in the order their writes
+    committed, so a poller that does so sees each exactly once. The feed follows who your
+    clients are now: a released client's entries leave it, a linked one's join it."""
+    return json_response(
+        await db.read(
+            feed.list_feed,
+            caller,
+            after=int(after) if after is not None else 0,
+            types=list(type) if type else None,
+            client_ref=client_id,
+            limit=limit,
+        )
+    )
 
 
 @router.post(

@@ -8,6 +8,7 @@ from fastapi.openapi.models import Example
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict, JsonValue
 
+from app.core.actors import ActorPublic
 from app.core.pagination import Page
 from app.core.types import Note, PainScore, PastMoment, Reason, Timezone
 from app.progression.model import DecisionType, Status
@@ -211,6 +212,11 @@ _EVENT: JsonDict = {
     "(Stretch the hip flexors) brought pain from 6 to 4, and it has stopped falling.",
     "data": {"days": 14, "sessions": 7, "from_pain": 6, "current_pain": 4.0},
     "retracted_at": None,
+    "actor": {
+        "role": "client",
+        "account_id": "0b9c2f4e-6a51-4c1e-9d52-3f1a7c0e8b21",
+        "api_key_id": None,
+    },
 }
 
 
@@ -232,11 +238,75 @@ class Event(BaseModel):
         None,
         description="Set when a later re-evaluation (a backfill or deletion) no longer makes it.",
     )
+    actor: ActorPublic | None = Field(
+        None,
+        description="Whose write made the engine decide it; null for decisions stored before "
+        "HipFix kept actors.",
+    )
 
 
 class EventPage(Page[Event]):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"items": [_EVENT], "next_cursor": None}]}
+    )
+
+
+FeedEventType = Literal[
+    "enrolled",
+    "stage_unlocked",
+    "flare",
+    "referral",
+    "referral_cleared",
+    "resolved",
+    "relapse",
+    "override",
+    "decision_retracted",
+]
+_FEED_EVENT: JsonDict = {
+    "sequence": 1042,
+    **{k: v for k, v in _EVENT.items() if k != "retracted_at"},
+    "decision_type": "stage_unlocked",
+    "client_id": "5d1e8a2c-9f3b-4c7d-8e6a-1b2c3d4e5f60",
+    "enrollment_id": "9e8d7c6b-5a49-4382-9176-5e4d3c2b1a09",
+    "recorded_at": "2026-11-01T19:00:02Z",
+}
+
+
+class FeedEvent(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_FEED_EVENT]})
+
+    sequence: int = Field(description="The feed's order: pass the last one seen as `after`.")
+    id: uuid.UUID = Field(
+        description="The decision's id (a retraction carries the id of the decision it undoes)."
+    )
+    type: FeedEventType = Field(
+        description="The decision's type, or `decision_retracted` when a re-evaluation (a "
+        "backfill, a deletion) no longer makes a decision listed earlier."
+    )
+    decision_type: EventType = Field(description="The decision's own type, retracted or not.")
+    client_id: uuid.UUID
+    enrollment_id: uuid.UUID
+    rule: str
+    at: datetime = Field(description="When the item that caused the decision happened.")
+    local_date: date = Field(description="The client's local date of `at`.")
+    stage: str | None
+    message: str
+    data: dict[str, Any] = Field(description="The figures the rule used.")
+    recorded_at: datetime = Field(description="When this entry was added to the feed.")
+    actor: ActorPublic | None = Field(
+        description="Whose write caused this entry (`system`: a re-evaluation under new rules)."
+    )
+
+
+class FeedPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [_FEED_EVENT], "next_cursor": "1042"}]}
+    )
+
+    items: list[FeedEvent] = Field(description="Oldest first.")
+    next_cursor: str = Field(
+        description="Pass as `after` next time. Never null: when `items` is empty you are "
+        "caught up, and it is the `after` you sent."
     )
 
 
@@ -279,6 +349,11 @@ class OverridePublic(BaseModel):
                     "reason": "Knees cave in on every squat.",
                     "by": "coach",
                     "at": "2026-11-26T08:00:00Z",
+                    "actor": {
+                        "role": "coach",
+                        "account_id": "7f3e2d1c-0b9a-4876-9543-21fedcba9876",
+                        "api_key_id": "2a4b6c8d-0e1f-4a2b-8c3d-4e5f6a7b8c9d",
+                    },
                 }
             ]
         }
@@ -288,8 +363,9 @@ class OverridePublic(BaseModel):
     action: Literal["unlock_stage", "clear_referral"]
     stage: str | None
     reason: str
-    by: Literal["coach", "client"]
+    by: Literal["coach", "client"] = Field(description="The actor's role (kept from v1).")
     at: datetime
+    actor: ActorPublic = Field(description="Which account (and API key) made it.")
 
 
 # --- simulations ---------------------------------------------------------------------------

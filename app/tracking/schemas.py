@@ -10,6 +10,7 @@ from pydantic.config import JsonDict
 from pydantic.fields import FieldInfo
 
 from app.catalogue.schemas import RedFlagCode
+from app.core.actors import ActorPublic
 from app.core.pagination import Page
 from app.core.types import WHOLE_NUMBER, Note, PainScore, PastMoment, StartMoment, integer
 from app.progression.params import ProgressionParams
@@ -93,6 +94,11 @@ if TYPE_CHECKING:
 else:
     ProgressionParamsOverride = _override_model()
 
+_ACTOR: JsonDict = {
+    "role": "client",
+    "account_id": "0b9c2f4e-6a51-4c1e-9d52-3f1a7c0e8b21",
+    "api_key_id": None,
+}
 _ENROLLMENT: JsonDict = {
     "id": "9e8d7c6b-5a49-4382-9176-5e4d3c2b1a09",
     "client_id": "5d1e8a2c-9f3b-4c7d-8e6a-1b2c3d4e5f60",
@@ -103,6 +109,7 @@ _ENROLLMENT: JsonDict = {
     "params": ProgressionParams().model_dump(),
     "status": "active",
     "created_at": "2026-11-26T08:00:00Z",
+    "actor": _ACTOR,
 }
 
 
@@ -149,6 +156,7 @@ class EnrollmentPublic(BaseModel):
     )
     status: Literal["active", "ended"]
     created_at: datetime
+    actor: ActorPublic = Field(description="Who wrote it.")
 
 
 class EnrollmentPage(Page[EnrollmentPublic]):
@@ -182,6 +190,7 @@ _PAIN: JsonDict = {
     "session_id": None,
     "recorded_at": "2026-11-26T06:30:00Z",
     "created_at": "2026-11-26T06:31:00Z",
+    "actor": _ACTOR,
 }
 
 
@@ -218,6 +227,7 @@ class PainLogPublic(BaseModel):
     flags: list[RedFlagCode]
     note: str | None
     created_at: datetime
+    actor: ActorPublic = Field(description="Who wrote it.")
 
 
 class PainLogPage(Page[PainLogPublic]):
@@ -283,6 +293,7 @@ _SESSION: JsonDict = {
         "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
     ],
     "created_at": "2026-11-25T18:30:00Z",
+    "actor": _ACTOR,
 }
 
 
@@ -314,6 +325,7 @@ class SessionPublic(BaseModel):
     )
     note: str | None
     created_at: datetime
+    actor: ActorPublic = Field(description="Who wrote it.")
 
 
 class SessionPage(Page[SessionPublic]):
@@ -337,6 +349,7 @@ _ASSESSMENT: JsonDict = {
     "enrollment_id": "9e8d7c6b-5a49-4382-9176-5e4d3c2b1a09",
     "note": None,
     "created_at": "2026-11-20T09:01:00Z",
+    "actor": _ACTOR,
 }
 
 
@@ -363,6 +376,7 @@ class AssessmentPublic(BaseModel):
     performed_at: datetime
     note: str | None
     created_at: datetime
+    actor: ActorPublic = Field(description="Who wrote it.")
 
 
 class AssessmentPage(Page[AssessmentPublic]):

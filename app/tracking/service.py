@@ -70,6 +70,7 @@ def enrollment_public(session: Session, enrollment: Enrollment) -> EnrollmentPub
         params=_enrollment_params(session, enrollment),
         status=enrollment.status,  # type: ignore[arg-type]  # str column written from the Literal
         created_at=enrollment.created_at,
+        actor=enrollment.actor,
     )
 
 
@@ -117,10 +118,12 @@ def create_enrollment(
         status="active",
         body_hash=digest,
         created_by=principal.id,
+        actor_role=principal.role,
+        actor_key_id=principal.actor.api_key_id,
     )
     session.add(enrollment)
     session.flush()
-    replay.on_enrolled(session, enrollment, client)
+    replay.on_enrolled(session, enrollment, client, principal.actor)
     return 201, enrollment_public(session, enrollment)
 
 
@@ -182,6 +185,8 @@ def _new_pain_log(
         note=payload.note,
         body_hash=digest,
         created_by=principal.id,
+        actor_role=principal.role,
+        actor_key_id=principal.actor.api_key_id,
     )
 
 
@@ -212,7 +217,7 @@ def create_pain_log(
     log = _new_pain_log(principal, client, enrollment, payload, digest)
     session.add(log)
     session.flush()
-    replay.record(session, enrollment, client, [timeline.pain_entry(log)])
+    replay.record(session, enrollment, client, [timeline.pain_entry(log)], principal.actor)
     return 201, pain_public(log)
 
 
@@ -246,7 +251,9 @@ def create_pain_logs(
     session.flush()
     new = [log for log in logs if log.id in created_ids]
     if new:
-        replay.record(session, enrollment, client, list(map(timeline.pain_entry, new)))
+        replay.record(
+            session, enrollment, client, list(map(timeline.pain_entry, new)), principal.actor
+        )
     created = len(created_ids)
     result = PainLogBatchResult(
         items=[pain_public(log) for log in logs], created=created, existing=len(logs) - created
@@ -296,7 +303,7 @@ def list_pain_logs(
 
 
 def delete_pain_log(session: Session, access: ClientAccess, log_id: uuid.UUID) -> None:
-    client = access.client(session)
+    principal, client = access.resolve(session)
     log = session.get(PainLog, log_id)
     if log is None or log.client_id != client.id or log.deleted_at is not None:
         raise NotFoundError(f"No pain log {log_id}.")
@@ -305,7 +312,9 @@ def delete_pain_log(session: Session, access: ClientAccess, log_id: uuid.UUID) -
     session.flush()
     enrollment = session.get(Enrollment, log.enrollment_id)
     assert enrollment is not None
-    replay.reevaluate(session, enrollment, client, position_of(timeline.pain_entry(log)))
+    replay.reevaluate(
+        session, enrollment, client, position_of(timeline.pain_entry(log)), actor=principal.actor
+    )
 
 
 # --- sessions -------------------------------------------------------------------------------
@@ -345,6 +354,7 @@ def session_public(row: ExerciseSession, pain_log_ids: list[uuid.UUID]) -> Sessi
         pain_log_ids=pain_log_ids,
         note=row.note,
         created_at=row.created_at,
+        actor=row.actor,
     )
 
 
@@ -397,6 +407,8 @@ def create_session(
         note=payload.note,
         body_hash=digest,
         created_by=principal.id,
+        actor_role=principal.role,
+        actor_key_id=principal.actor.api_key_id,
     )
     session.add(row)
     session.flush()
@@ -424,7 +436,7 @@ def create_session(
         log_ids.append(pain.id)
         added.append(timeline.pain_entry(pain))
     session.flush()
-    replay.record(session, enrollment, client, added)
+    replay.record(session, enrollment, client, added, principal.actor)
     return 201, session_public(row, log_ids)
 
 
@@ -487,10 +499,12 @@ def create_assessment(
         note=payload.note,
         body_hash=digest,
         created_by=principal.id,
+        actor_role=principal.role,
+        actor_key_id=principal.actor.api_key_id,
     )
     session.add(row)
     session.flush()
-    replay.record(session, enrollment, client, [timeline.assessment_entry(row)])
+    replay.record(session, enrollment, client, [timeline.assessment_entry(row)], principal.actor)
     return 201, assessment_public(row)
 
 

@@ -1,0 +1,133 @@
+"""The event feed: every decision made, made again or retracted, for all of a caller's
+clients, in the order the writes committed, behind a cursor a poller keeps.
+
+Sequence numbers come from one counter row (`feed_clock`), taken by an UPDATE in the unit of
+work that adds entries and held until it commits. Why a lock rather than an auto-increment:
+on PostgreSQL writers of different enrolments run at once, and an id handed out at insert
+time can commit after a higher one was already read; a poller past the higher one would
+never see it. With the counter row, a writer that has taken numbers holds the row until it
+commits or rolls back, so the next writer's numbers are all higher and become visible only
+after; every committed entry has a lower number than any entry still in flight. A reader
+never waits (it does not read the counter). The cost: writes that add entries take turns
+from their counter UPDATE (the last thing their replay does) to their commit; writes that
+decide nothing (most pain logs) never touch it. On SQLite writes are serialised anyway.
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Select, bindparam, insert, update
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col
+
+from app.accounts.access import Caller
+from app.accounts.visibility import find_visible_client, visible_client_ids
+from app.core.actors import Actor, actor_public
+from app.core.pagination import MAX_LIMIT
+from app.models import EngineEvent
+from app.models.base import utcnow
+from app.models.progression import FeedClock, FeedEntry
+from app.progression.schemas import FeedEvent, FeedPage
+
+RETRACTED = "decision_retracted"
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A feed entry to add: a decision (its type) or its retraction."""
+
+    client_id: uuid.UUID
+    event_id: uuid.UUID
+    type: str
+
+
+_TAKE = (
+    update(FeedClock)
+    .where(col(FeedClock.id) == 1)
+    .values(seq=col(FeedClock.seq) + bindparam("count"))
+    .returning(col(FeedClock.seq))
+)
+_ADD = insert(FeedEntry)
+
+
+def append(session: Session, lines: Sequence[Line], actor: Actor) -> None:
+    """Add `lines` to the feed, numbered after everything committed (see the module's
+    docstring). Called once per unit of work, after its decisions are stored."""
+    if not lines:
+        return
+    session.flush()  # the decisions they refer to, added to the session just before
+    connection = session.connection()
+    last = int(connection.execute(_TAKE, {"count": len(lines)}).scalar_one())
+    now = utcnow()
+    connection.execute(
+        _ADD,
+        [
+            {
+                "seq": last - len(lines) + number,
+                "client_id": line.client_id,
+                "event_id": line.event_id,
+                "type": line.type,
+                "actor_role": actor.role,
+                "actor_account_id": actor.account_id,
+                "actor_key_id": actor.api_key_id,
+                "recorded_at": now,
+            }
+            for number, line in enumerate(lines, start=1)
+        ],
+    )
+
+
+def _page_query(types: list[str] | None) -> Select[FeedEntry, EngineEvent]:
+    query = (
+        sa_select(FeedEntry, EngineEvent)
+        .join(EngineEvent, col(EngineEvent.id) == FeedEntry.event_id)
+        .where(col(FeedEntry.seq) > bindparam("after"))
+        .order_by(col(FeedEntry.seq))
+        .limit(bindparam("limit"))
+    )
+    if types:
+        query = query.where(col(FeedEntry.type).in_(types))
+    return query
+
+
+def feed_event(entry: FeedEntry, event: EngineEvent) -> FeedEvent:
+    return FeedEvent(
+        sequence=entry.seq,
+        id=event.id,
+        type=entry.type,  # type: ignore[arg-type]  # str column written from the Literal
+        decision_type=event.type,  # type: ignore[arg-type]  # str column written from the Literal
+        client_id=entry.client_id,
+        enrollment_id=event.enrollment_id,
+        rule=event.rule,
+        at=event.at,
+        local_date=event.local_date,
+        stage=event.stage,
+        message=event.message,
+        data=event.data,
+        recorded_at=entry.recorded_at,
+        actor=actor_public(entry.actor_role, entry.actor_account_id, entry.actor_key_id),
+    )
+
+
+def list_feed(
+    session: Session,
+    caller: Caller,
+    *,
+    after: int,
+    types: list[str] | None,
+    client_ref: uuid.UUID | None,
+    limit: int,
+) -> FeedPage:
+    """Entries after `after`, oldest first: a coach's for all its clients, a client's own."""
+    principal = caller.principal(session)
+    query = _page_query(types)
+    if client_ref is not None:
+        client = find_visible_client(session, principal, str(client_ref))
+        query = query.where(col(FeedEntry.client_id) == client.id)
+    else:
+        query = query.where(col(FeedEntry.client_id).in_(visible_client_ids(principal)))
+    rows = session.execute(query, {"after": after, "limit": min(limit, MAX_LIMIT)}).all()
+    items = [feed_event(entry, event) for entry, event in rows]
+    # Never null: a poller passes it back as `after`, caught up or not.
+    return FeedPage(items=items, next_cursor=str(items[-1].sequence if items else after))
