@@ -12,28 +12,36 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import bindparam, func, insert, union_all
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, select
 
+from app.core.actors import SYSTEM, Actor
 from app.core.db.writers import lock_for_update
 from app.core.problems import ProblemError
 from app.models import (
+    Assessment,
     Client,
     EngineCheckpoint,
     EngineEvent,
     Enrollment,
+    ExerciseSession,
+    PainLog,
 )
 from app.models.base import utcnow
-from app.progression import engine, rules
+from app.progression import engine, feed, rules
 from app.progression.codec import dump_state, load_state, rules_of
 from app.progression.model import (
+    AssessmentEntry,
     Decision,
     Item,
+    PainEntry,
     Plan,
     Position,
+    SessionEntry,
     State,
     position_of,
 )
@@ -126,8 +134,14 @@ def event_id(enrollment_id: str, decision: Decision) -> uuid.UUID:
     return uuid.uuid5(EVENT_NAMESPACE, f"{enrollment_id}|{content}")
 
 
-def record(session: Session, enrollment: Enrollment, client: Client, added: Sequence[Item]) -> None:
-    """Re-evaluate after a write that stored `added` (flushed, not committed).
+def record(
+    session: Session,
+    enrollment: Enrollment,
+    client: Client,
+    added: Sequence[Item],
+    actor: Actor,
+) -> None:
+    """Re-evaluate after a write by `actor` that stored `added` (flushed, not committed).
 
     A local date holds at most `DAY_CAP` items: a write that is not an append replays the
     day it lands on, so the cap bounds what any write costs (a stuck clock posting
@@ -143,7 +157,7 @@ def record(session: Session, enrollment: Enrollment, client: Client, added: Sequ
                 "hold; nothing was stored.",
             )
     since = min(map(position_of, added))
-    reevaluate(session, enrollment, client, since, added)
+    reevaluate(session, enrollment, client, since, added, actor=actor)
 
 
 def reevaluate(
@@ -152,9 +166,12 @@ def reevaluate(
     client: Client,
     since: Position,
     added: Sequence[Item] = (),
+    *,
+    actor: Actor,
 ) -> "Changes":
     """Replay from before `since` (the earliest changed item's position; see `_start`) to
-    the end, and store what changed. No commit. `added`: the items this write stored."""
+    the end, and store what changed, credited to `actor`. No commit. `added`: the items this
+    write stored."""
     # Writers of one enrolment take turns from here to their commit: each replays from
     # what the one before stored, so none overwrites a checkpoint with a stale state.
     lock_for_update(session, select(col(Enrollment.id)).where(col(Enrollment.id) == enrollment.id))
@@ -176,7 +193,13 @@ def reevaluate(
     if day is not None:
         snapshots[day] = dump_state(state)
     _store_checkpoints(session, enrollment, after, plan, snapshots)
-    return _store_decisions(session, enrollment, after, decisions, appended=appended)
+    _store_standing(session, enrollment, plan, state, items, appended=appended)
+    lines: list[feed.Line] = []
+    changes = _store_decisions(
+        session, enrollment, after, decisions, appended=appended, actor=actor, lines=lines
+    )
+    feed.append(session, lines, actor)
+    return changes
 
 
 # Built once: every write runs them.
@@ -232,6 +255,65 @@ def _store_checkpoints(
         )
 
 
+# The newest moment the client logged something (pain, a session, an assessment).
+_LAST_LOGGED = sa_select(
+    func.max(
+        union_all(
+            sa_select(func.max(col(PainLog.recorded_at)).label("at"))
+            .where(col(PainLog.enrollment_id) == bindparam("enrollment_id"))
+            .where(col(PainLog.deleted_at).is_(None)),
+            sa_select(func.max(col(ExerciseSession.performed_at))).where(
+                col(ExerciseSession.enrollment_id) == bindparam("enrollment_id")
+            ),
+            sa_select(func.max(col(Assessment.performed_at))).where(
+                col(Assessment.enrollment_id) == bindparam("enrollment_id")
+            ),
+        )
+        .subquery()
+        .c.at
+    )
+)
+_LOGS = (PainEntry, SessionEntry, AssessmentEntry)
+
+
+def _store_standing(
+    session: Session,
+    enrollment: Enrollment,
+    plan: Plan,
+    state: State,
+    replayed: Sequence[Item],
+    *,
+    appended: bool,
+) -> None:
+    """The newest state's standing on the enrolment, for the coach's list to filter and sort
+    by (see `Enrollment.referred`): written with the checkpoint it comes from."""
+    enrollment.referred = state.referral is not None
+    enrollment.resolved = state.resolved
+    enrollment.hold_ends_at = (
+        engine.day_span(plan.timezone, state.hold_until)[1] if state.hold_until else None
+    )
+    unlocked = [stage.slug for stage in plan.stages if stage.slug in state.unlocked]
+    enrollment.top_stage = unlocked[-1] if unlocked else None
+    logged = [item.at for item in replayed if isinstance(item, _LOGS)]
+    if appended:  # what was logged before is unchanged: only the new items can be newer
+        known = enrollment.last_logged_at
+        enrollment.last_logged_at = max([*logged, *([known] if known else [])], default=None)
+    else:  # a replay may follow a deletion: ask the tables
+        params = {"enrollment_id": enrollment.id}
+        last = session.connection().execute(_LAST_LOGGED, params).scalar()
+        enrollment.last_logged_at = _aware(last)
+    session.add(enrollment)
+
+
+def _aware(moment: datetime | str | None) -> datetime | None:
+    # An aggregate loses the column's type: SQLite answers text, PostgreSQL an aware datetime.
+    if moment is None:
+        return None
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 _CURRENT_EVENTS = (
     select(EngineEvent)
     .where(col(EngineEvent.enrollment_id) == bindparam("enrollment_id"))
@@ -255,10 +337,13 @@ def _store_decisions(
     decisions: Sequence[Decision],
     *,
     appended: bool,
+    actor: Actor,
+    lines: list[feed.Line],
 ) -> Changes:
+    """Store what changed, and add its feed lines to `lines`."""
     made = {event_id(str(enrollment.id), d): d for d in decisions}
     if appended:  # nothing was decided after the timeline's end: there is nothing to retract
-        return Changes(_add_decisions(session, enrollment, made, set(made)), 0)
+        return Changes(_add_decisions(session, enrollment, made, set(made), actor, lines), 0)
     params = {
         "enrollment_id": enrollment.id,
         # Every decision is at or after the enrolment's start, where its replay begins.
@@ -280,10 +365,12 @@ def _store_decisions(
             row.retracted_at = now
             retracted += 1
             session.add(row)
+            lines.append(feed.Line(row.client_id, row.id, feed.RETRACTED))
         elif row.position != decision.position.key():  # a key written with v1's ranks
             row.position = decision.position.key()
             session.add(row)
-    added = _add_decisions(session, enrollment, made, set(made) - {row.id for row in stored})
+    new_ids = set(made) - {row.id for row in stored}
+    added = _add_decisions(session, enrollment, made, new_ids, actor, lines)
     return Changes(added, retracted)
 
 
@@ -292,11 +379,15 @@ def _add_decisions(
     enrollment: Enrollment,
     made: dict[uuid.UUID, Decision],
     new_ids: set[uuid.UUID],
+    actor: Actor,
+    lines: list[feed.Line],
 ) -> int:
-    """Store the decisions `new_ids` names; how many that is."""
+    """Store the decisions `new_ids` names, adding their feed lines (in the order the engine
+    made them) to `lines`; how many that is."""
     if not new_ids:
         return 0
     count = len(new_ids)
+    lines += [feed.Line(enrollment.client_id, i, made[i].type) for i in made if i in new_ids]
     # A decision made again after being retracted is the same event, current once more.
     for row in session.exec(select(EngineEvent).where(col(EngineEvent.id).in_(new_ids))):
         row.retracted_at = None
@@ -318,13 +409,16 @@ def _add_decisions(
                 stage=decision.stage,
                 message=decision.message,
                 data=decision.data,
+                actor_role=actor.role,
+                actor_account_id=actor.account_id,
+                actor_key_id=actor.api_key_id,
             )
         )
     return count
 
 
-def on_enrolled(session: Session, enrollment: Enrollment, client: Client) -> None:
-    record(session, enrollment, client, [enrolled_entry(enrollment)])
+def on_enrolled(session: Session, enrollment: Enrollment, client: Client, actor: Actor) -> None:
+    record(session, enrollment, client, [enrolled_entry(enrollment)], actor)
 
 
 def reevaluate_history(
@@ -342,9 +436,13 @@ def reevaluate_history(
     oldest: dict[str, Any] | None = (
         session.connection().execute(_OLDEST_STATE, {"enrollment_id": enrollment.id}).scalar()
     )
-    if not every and oldest is not None and rules_of(oldest) == rules.VERSION:
+    # A history stored before enrolments kept their standing (`top_stage` is set from
+    # enrolment on) is replayed once to fill it in.
+    current = oldest is not None and rules_of(oldest) == rules.VERSION
+    if not every and current and enrollment.top_stage is not None:
         return None
-    return reevaluate(session, enrollment, client, position_of(enrolled_entry(enrollment)))
+    start = position_of(enrolled_entry(enrollment))
+    return reevaluate(session, enrollment, client, start, actor=SYSTEM)
 
 
 def enrollment_ids(session: Session) -> list[uuid.UUID]:
