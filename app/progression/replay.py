@@ -47,6 +47,7 @@ from app.progression.model import (
 )
 from app.progression.plans import plan_for
 from app.progression.timeline import enrolled_entry, items_after, items_between
+from app.webhooks import outbox
 
 EVENT_NAMESPACE = uuid.UUID("6f1c3a52-9b7e-4f0a-8d21-5e4b7c9a0d13")
 RECENT_CHECKPOINT_DAYS = 35
@@ -358,12 +359,12 @@ def _store_decisions(
         if after is None or row.at > after.at
     ]
     now = utcnow()
-    retracted = 0
+    retracted: list[EngineEvent] = []
     for row in stored:
         decision = made.get(row.id)
         if decision is None:
             row.retracted_at = now
-            retracted += 1
+            retracted.append(row)
             session.add(row)
             lines.append(feed.Line(row.client_id, row.id, feed.RETRACTED))
         elif row.position != decision.position.key():  # a key written with v1's ranks
@@ -371,7 +372,8 @@ def _store_decisions(
             session.add(row)
     new_ids = set(made) - {row.id for row in stored}
     added = _add_decisions(session, enrollment, made, new_ids, actor, lines)
-    return Changes(added, retracted)
+    outbox.on_decisions(session, enrollment, retracted=retracted)
+    return Changes(added, len(retracted))
 
 
 def _add_decisions(
@@ -388,15 +390,17 @@ def _add_decisions(
         return 0
     count = len(new_ids)
     lines += [feed.Line(enrollment.client_id, i, made[i].type) for i in made if i in new_ids]
+    current: list[EngineEvent] = []
     # A decision made again after being retracted is the same event, current once more.
     for row in session.exec(select(EngineEvent).where(col(EngineEvent.id).in_(new_ids))):
         row.retracted_at = None
         row.position = made[row.id].position.key()
         session.add(row)
+        current.append(row)
         new_ids.discard(row.id)
     for new_id in new_ids:
         decision = made[new_id]
-        session.add(
+        current.append(
             EngineEvent(
                 id=new_id,
                 client_id=enrollment.client_id,
@@ -414,6 +418,8 @@ def _add_decisions(
                 actor_key_id=actor.api_key_id,
             )
         )
+    session.add_all(current)
+    outbox.on_decisions(session, enrollment, made=current)
     return count
 
 

@@ -52,7 +52,7 @@ class Sender:
             follow_redirects=False,
             trust_env=False,  # no proxy from the environment: it would bypass the address pin
             transport=transport,
-            limits=httpx.Limits(max_connections=BATCH, max_keepalive_connections=20),
+            limits=httpx.Limits(max_connections=BATCH, max_keepalive_connections=BATCH),
         )
 
     async def close(self) -> None:
