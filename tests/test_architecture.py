@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from app.main import create_app
 
 APP = Path(__file__).resolve().parents[1] / "app"
-FEATURES = ("accounts", "catalogue", "tracking", "progression", "health", "clinical")
+FEATURES = ("accounts", "catalogue", "tracking", "progression", "health", "clinical", "webhooks")
 # The unit of work owns the transaction. The content loader is the `hipfix load-content`
 # command's (run by `make run` before serving), not a request's.
 MAY_COMMIT = {APP / "core" / "db" / "unit_of_work.py", APP / "content" / "loader.py"}
