@@ -5,9 +5,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from app.accounts.access import CallerDep
+from app.accounts.access import CallerDep, create_by_coach
 from app.core.config import Settings
 from app.core.db import DatabaseDep
+from app.core.idempotency import IdempotencyKey
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
 from app.core.responses import json_response
@@ -48,21 +49,31 @@ AllowPrivateDep = Annotated[bool, Depends(_allow_private)]
     status_code=201,
     response_model=WebhookEndpointCreated,
     summary="Register a webhook endpoint",
-    responses=problem_responses(400, 401, 403, 413, 422),
+    responses=problem_responses(400, 401, 403, 409, 413, 422),
 )
 async def create_endpoint(
     payload: WebhookEndpointCreate,
+    request: Request,
     caller: CallerDep,
     db: DatabaseDep,
     allow_private: AllowPrivateDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """A coach's endpoint for its clients' events (client accounts have none: 403). The
     answer holds the signing secret, this once. The URL must resolve to public addresses
-    only (422 otherwise); it is checked again before every delivery."""
+    only (422 otherwise); it is checked again before every delivery. A retry with the same
+    `Idempotency-Key` replays this answer (`Idempotent-Replayed: true`) without the secret."""
     # Resolved before the unit of work: a DNS lookup must not hold the database.
     await urls.check(payload.url, allow_private=allow_private)
-    created = await db.write(service.create_endpoint, caller, payload)
-    return json_response(created, status_code=201)
+    return await db.write(
+        create_by_coach,
+        caller,
+        request,
+        idempotency_key,
+        payload,
+        service.create_endpoint,
+        redact=frozenset({"secret"}),
+    )
 
 
 @router.get(

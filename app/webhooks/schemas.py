@@ -117,9 +117,10 @@ class WebhookEndpointCreated(WebhookEndpointPublic):
         json_schema_extra={"examples": [{**_ENDPOINT, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZI"}]}
     )
 
-    secret: str = Field(
+    secret: str | None = Field(
         description="The signing secret (`whsec_…`), shown only in this response: keep it to "
-        "verify `webhook-signature` (Standard Webhooks)."
+        "verify `webhook-signature` (Standard Webhooks). Null when a retry with the same "
+        "Idempotency-Key replays the creation."
     )
 
 

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, delete, select
 
 from app.accounts.access import Caller
+from app.core.idempotency import Created
 from app.core.pagination import keyset_page
 from app.core.problems import NotFoundError, ProblemError
 from app.core.security import Principal
@@ -70,10 +71,9 @@ def _owned(session: Session, coach: Principal, endpoint_id: uuid.UUID) -> Webhoo
     return row
 
 
-def create_endpoint(
-    session: Session, caller: Caller, payload: WebhookEndpointCreate
-) -> WebhookEndpointCreated:
-    coach = caller.coach(session)
+def create_endpoint(session: Session, coach: Principal, payload: WebhookEndpointCreate) -> Created:
+    """Run through `create_by_coach`, so a retry with the same Idempotency-Key finds this
+    endpoint instead of adding a second (its secret is not repeated)."""
     count = len(
         session.exec(
             select(col(WebhookEndpoint.id)).where(col(WebhookEndpoint.account_id) == coach.id)
@@ -95,7 +95,7 @@ def create_endpoint(
     )
     session.add(row)
     session.flush()
-    return _with_secret(row)
+    return 201, _with_secret(row)
 
 
 def list_endpoints(

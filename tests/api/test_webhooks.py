@@ -141,6 +141,27 @@ def test_a_coach_registers_reads_changes_and_deletes_an_endpoint(client, coach):
     assert_problem(missing, 404, "not-found")
 
 
+def test_a_retried_registration_finds_the_first_endpoint_without_its_secret(client, coach):
+    """A coach's integration that times out and retries with its Idempotency-Key must not end
+    up with two endpoints (each event would arrive twice), nor see the secret again."""
+    body = {"url": URL, "event_types": ["referral"]}
+    headers = {**coach.headers, "Idempotency-Key": "register-ehr-1"}
+    first = client.post("/v1/webhook-endpoints", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    assert first.json()["secret"].startswith("whsec_")
+    again = client.post("/v1/webhook-endpoints", json=body, headers=headers)
+    assert again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["secret"] is None
+    listed = client.get("/v1/webhook-endpoints", headers=coach.headers).json()
+    assert [e["id"] for e in listed["items"]] == [first.json()["id"]]
+    other = client.post(
+        "/v1/webhook-endpoints", json={**body, "event_types": ["flare"]}, headers=headers
+    )
+    assert_problem(other, 422, "idempotency-key-reused")
+
+
 def test_clients_have_no_endpoints_and_coaches_see_only_their_own(client, coach):
     me = signup(client)
     refused = client.post(
