@@ -1,30 +1,39 @@
-# Two commands matter: `make run` and `make test`. Both build .venv from the lock first.
+# Two commands matter: `make run` and `make test`. Each sets up .venv from its lock first.
 PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two stamps: `make run` needs only the runtime lock; `make test` the dev lock (a superset at
+# the same versions), which marks the runtime set up too. scripts/setup_venv.sh says how.
+RUNTIME := $(VENV)/.runtime-installed
+STAMP := $(VENV)/.dev-installed
+SETUP := PYTHON=$(PYTHON) VENV=$(VENV) sh scripts/setup_venv.sh
+# Generated clients' tools (openapi-typescript, typescript), pinned in clients/package-lock.json.
+NODE_TOOLS := clients/node_modules/.installed
 
-.PHONY: run test fuzz audit lint format migrate openapi lock clean
+.PHONY: run test fuzz audit lint format migrate openapi clients lock clean
 
-$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "HipFix needs Python 3.11 or newer (set PYTHON=python3.11)")'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-dev.lock
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
+$(RUNTIME): requirements.lock pyproject.toml
+	@$(SETUP) runtime
 	@touch $@
 
-run: $(STAMP)
-	$(BIN)/hipfix migrate
-	$(BIN)/hipfix serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
+	@$(SETUP) dev
+	@touch $@ $(RUNTIME)
+
+# Runtime packages only, and HipFix from this folder (`python -m app.cli`): no build step.
+run: $(RUNTIME)
+	@$(BIN)/python -m app.cli migrate
+	@$(BIN)/python -m app.cli serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 migrate: $(STAMP)
 	$(BIN)/hipfix migrate
 
-# The whole suite, as CI (.ci/run) runs it: ruff, mypy, pytest, the contract fuzz, the audit.
-test: $(STAMP)
+# The whole suite, as CI (.ci/run) runs it: ruff, mypy, pytest (with the generated clients'
+# walkthrough and type-check: tests/e2e/test_clients.py), the contract fuzz, the audit.
+test: $(STAMP) node-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -59,6 +68,27 @@ format: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/hipfix export-openapi --output openapi/openapi.json
 
+# Clients generated from the committed contract, with no configuration: a Python package
+# (openapi-python-client, in the dev lock) and TypeScript types (openapi-typescript), checked
+# by `tsc --strict`. Into clients/out/ (not committed); `make test` does the same in a temporary
+# folder and drives the Python client against a served instance.
+clients: $(STAMP) $(NODE_TOOLS)
+	rm -rf clients/out
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/openapi-python-client generate \
+		--path openapi/openapi.json --meta none --output-path clients/out/python/hipfix_api_client
+	clients/node_modules/.bin/openapi-typescript openapi/openapi.json \
+		--output clients/out/typescript/hipfix.d.ts
+	clients/node_modules/.bin/tsc --strict --noEmit clients/out/typescript/hipfix.d.ts
+
+$(NODE_TOOLS): clients/package.json clients/package-lock.json
+	cd clients && npm ci --silent --no-audit --no-fund
+	@touch $@
+
+# For `make test`: without npm (or the registry) the TypeScript check is skipped, saying why.
+.PHONY: node-tools
+node-tools:
+	@$(MAKE) --no-print-directory $(NODE_TOOLS) || echo "clients: npm could not install clients/ (the TypeScript check will say it was skipped)"
+
 # Re-pin every dependency (needs the registry) and commit both files. The runtime lock is
 # what the Docker image installs; the dev lock adds the tools at the same versions.
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --no-header --quiet
@@ -68,7 +98,7 @@ lock: $(STAMP)
 		--constraint requirements.lock $(LOCK_FLAGS) -o requirements-dev.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .tools .pytest_cache .ruff_cache clients/node_modules clients/out
 
 # Benchmarks (see bench/README.md), e.g. make bench BENCH_ARGS="--db postgres --workers 2"
 .PHONY: bench

@@ -11,8 +11,8 @@ from app.content.files import ContentError
 def _migrate(_: argparse.Namespace) -> int:
     from app.core.migrations import upgrade_to_head
 
-    upgrade_to_head()
-    print("migrations: database at head")
+    applied = upgrade_to_head()
+    print(f"migrations: {applied} applied" if applied else "migrations: none to apply")
     loaded = _load_content(_)
     if loaded != 0:
         return loaded
@@ -77,6 +77,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     from app.core.config import get_settings
 
+    # The one line to look for in the log (uvicorn's own says 0.0.0.0 for every address).
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    print(f"hipfix: serving http://{shown}:{args.port} (API docs: http://{shown}:{args.port}/docs)")
     uvicorn.run(
         "app.main:app",
         host=args.host,

@@ -20,7 +20,13 @@ def _render_item(type_: str, obj: Any, _context: Any) -> str | Literal[False]:
     return False
 
 
+def _counted(step: Any, **_: Any) -> None:
+    # `hipfix migrate` says how many steps it applied (app/core/migrations.py).
+    config.attributes["on_version_apply"](step)
+
+
 def _configure(connection: Connection) -> None:
+    counting = "on_version_apply" in config.attributes
     context.configure(
         connection=connection,
         target_metadata=metadata,
@@ -28,6 +34,7 @@ def _configure(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=_render_item,
+        on_version_apply=[_counted] if counting else [],
     )
 
 

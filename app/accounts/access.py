@@ -17,7 +17,7 @@ from sqlmodel import Session, col
 
 from app.accounts.visibility import find_visible_client, visible_to_account
 from app.core.idempotency import Created, respond_once
-from app.core.problems import ProblemError
+from app.core.problems import ProblemError, describe_pattern
 from app.core.security import (
     LIVE_CREDENTIAL,
     BearerSecret,
@@ -32,7 +32,10 @@ from app.models.base import utcnow
 ClientRef = Annotated[
     str,
     Path(
-        pattern=r"^(me|[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12})$",
+        pattern=describe_pattern(
+            r"^(me|[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12})$",
+            "Input should be `me` or a client's id (a UUID)",
+        ),
         description="A client's id, or `me` for the caller's own client profile.",
         examples=["me"],
     ),

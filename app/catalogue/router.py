@@ -19,12 +19,17 @@ from app.core.lean_query import LeanQuery
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
 from app.core.responses import model_json
+from app.core.types import SLUG_PATTERN
 
 router = APIRouter(tags=["catalogue"])
 
-SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
-SlugPath = Annotated[
+# One alias per kind, so that each path's example names something of that kind (Swagger's
+# "Try it out" starts from it).
+ExerciseSlug = Annotated[
     str, Path(pattern=SLUG_PATTERN, max_length=80, examples=["hip-flexor-stretch"])
+]
+ProtocolSlug = Annotated[
+    str, Path(pattern=SLUG_PATTERN, max_length=80, examples=["hip-impingement"])
 ]
 
 _NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
@@ -42,7 +47,7 @@ _VERSION = LeanQuery("version", int, "A published version; default the latest.",
     responses={**_NOT_MODIFIED, **problem_responses(404, 422)},
     openapi_extra={"parameters": [_VERSION.parameter]},
 )
-async def get_protocol(request: Request, slug: SlugPath) -> Response:
+async def get_protocol(request: Request, slug: ProtocolSlug) -> Response:
     """A protocol version: stages in order with their exercises, the self-test and red flags."""
     version = _VERSION.read(request)
     bodies = _bodies(request, "protocols")
@@ -97,7 +102,7 @@ async def list_exercises(
     summary="Get an exercise",
     responses={**_NOT_MODIFIED, **problem_responses(404, 422)},
 )
-async def get_exercise(request: Request, slug: SlugPath) -> Response:
+async def get_exercise(request: Request, slug: ExerciseSlug) -> Response:
     """One exercise at its latest version: instructions, cues, mistakes, cautions and dose."""
     bodies = _bodies(request, "exercises")
     rendered = bodies.get(slug, None)

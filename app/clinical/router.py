@@ -16,6 +16,7 @@ from app.core.types import QueryDate, QueryMoment
 router = APIRouter(tags=["clinical"])
 
 SVG = "image/svg+xml"
+OCTET_STREAM = "application/octet-stream"
 # Client data: a cache may keep it for this caller only, and asks again each time (304).
 PRIVATE_REVALIDATE = "private, no-cache"
 
@@ -114,12 +115,19 @@ async def get_client_fhir(
     summary="The pain chart",
     response_class=Response,
     responses={
-        **_only(
-            SVG,
-            "An SVG with a <title> and a <desc>.",
-            {"type": "string"},
-            '<svg xmlns="http://www.w3.org/2000/svg" role="img">…</svg>',
-        ),
+        200: {
+            "description": "An SVG with a <title> and a <desc>; the same bytes as a file to "
+            "save with `Accept: application/octet-stream`.",
+            "content": {
+                SVG: {
+                    "schema": {"type": "string"},
+                    "example": '<svg xmlns="http://www.w3.org/2000/svg" role="img">…</svg>',
+                },
+                # A second representation that generated clients (which know no image/*
+                # type) read as a file.
+                OCTET_STREAM: {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
         304: _NOT_MODIFIED,
         **_CLIENT_ERRORS,
     },
@@ -139,7 +147,15 @@ async def get_pain_chart(
     labelled triangles, flare holds shaded, referrals as labelled diamonds with hatching
     until cleared. Readable without colour; strong ETag, `If-None-Match` answers 304."""
     rendered = await db.read(service.chart_svg, access, start, end)
-    return etagged(request, rendered, PRIVATE_REVALIDATE, media_type=SVG)
+    accept = request.headers.get("accept", "")
+    as_file = OCTET_STREAM in accept and SVG not in accept
+    response = etagged(
+        request, rendered, PRIVATE_REVALIDATE, media_type=OCTET_STREAM if as_file else SVG
+    )
+    response.headers["Vary"] = "Accept"
+    if as_file:
+        response.headers["Content-Disposition"] = 'attachment; filename="pain.svg"'
+    return response
 
 
 @router.get(

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlmodel import Session, col, delete
 
-from app.core.problems import ProblemError
+from app.core.problems import ProblemError, describe_pattern
 from app.models import IdempotencyRecord
 from app.models.base import utcnow
 
@@ -27,7 +27,9 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=1,
         max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
+        pattern=describe_pattern(
+            r"^[\x21-\x7e]+$", "Input should be printable ASCII characters, without spaces"
+        ),
         description="Any unique string (a UUID is ideal). A retry with the same key gets the "
         "first response again, and nothing is stored twice.",
     ),

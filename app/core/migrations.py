@@ -26,8 +26,14 @@ def database_url_of(config: Config) -> str:
     return config.attributes.get("database_url") or get_settings().database_url
 
 
-def upgrade_to_head(database_url: str | None = None) -> None:
-    command.upgrade(alembic_config(database_url), "head")
+def upgrade_to_head(database_url: str | None = None) -> int:
+    """Apply the migrations the database lacks: how many were applied."""
+    applied: list[object] = []
+    config = alembic_config(database_url)
+    # Alembic calls this for each step it runs (`on_version_apply`, see migrations/env.py).
+    config.attributes["on_version_apply"] = applied.append
+    command.upgrade(config, "head")
+    return len(applied)
 
 
 @lru_cache

@@ -37,7 +37,39 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             component["examples"] = component["enum"][:1]
     _offer_api_keys(schema)
     _declare_write_limit(schema)
+    _declare_strict_requests(schema)
+    _type_retries(schema)
     return schema
+
+
+def _type_retries(schema: dict[str, Any]) -> None:
+    """A create's 200 (a retry with the same id and body) answers the stored item, in the
+    201's shape: declared here once, so generated clients parse it as the 201 rather than as
+    an untyped body."""
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            responses = operation["responses"]
+            retry, created = responses.get("200"), responses.get("201")
+            if retry and created and "content" not in retry and "content" in created:
+                retry["content"] = created["content"]
+
+
+def _declare_strict_requests(schema: dict[str, Any]) -> None:
+    """What app/core/strict_requests.py refuses on every route: an unknown query parameter
+    (422) anywhere, a body in another media type (415) where there is a body."""
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            responses = operation["responses"]
+            responses.setdefault("422", _problem(422))
+            if "requestBody" in operation:
+                responses.setdefault("415", _problem(415))
+
+
+def _problem(status: int) -> dict[str, Any]:
+    return {
+        "description": status_title(status),
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
 
 
 def _declare_write_limit(schema: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
 """RFC 9457 problem details: one shape for every error the API returns."""
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -136,11 +137,37 @@ _KIND_BY_STATUS = {
 }
 
 
+# Plain words for the patterns that fields are checked against, registered where each pattern
+# is defined: pydantic's own message quotes the regular expression.
+_PATTERN_WORDS: dict[str, str] = {}
+_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def describe_pattern(pattern: str, words: str) -> str:
+    """Say `words` ("Input should be …") instead of quoting `pattern`; returns the pattern."""
+    _PATTERN_WORDS[pattern] = words
+    return pattern
+
+
+def plain_message(error: Mapping[str, Any]) -> str:
+    """A validation message in plain words: no validator prefix, no regular expression."""
+    msg = str(error["msg"])
+    if error["type"] == "string_pattern_mismatch":
+        pattern = str((error.get("ctx") or {}).get("pattern", ""))
+        return _PATTERN_WORDS.get(pattern, "Input is not in the expected form")
+    for prefix in _PREFIXES:
+        if msg.startswith(prefix):
+            msg = msg.removeprefix(prefix)
+            # Our validators' messages follow the field's name ("is in the future").
+            return f"Input {msg}" if msg[:1].islower() else msg
+    return msg
+
+
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return [
         {
             "loc": [str(p) if not isinstance(p, int) else p for p in e["loc"]],
-            "msg": e["msg"],
+            "msg": plain_message(e),
             "type": e["type"],
         }
         for e in exc.errors()

@@ -18,6 +18,8 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
+from app.core.problems import describe_pattern
+
 FUTURE_TOLERANCE = timedelta(minutes=5)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -31,7 +33,7 @@ _NOT_ZONE_FOLDERS = ("posix/", "right/")
 @lru_cache(maxsize=1)
 def zone_names() -> tuple[str, ...]:
     """The zones accepted, sorted: those of the locked `tzdata` package, not the host's, so
-    that the OpenAPI document's enum and the validation agree on every machine."""
+    that every machine accepts the same names."""
     listed = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()
     return tuple(
         sorted(
@@ -49,14 +51,26 @@ def _zones() -> frozenset[str]:
 
 def _known_zone(name: str) -> str:
     if name not in _zones():
-        raise ValueError(
-            "not an IANA time zone name (for example Europe/Paris or America/New_York)"
+        raise PydanticCustomError(
+            "time_zone",
+            "Input should be an IANA time zone name, such as Europe/Paris or America/New_York",
         )
     return name
 
 
+ZONE_DESCRIPTION = (
+    "An IANA time zone name, such as `Europe/London`, `America/New_York` or `UTC`: the names "
+    "of the tz database (Python's `zoneinfo`, `Intl.supportedValuesOf('timeZone')` in "
+    "JavaScript). Any other string is refused with a 422."
+)
+
+
 class _TimeZoneName:
-    """A string checked against `zone_names()`, documented once as the `TimeZone` enum."""
+    """A string checked against `zone_names()`, documented once as the `TimeZone` string.
+
+    Not an enum: its ~600 names bloat every client, and names such as `Etc/GMT+0`,
+    `Etc/GMT-0` and `Etc/GMT0` become one identifier in generators (openapi-python-client
+    refused the document with "Duplicate key GMT0")."""
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
@@ -70,9 +84,7 @@ class _TimeZoneName:
     ) -> JsonSchemaValue:
         json_schema = handler(schema)
         handler.resolve_ref_schema(json_schema).update(
-            enum=list(zone_names()),
-            description="An IANA time zone name.",
-            examples=["Europe/London"],
+            description=ZONE_DESCRIPTION, examples=["Europe/London"]
         )
         return json_schema
 
@@ -204,11 +216,24 @@ PainScore = Annotated[
 ]
 # Text people type: no control characters (NUL cannot even be stored by PostgreSQL), but
 # line breaks and tabs in longer text.
-ONE_LINE = r"^[^\x00-\x1F\x7F]*$"
-MULTI_LINE = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$"
+ONE_LINE = describe_pattern(
+    r"^[^\x00-\x1F\x7F]*$", "Input should be one line, without control characters"
+)
+MULTI_LINE = describe_pattern(
+    r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$",
+    "Input should be text without control characters (line breaks and tabs are fine)",
+)
 # Unicode White_Space, which pydantic strips: a name needs one other character.
 _SPACE = r"\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000"
-NOT_BLANK_ONE_LINE = rf"^[^\x00-\x1F\x7F]*[^\x00-\x1F\x7F{_SPACE}][^\x00-\x1F\x7F]*$"
+NOT_BLANK_ONE_LINE = describe_pattern(
+    rf"^[^\x00-\x1F\x7F]*[^\x00-\x1F\x7F{_SPACE}][^\x00-\x1F\x7F]*$",
+    "Input should be one line, not blank, without control characters",
+)
+# A catalogue slug, as content files, paths and bodies name exercises, stages and protocols.
+SLUG_PATTERN = describe_pattern(
+    r"^[a-z0-9]+(-[a-z0-9]+)*$",
+    "Input should be a slug: lowercase letters and digits, words joined by single hyphens",
+)
 
 
 def _as_sent_at_most(limit: int) -> BeforeValidator:

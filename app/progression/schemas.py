@@ -8,6 +8,7 @@ from fastapi.openapi.models import Example
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict, JsonValue
 
+from app.catalogue.schemas import Dose
 from app.core.actors import ActorPublic
 from app.core.pagination import Page
 from app.core.types import Note, PainScore, PastMoment, Reason, Timezone
@@ -161,7 +162,10 @@ class RoutineEntry(BaseModel):
     stage: str
     exercise: str
     title: str
-    dose: dict[str, Any]
+    dose: Dose = Field(
+        description="The catalogue's dose, or its easy dose on hold; at most the maintenance "
+        "rhythm's sessions a week when resolved."
+    )
 
 
 class CheckIn(BaseModel):

@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from app.accounts.access import ClientAccess
+from app.catalogue.schemas import Dose
 from app.core.pagination import keyset_page
 from app.models import (
     EngineEvent,
@@ -109,7 +110,7 @@ def today_answer(plan: Plan, document: dict[str, Any], state: State, day: date |
                 stage=r.stage.slug,
                 exercise=r.exercise,
                 title=exercises[r.exercise]["title"],
-                dose={k: v for k, v in r.dose.items() if v is not None},
+                dose=Dose.model_validate(r.dose),
             )
             for r in view.routine
         ],

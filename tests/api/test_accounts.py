@@ -151,7 +151,9 @@ def test_the_token_endpoint_takes_a_form_not_json(client):
     response = client.post(
         "/v1/auth/token", json={"username": "sam@example.com", "password": PASSWORD}
     )
-    assert_problem(response, 422)
+    # 415 saying which form it takes (it was a 422 "Field required" for fields that were sent).
+    body = assert_problem(response, 415, "unsupported-media-type")
+    assert "application/x-www-form-urlencoded" in body["detail"]
 
 
 def test_repeated_failures_are_throttled_then_forgiven(client, db):

@@ -99,8 +99,12 @@ def test_protocol_version_query(client):
     ]:
         body = assert_problem(client.get(f"/v1/protocols/hip-impingement?version={bad}"), 422)
         assert [(e["loc"], e["type"]) for e in body["errors"]] == [(["query", "version"], kind)]
-    # Other parameters are ignored, as for every route; the last of repeated ones counts.
-    assert client.get("/v1/protocols/hip-impingement?lang=fr").json()["version"] == 1
+    # Other parameters are refused, naming them, as on every route; the last of repeated
+    # ones counts.
+    body = assert_problem(client.get("/v1/protocols/hip-impingement?lang=fr"), 422)
+    assert [(e["loc"], e["type"]) for e in body["errors"]] == [
+        (["query", "lang"], "extra_forbidden")
+    ]
     repeated = client.get("/v1/protocols/hip-impingement?version=zero&version=1")
     assert repeated.json()["version"] == 1
 
