@@ -3,15 +3,24 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Form, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.accounts import invitations, service
+from app.accounts import erasure, export, invitations, person, service
 from app.accounts.access import (
     CallerDep,
     ClientAccessDep,
     create_by_coach,
+)
+from app.accounts.person_schemas import (
+    AccountUpdate,
+    ErasureRequest,
+    NewPassword,
+    PasswordChange,
+    PersonExport,
+    ResetAccepted,
+    ResetRequestBody,
 )
 from app.accounts.schemas import (
     AccountCreate,
@@ -33,10 +42,11 @@ from app.accounts.schemas import (
 from app.core.config import Settings
 from app.core.db import DatabaseDep
 from app.core.idempotency import IdempotencyKey
+from app.core.mail import send_mail
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import ProblemError, problem_responses
 from app.core.responses import json_response
-from app.core.security import hash_password, verify_password
+from app.core.security import hash_password, new_secret, secret_hash, verify_password
 from app.progression import dashboard
 
 router = APIRouter()
@@ -107,6 +117,170 @@ async def delete_token(caller: CallerDep, db: DatabaseDep) -> Response:
 async def get_me(caller: CallerDep, db: DatabaseDep) -> Response:
     """The signed-in account, with its client profile's id for a client."""
     return json_response(await db.read(service.me, caller))
+
+
+# --- a person's own account --------------------------------------------------------------------
+
+RESET_PREFIX = "hfr_"
+ResetToken = Annotated[
+    str,
+    Path(
+        pattern=r"^[A-Za-z0-9_-]{1,100}$",
+        description="The token from the reset mail.",
+        examples=["hfr_Jk3…"],
+    ),
+]
+
+
+def _ip(request: Request) -> str:
+    return request.client.host if request.client is not None else ""
+
+
+@router.patch(
+    "/me",
+    tags=["accounts"],
+    response_model=AccountPublic,
+    summary="Change your name or timezone",
+    responses=problem_responses(400, 401, 413, 422),
+)
+async def update_me(payload: AccountUpdate, caller: CallerDep, db: DatabaseDep) -> Response:
+    """`display_name` and `timezone`, on the account and its client profile. A new timezone
+    applies from now on: what was logged before keeps its local dates (and the decisions
+    their dates), what is logged from now is dated in the new zone. Moving west, today keeps
+    its date until the new zone's own date catches up, so dates never go back."""
+    return json_response(await db.write(person.update_me, caller, payload))
+
+
+@router.post(
+    "/me/password",
+    tags=["accounts"],
+    status_code=204,
+    summary="Change your password",
+    responses=problem_responses(400, 401, 403, 409, 413, 422, 429),
+)
+async def change_password(
+    payload: PasswordChange, request: Request, caller: CallerDep, db: DatabaseDep
+) -> Response:
+    """The current password is required (a wrong one is 403 and counts as a failed sign-in,
+    throttled alike). Every other sign-in token of the account is revoked; this one stays.
+    Sent again after it went through, it answers the same."""
+    settings: Settings = request.app.state.settings
+    check = await db.read(person.start_password_check, settings, caller, _ip(request))
+    # Argon2 between the two units of work (see `service.start_sign_in`).
+    verified = await run_in_threadpool(
+        verify_password, check.password_hash, payload.current_password
+    )
+    already = not verified and await run_in_threadpool(
+        verify_password, check.password_hash, payload.new_password
+    )
+    new_hash = await run_in_threadpool(hash_password, payload.new_password) if verified else None
+    outcome = await db.write(
+        person.finish_password_change,
+        settings,
+        caller,
+        check,
+        verified=verified,
+        already=already,
+        new_hash=new_hash,
+    )
+    if outcome is not None:
+        raise outcome
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/auth/tokens",
+    tags=["accounts"],
+    status_code=204,
+    summary="Sign out everywhere",
+    responses=_AUTH,
+)
+async def delete_tokens(caller: CallerDep, db: DatabaseDep) -> Response:
+    """Every sign-in token of the account stops working, this one included. API keys stay:
+    revoke them one by one."""
+    await db.write(person.sign_out_everywhere, caller)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/auth/password-reset",
+    tags=["accounts"],
+    status_code=202,
+    response_model=ResetAccepted,
+    summary="Forgotten password",
+    responses=problem_responses(400, 413, 422, 429),
+)
+async def request_password_reset(
+    payload: ResetRequestBody, request: Request, background: BackgroundTasks, db: DatabaseDep
+) -> ResetAccepted:
+    """Mails a one-time link to the address if an account has it; the answer is the same
+    202 whether or not it does. The link works once, for an hour
+    (`HIPFIX_PASSWORD_RESET_TTL_MINUTES`). Asking too often for one e-mail, or from one
+    address, is 429 with Retry-After."""
+    settings: Settings = request.app.state.settings
+    token = new_secret(RESET_PREFIX)
+    link = str(request.url_for("reset_password", token=token))
+    mail = await db.write(
+        person.request_reset, settings, payload.email, _ip(request), secret_hash(token), link
+    )
+    if mail is not None:
+        # After the response, on a worker thread: the token is committed by now, and how
+        # long the answer takes says nothing about whether a mail went out.
+        background.add_task(send_mail, settings, mail)
+    return ResetAccepted()
+
+
+@router.post(
+    "/auth/password-reset/{token}",
+    tags=["accounts"],
+    status_code=204,
+    summary="Set a new password with a reset link",
+    responses=problem_responses(400, 404, 413, 422),
+)
+async def reset_password(token: ResetToken, payload: NewPassword, db: DatabaseDep) -> Response:
+    """Sets the password once; the link (and any other of the account's) then stops
+    working, and every sign-in token is revoked. Unknown, used and expired links are one
+    404."""
+    new_hash = await run_in_threadpool(hash_password, payload.new_password)
+    await db.write(person.reset_password, secret_hash(token), new_hash)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/me/export",
+    tags=["accounts"],
+    response_model=PersonExport,
+    summary="Export your data",
+    responses=_AUTH,
+)
+async def export_me(caller: CallerDep, db: DatabaseDep) -> Response:
+    """Everything HipFix holds about you as one JSON document: the account, its sign-ins
+    (never their secrets), and for a client every enrolment, pain log (deleted ones too),
+    session, assessment, override and decision (retracted ones too)."""
+    return json_response(await db.read(export.export_me, caller))
+
+
+@router.post(
+    "/me/erasure",
+    tags=["accounts"],
+    status_code=204,
+    summary="Erase your account and data",
+    responses=problem_responses(400, 401, 403, 409, 413, 422, 429),
+)
+async def erase_me(
+    payload: ErasureRequest, request: Request, caller: CallerDep, db: DatabaseDep
+) -> Response:
+    """With your password (a wrong one is 403, counted as a failed sign-in): the account
+    and every row about it (history, sign-ins, the coach's feed lines and webhook payloads
+    about you, stored responses for retries) are deleted at once, for good. A coach is
+    erased once it has no clients and no client's history names it (409 otherwise)."""
+    settings: Settings = request.app.state.settings
+    check = await db.read(person.start_password_check, settings, caller, _ip(request))
+    verified = await run_in_threadpool(verify_password, check.password_hash, payload.password)
+    outcome = await db.write(erasure.erase_me, settings, caller, check, verified=verified)
+    if outcome is not None:
+        raise outcome
+    return Response(status_code=204)
 
 
 @router.post(
@@ -242,6 +416,20 @@ async def list_clients(
 async def get_client(access: ClientAccessDep, db: DatabaseDep) -> Response:
     """One client the caller may see; `me` is the caller's own profile."""
     return json_response(await db.read(service.get_client, access))
+
+
+@router.delete(
+    "/clients/{client_id}",
+    tags=["clients"],
+    status_code=204,
+    summary="Erase a managed client",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def erase_client(access: ClientAccessDep, db: DatabaseDep) -> Response:
+    """A coach erases a client it manages, with every row about it, at once and for good.
+    A client that signs in itself erases its own data (409 here; release it instead)."""
+    await db.write(erasure.erase_managed_client, access)
+    return Response(status_code=204)
 
 
 # --- invitations and coach links --------------------------------------------------------------

@@ -124,7 +124,7 @@ def _failures(email: str, ip: str) -> ColumnElement[bool]:
     return and_(col(LoginFailure.email) == email, col(LoginFailure.ip) == ip)
 
 
-def _check_throttle(
+def check_throttle(
     session: Session, settings: Settings, email: str, ip: str, now: datetime
 ) -> None:
     """A 429 once this e-mail has failed too often from this address within the window."""
@@ -144,7 +144,7 @@ def _check_throttle(
         )
 
 
-def _record_failure(
+def record_failure(
     session: Session, settings: Settings, email: str, ip: str, now: datetime
 ) -> ProblemError:
     window = timedelta(seconds=settings.login_failure_window_seconds)
@@ -195,7 +195,7 @@ def start_sign_in(session: Session, settings: Settings, email: str, ip: str) -> 
     purpose, and must hold neither a connection nor SQLite's writer."""
     email = email.strip().lower()
     now = utcnow()
-    _check_throttle(session, settings, email, ip, now)
+    check_throttle(session, settings, email, ip, now)
     account = session.exec(
         select(Account.id, Account.password_hash).where(Account.email == email)
     ).first()
@@ -210,7 +210,7 @@ def finish_sign_in(
     returned, not raised, so that the unit of work commits its record: the one place where
     a refused request stores something on purpose."""
     if not verified or attempt.account_id is None:
-        return _record_failure(session, settings, attempt.email, attempt.ip, attempt.at)
+        return record_failure(session, settings, attempt.email, attempt.ip, attempt.at)
     return _record_token(session, settings, attempt.account_id, attempt.email, attempt.ip)
 
 

@@ -86,6 +86,31 @@ class Settings(BaseSettings):
         "addresses, and plain http (development and tests only).",
     )
 
+    smtp_url: str | None = Field(
+        default=None,
+        description="Where mail goes (forgotten-password links): smtp://[user:password@]host"
+        "[:port] (STARTTLS when the server offers it), or smtps:// for TLS from the start. "
+        "Unset: each mail is written to `mail_dir` and logged, so development needs no mail "
+        "server.",
+    )
+    mail_dir: str = Field(
+        default="./data/mail",
+        description="Where mails are written when no SMTP URL is set (one .eml file each).",
+    )
+    mail_from: str = Field(
+        default="HipFix <no-reply@hipfix.invalid>", description="The sender of HipFix's mail."
+    )
+    password_reset_ttl_minutes: int = Field(
+        default=60, ge=5, le=1440, description="How long a forgotten-password link works."
+    )
+    password_reset_max_requests: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Forgotten-password requests per e-mail (and ten times that per client "
+        "address) within `login_failure_window_seconds` before 429.",
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

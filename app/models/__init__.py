@@ -1,6 +1,13 @@
 """SQLModel tables. Importing this package registers every table on the metadata."""
 
-from app.models.accounts import Account, Client, Credential, LoginFailure
+from app.models.accounts import (
+    Account,
+    Client,
+    Credential,
+    LoginFailure,
+    PasswordReset,
+    ResetRequest,
+)
 from app.models.base import metadata
 from app.models.content import ExerciseRow, ProtocolRow
 from app.models.idempotency import IdempotencyRecord
@@ -22,7 +29,9 @@ __all__ = [
     "LoginFailure",
     "Override",
     "PainLog",
+    "PasswordReset",
     "ProtocolRow",
+    "ResetRequest",
     "WebhookDelivery",
     "WebhookEndpoint",
     "metadata",

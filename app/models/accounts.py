@@ -2,8 +2,9 @@
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.models.base import UTCDateTime, new_id, utcnow
@@ -33,7 +34,13 @@ class Client(SQLModel, table=True):
     account_id: uuid.UUID | None = Field(default=None, foreign_key="account.id", unique=True)
     coach_id: uuid.UUID | None = Field(default=None, foreign_key="account.id", index=True)
     display_name: str = Field(max_length=100)
-    timezone: str = Field(max_length=64)
+    timezone: str = Field(max_length=64, description="The zone in force now.")
+    timezone_changes: list[dict[str, Any]] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default=text("'[]'")),
+        description="Each change of zone, oldest first: {at, timezone, previous}. A zone applies "
+        "from the moment it was set, so days already lived keep their dates.",
+    )
     external_id: str | None = Field(default=None, max_length=100)
     body_hash: str = Field(max_length=64, description="Fingerprint of the create request.")
     created_at: datetime = Field(
@@ -118,4 +125,33 @@ class InvitationGuess(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     ip: str = Field(max_length=64)
     account_id: uuid.UUID = Field(foreign_key="account.id")
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class PasswordReset(SQLModel, table=True):
+    """A forgotten-password token: mailed once, stored only as its SHA-256, usable once
+    before it expires."""
+
+    __tablename__ = "password_reset"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    account_id: uuid.UUID = Field(foreign_key="account.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+
+
+class ResetRequest(SQLModel, table=True):
+    """A forgotten-password request, registered e-mail or not, kept for the throttling window:
+    counted per e-mail and per address, the same way whether the e-mail is known or not."""
+
+    __tablename__ = "password_reset_request"
+    __table_args__ = (Index(None, "email", "at"), Index(None, "ip", "at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254)
+    ip: str = Field(max_length=64)
     at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

@@ -34,7 +34,19 @@ class Enrollment(SQLModel, table=True):
     params: dict[str, Any] = Field(
         sa_column=Column(JSON, nullable=False), description="Overrides only."
     )
-    status: str = Field(max_length=10, default="active")
+    status: str = Field(max_length=10, default="active", description="active or ended")
+    ended_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    outcome: str | None = Field(default=None, max_length=10, description="completed or withdrawn")
+    end_reason: str | None = Field(default=None, max_length=1000)
+    ended_by: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON), description="Who ended it: an actor."
+    )
+    param_changes: list[dict[str, Any]] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default=text("'[]'")),
+        description="Each change of parameters while active: {at, actor, before, after, "
+        "added, retracted} (the decisions the replay made anew and withdrew).",
+    )
     body_hash: str = Field(max_length=64)
     # The engine's newest state in the columns a coach's list filters and sorts by: written
     # by the replay in the unit of work that writes the checkpoint they are read from.
@@ -103,6 +115,7 @@ class ExerciseSession(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )
+    deleted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
 
 
 class PainLog(SQLModel, table=True):
@@ -171,3 +184,4 @@ class Assessment(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )
+    deleted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))

@@ -29,6 +29,7 @@ from app.models import Client, EngineCheckpoint, Enrollment
 from app.models.tracking import ENROLLMENT_IS_ACTIVE
 from app.progression import engine
 from app.progression.model import State
+from app.progression.plans import zones
 
 _NEWEST_STATE = (
     select(cast(col(EngineCheckpoint.state), Text))
@@ -50,12 +51,14 @@ def _status(now: datetime) -> Any:
     )
 
 
-def _current_pain(state_text: str | None, timezone: str, now: datetime) -> float | None:
+def _current_pain(state_text: str | None, client: Client, now: datetime) -> float | None:
     if state_text is None:
         return None
     day_pain = json.loads(state_text)["day_pain"]
     state = State(day_pain={date.fromisoformat(d): p for d, p in day_pain.items()})
-    return engine.figure(engine.windows(state, engine.date_in(timezone, now)).current)
+    # Today as the engine dates it: the zone in force now, dates never going back.
+    first, changes = zones(client.timezone, client.timezone_changes)
+    return engine.figure(engine.windows(state, engine.zoned_date(first, changes, now)).current)
 
 
 def _after(cursor: str) -> tuple[datetime, uuid.UUID]:
@@ -134,7 +137,7 @@ def list_clients(
         ClientSummary(
             **client_public(client).model_dump(),
             status=client_status,
-            current_pain=_current_pain(state, client.timezone, now),
+            current_pain=_current_pain(state, client, now),
             stage=stage,
             last_logged_at=last_logged_at,
         )

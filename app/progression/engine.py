@@ -34,6 +34,7 @@ from app.progression.model import (
     State,
     Status,
     Unlock,
+    ZoneChange,
     position_of,
 )
 
@@ -49,8 +50,61 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def local_date(plan: Plan, at: datetime) -> date:
-    """Days are dates in the client's own time zone."""
-    return date_in(plan.timezone, at)
+    """Days are dates in the client's own time zone: the zone in force at `at`."""
+    if not plan.zone_changes:
+        return date_in(plan.timezone, at)
+    return zoned_date(plan.timezone, plan.zone_changes, at)
+
+
+@lru_cache(maxsize=256)
+def _spans(
+    first: str, changes: tuple[ZoneChange, ...]
+) -> tuple[tuple[datetime | None, str, date | None], ...]:
+    """(from, zone, floor) for each stretch of time lived in one zone. `floor`: the date in
+    force when the stretch began. A move west would otherwise go back to a date already
+    lived (22:00 in London is yesterday evening seen from Sydney's morning); the date stays
+    at the floor until the new zone's own date catches up, so local dates never go back."""
+    spans: list[tuple[datetime | None, str, date | None]] = [(None, first, None)]
+    for change in changes:
+        _, zone, floor = spans[-1]
+        before = date_in(zone, change.at)
+        spans.append((change.at, change.timezone, before if floor is None else max(floor, before)))
+    return tuple(spans)
+
+
+def zoned_date(first: str, changes: tuple[ZoneChange, ...], at: datetime) -> date:
+    """The local date of `at` for a client who lived in `first`, then moved as `changes` say."""
+    for start, zone, floor in reversed(_spans(first, changes)):
+        if start is None or at >= start:
+            day = date_in(zone, at)
+            return day if floor is None or day >= floor else floor
+    raise AssertionError("the first span has no start")  # pragma: no cover
+
+
+def local_span(plan: Plan, day: date) -> tuple[datetime, datetime]:
+    """The moments whose local date (`local_date`) is `day`: [start, end)."""
+    if not plan.zone_changes:
+        return day_span(plan.timezone, day)
+    first, changes = plan.timezone, plan.zone_changes
+    return zoned_day_start(first, changes, day), zoned_day_start(first, changes, day + _DAY)
+
+
+_DAY = timedelta(days=1)
+
+
+def zoned_day_start(first: str, changes: tuple[ZoneChange, ...], day: date) -> datetime:
+    """The first moment whose local date (`zoned_date`) is `day` or later."""
+    spans = _spans(first, changes)
+    for index, (start, zone, floor) in enumerate(spans):
+        if start is not None and floor is not None and floor >= day:
+            return start
+        moment = day_span(zone, day)[0]
+        if start is not None:
+            moment = max(moment, start)
+        end = spans[index + 1][0] if index + 1 < len(spans) else None
+        if end is None or moment < end:
+            return moment
+    raise AssertionError("the last span has no end")  # pragma: no cover
 
 
 def date_in(timezone: str, at: datetime) -> date:

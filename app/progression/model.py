@@ -74,8 +74,18 @@ class StageSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ZoneChange:
+    """From `at` on, the client lives in `timezone`."""
+
+    at: datetime
+    timezone: str
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
-    """One enrolment as the engine sees it."""
+    """One enrolment as the engine sees it. `timezone` is the client's zone at first;
+    `zone_changes` (oldest first) each apply from their moment on, so days already lived
+    keep their dates (`engine.local_date`)."""
 
     enrollment_id: str
     protocol: str
@@ -86,6 +96,7 @@ class Plan:
     timezone: str
     started_at: datetime
     baseline_pain: int
+    zone_changes: tuple[ZoneChange, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ published versions never change), its parameters, its plan, and the active enrol
 from datetime import datetime
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
@@ -12,7 +13,7 @@ from app.core.db import caches_of
 from app.core.problems import ProblemError
 from app.models import Client, Enrollment, ProtocolRow
 from app.models.tracking import ENROLLMENT_IS_ACTIVE
-from app.progression.model import Plan, StageSpec
+from app.progression.model import Plan, StageSpec, ZoneChange
 from app.progression.params import ProgressionParams
 
 DOCUMENTS = CacheSpec("protocol documents", size=32)
@@ -58,6 +59,18 @@ def exercise_catalogue(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["slug"]: e for stage in document["stages"] for e in stage["exercises"]}
 
 
+_MOMENT = TypeAdapter(datetime)
+
+
+def zones(timezone: str, changes: list[dict[str, Any]]) -> tuple[str, tuple[ZoneChange, ...]]:
+    """A client's first zone and its changes, from its columns (`Client.timezone_changes`,
+    each `{at, timezone, previous}`; `timezone`: the zone now)."""
+    if not changes:
+        return timezone, ()
+    moves = tuple(ZoneChange(_MOMENT.validate_python(c["at"]), c["timezone"]) for c in changes)
+    return changes[0]["previous"], moves
+
+
 def make_plan(
     document: dict[str, Any],
     *,
@@ -66,7 +79,9 @@ def make_plan(
     timezone: str,
     started_at: datetime,
     baseline_pain: int,
+    zone_changes: tuple[ZoneChange, ...] = (),
 ) -> Plan:
+    """`timezone`: the zone at first; `zone_changes`: those that followed."""
     return Plan(
         enrollment_id=enrollment_id,
         protocol=document["slug"],
@@ -77,18 +92,21 @@ def make_plan(
         timezone=timezone,
         started_at=started_at,
         baseline_pain=baseline_pain,
+        zone_changes=zone_changes,
     )
 
 
 def plan_for(session: Session, enrollment: Enrollment, client: Client) -> Plan:
     document = protocol_document(session, enrollment.protocol, enrollment.version)
+    first, changes = zones(client.timezone, client.timezone_changes)
     return make_plan(
         document,
         enrollment_id=str(enrollment.id),
         overrides=enrollment.params,
-        timezone=client.timezone,
+        timezone=first,
         started_at=enrollment.started_at,
         baseline_pain=enrollment.baseline_pain,
+        zone_changes=changes,
     )
 
 
@@ -106,3 +124,20 @@ def require_active_enrollment(session: Session, client: Client) -> Enrollment:
             "The client has no active enrolment: enrol them in a protocol first.",
         )
     return enrollment
+
+
+_NEWEST_ENROLLMENT = (
+    select(Enrollment)
+    .where(col(Enrollment.client_id) == bindparam("client_id"))
+    .order_by(col(Enrollment.started_at).desc(), col(Enrollment.created_at).desc())
+    .limit(1)
+)
+
+
+def shown_enrollment(session: Session, client: Client) -> Enrollment:
+    """The enrolment whose progress a client sees: the active one, else the one that ended
+    last (a finished programme still shows where it ended), else the 409 problem."""
+    enrollment = active_enrollment(session, client)
+    if enrollment is None:
+        enrollment = session.exec(_NEWEST_ENROLLMENT, params={"client_id": client.id}).first()
+    return enrollment if enrollment is not None else require_active_enrollment(session, client)

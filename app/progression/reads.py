@@ -30,8 +30,8 @@ from app.models import Account, Client, Credential, EngineCheckpoint, Enrollment
 from app.models.tracking import ENROLLMENT_IS_ACTIVE
 from app.progression import engine, views
 from app.progression.codec import load_state
-from app.progression.model import Plan, State
-from app.progression.plans import make_plan, protocol_document
+from app.progression.model import Plan, State, ZoneChange
+from app.progression.plans import make_plan, protocol_document, zones
 
 # JSON columns are read as their text, so that a row as read is hashable on every database
 # (psycopg would parse them): the answers below are kept by it.
@@ -50,6 +50,7 @@ def _standing(*, me: bool) -> Select[Any]:
     statement: Select[Any] = (
         sa_select(
             col(Client.timezone),
+            cast(col(Client.timezone_changes), Text),
             col(Enrollment.id),
             col(Enrollment.protocol),
             col(Enrollment.version),
@@ -102,22 +103,32 @@ def _kept_or_rendered(
     kept: bytes | None = answers.get(key)
     if kept is not None:
         return kept
-    timezone, enrollment_id, protocol, version, overrides, started_at, baseline, state = (
-        row.values()
-    )
+    _, _, enrollment_id, protocol, version, overrides, started_at, baseline, state = row.values()
     if state is None:
         return None
     document = protocol_document(session, protocol, version)
+    first, changes = _zones(row)
     plan = make_plan(
         document,
         enrollment_id=str(enrollment_id),
         overrides=json.loads(overrides),
-        timezone=timezone,
+        timezone=first,
         started_at=started_at,
         baseline_pain=baseline,
+        zone_changes=changes,
     )
     rendered: bytes = answers.put(key, render(plan, document, load_state(json.loads(state))))
     return rendered
+
+
+def _zones(row: Fetched) -> tuple[str, tuple[ZoneChange, ...]]:
+    return zones(row.raw[0], json.loads(row.raw[1]))
+
+
+def _local_date(row: Fetched, now: datetime) -> date:
+    """The client's local date now, as the engine dates it (the zone history included)."""
+    first, changes = _zones(row)
+    return engine.zoned_date(first, changes, now)
 
 
 # Progress differs from one request to the next only in `evaluated_at`, its last field: it is
@@ -135,7 +146,7 @@ def progress(session: Session, access: ClientAccess) -> bytes:
         return answer.model_dump_json(exclude={"evaluated_at"}).encode()[:-1]
 
     if row is not None:
-        key = ("progress", row.raw, engine.date_in(row.raw[0], now))
+        key = ("progress", row.raw, _local_date(row, now))
         head = _kept_or_rendered(session, key, row, render)
         if head is not None:
             return head + b',"evaluated_at":' + _MOMENT.dump_json(now) + b"}"
@@ -146,7 +157,7 @@ def today(session: Session, access: ClientAccess, day: date | None) -> bytes:
     """Today's routine as JSON, for a local date (default: today in the client's zone)."""
     row = _standing_of(session, access)
     if row is not None:
-        local_day = day or engine.date_in(row.raw[0], datetime.now(UTC))
+        local_day = day or _local_date(row, datetime.now(UTC))
 
         def render(plan: Plan, document: dict[str, Any], state: State) -> bytes:
             return views.today_answer(plan, document, state, local_day).model_dump_json().encode()

@@ -147,8 +147,9 @@ def record(
     A local date holds at most `DAY_CAP` items: a write that is not an append replays the
     day it lands on, so the cap bounds what any write costs (a stuck clock posting
     thousands of logs at one moment is refused, not slowed down for everyone)."""
-    for day in {engine.date_in(client.timezone, item.at) for item in added}:
-        start, end = engine.day_span(client.timezone, day)
+    plan = plan_for(session, enrollment, client)
+    for day in {engine.local_date(plan, item.at) for item in added}:
+        start, end = engine.local_span(plan, day)
         if items_between(session, enrollment, start, end) > DAY_CAP:
             raise ProblemError(
                 422,
@@ -263,12 +264,12 @@ _LAST_LOGGED = sa_select(
             sa_select(func.max(col(PainLog.recorded_at)).label("at"))
             .where(col(PainLog.enrollment_id) == bindparam("enrollment_id"))
             .where(col(PainLog.deleted_at).is_(None)),
-            sa_select(func.max(col(ExerciseSession.performed_at))).where(
-                col(ExerciseSession.enrollment_id) == bindparam("enrollment_id")
-            ),
-            sa_select(func.max(col(Assessment.performed_at))).where(
-                col(Assessment.enrollment_id) == bindparam("enrollment_id")
-            ),
+            sa_select(func.max(col(ExerciseSession.performed_at)))
+            .where(col(ExerciseSession.enrollment_id) == bindparam("enrollment_id"))
+            .where(col(ExerciseSession.deleted_at).is_(None)),
+            sa_select(func.max(col(Assessment.performed_at)))
+            .where(col(Assessment.enrollment_id) == bindparam("enrollment_id"))
+            .where(col(Assessment.deleted_at).is_(None)),
         )
         .subquery()
         .c.at
@@ -291,7 +292,7 @@ def _store_standing(
     enrollment.referred = state.referral is not None
     enrollment.resolved = state.resolved
     enrollment.hold_ends_at = (
-        engine.day_span(plan.timezone, state.hold_until)[1] if state.hold_until else None
+        engine.local_span(plan, state.hold_until)[1] if state.hold_until else None
     )
     unlocked = [stage.slug for stage in plan.stages if stage.slug in state.unlocked]
     enrollment.top_stage = unlocked[-1] if unlocked else None

@@ -510,6 +510,18 @@ SIMULATION_EXAMPLES: dict[str, Example] = {
 }
 
 
+class SimZoneChange(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"at": "2026-09-10T12:00:00Z", "timezone": "Australia/Sydney"}]
+        },
+    )
+
+    at: PastMoment = Field(description="From this moment on, the client lives in `timezone`.")
+    timezone: Timezone
+
+
 class SimulationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_SIMULATION_EXAMPLE]})
 
@@ -517,7 +529,13 @@ class SimulationRequest(BaseModel):
     version: Version | None = None
     baseline_pain: PainScore
     started_at: PastMoment
-    timezone: Timezone
+    timezone: Timezone = Field(description="The client's zone at `started_at`.")
+    timezone_changes: list[SimZoneChange] | None = Field(
+        default=None,
+        max_length=100,
+        description="Moves to other zones, each applying from its moment on (days already "
+        "lived keep their dates), as `PATCH /v1/me` records them.",
+    )
     params: ProgressionParamsOverride | None = None
     timeline: list[TimelineItem] = Field(
         max_length=5000, description="In any order: it is sorted by time."

@@ -15,6 +15,7 @@ from app.progression.model import (
     OverrideEntry,
     PainEntry,
     SessionEntry,
+    ZoneChange,
     position_of,
 )
 from app.progression.plans import make_plan, protocol_document
@@ -111,6 +112,12 @@ def simulate(session: Session, request: SimulationRequest) -> SimulationResult:
         timezone=request.timezone,
         started_at=request.started_at,
         baseline_pain=request.baseline_pain,
+        zone_changes=tuple(
+            sorted(
+                (ZoneChange(c.at, c.timezone) for c in request.timezone_changes or ()),
+                key=lambda change: change.at,
+            )
+        ),
     )
     state, decisions = engine.evaluate(plan, [])
     timeline = sorted(_items(request), key=lambda pair: position_of(pair[1]))

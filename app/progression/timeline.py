@@ -71,6 +71,7 @@ _ITEM_QUERIES = (
             col(ExerciseSession.exercises),
         )
         .where(col(ExerciseSession.enrollment_id) == bindparam("enrollment_id"))
+        .where(col(ExerciseSession.deleted_at).is_(None))
         .where(col(ExerciseSession.performed_at) >= bindparam("since")),
     ),
     (
@@ -82,6 +83,7 @@ _ITEM_QUERIES = (
             col(Assessment.right),
         )
         .where(col(Assessment.enrollment_id) == bindparam("enrollment_id"))
+        .where(col(Assessment.deleted_at).is_(None))
         .where(col(Assessment.performed_at) >= bindparam("since")),
     ),
     (
@@ -110,8 +112,12 @@ _ITEMS_BETWEEN = union_all(
         .where(*extra)
         for model, moment, extra in (
             (PainLog, col(PainLog.recorded_at), (col(PainLog.deleted_at).is_(None),)),
-            (ExerciseSession, col(ExerciseSession.performed_at), ()),
-            (Assessment, col(Assessment.performed_at), ()),
+            (
+                ExerciseSession,
+                col(ExerciseSession.performed_at),
+                (col(ExerciseSession.deleted_at).is_(None),),
+            ),
+            (Assessment, col(Assessment.performed_at), (col(Assessment.deleted_at).is_(None),)),
             (Override, col(Override.at), ()),
         )
     )

@@ -23,6 +23,7 @@ from app.progression.plans import (
     plan_for,
     protocol_document,
     require_active_enrollment,
+    shown_enrollment,
 )
 from app.progression.replay import current_state
 from app.progression.schemas import (
@@ -65,8 +66,9 @@ def stages_view(view: engine.ProgressView) -> list[StageProgress]:
 
 
 def progress(session: Session, access: ClientAccess) -> Progress:
+    """The active enrolment's progress, or where the last one ended."""
     client = access.client(session)
-    enrollment = require_active_enrollment(session, client)
+    enrollment = shown_enrollment(session, client)
     plan = plan_for(session, enrollment, client)
     return progress_answer(plan, current_state(session, enrollment), datetime.now(UTC))
 

@@ -20,8 +20,10 @@ from app.tracking.schemas import (
     AssessmentPage,
     AssessmentPublic,
     EnrollmentCreate,
+    EnrollmentEnd,
     EnrollmentPage,
     EnrollmentPublic,
+    EnrollmentUpdate,
     PainContext,
     PainLogBatch,
     PainLogBatchResult,
@@ -95,6 +97,44 @@ async def list_enrollments(
 ) -> Response:
     """Newest first."""
     return json_response(await db.read(service.list_enrollments, access, limit, cursor))
+
+
+@router.post(
+    "/enrollments/{enrollment_id}/end",
+    tags=["enrolments"],
+    response_model=EnrollmentPublic,
+    summary="End an enrolment",
+    responses=problem_responses(400, 401, 404, 409, 413, 422),
+)
+async def end_enrollment(
+    enrollment_id: uuid.UUID, payload: EnrollmentEnd, access: ClientAccessDep, db: DatabaseDep
+) -> Response:
+    """`completed` or `withdrawn`, with a reason; by the client or its coach. Its history
+    stays readable (lists, events, progress until another enrolment starts), and a new
+    enrolment may follow with a new baseline. The same outcome and reason again answer the
+    same; a different end of an ended enrolment is a 409."""
+    return json_response(await db.write(service.end_enrollment, access, enrollment_id, payload))
+
+
+@router.patch(
+    "/enrollments/{enrollment_id}",
+    tags=["enrolments"],
+    response_model=EnrollmentPublic,
+    summary="Change an enrolment's parameters",
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
+)
+async def update_enrollment(
+    enrollment_id: uuid.UUID,
+    payload: EnrollmentUpdate,
+    access: ClientAccessDep,
+    db: DatabaseDep,
+) -> Response:
+    """Coach only, on an active enrolment: the thresholds named change, the others keep
+    their values. The engine replays the whole history under them; decisions it no longer
+    makes are retracted (in the feed and webhooks too), and `param_changes` records the
+    change and how many decisions were added and retracted. The same values again change
+    nothing."""
+    return json_response(await db.write(service.update_enrollment, access, enrollment_id, payload))
 
 
 @router.post(
@@ -270,3 +310,34 @@ async def list_assessments(
             service.list_assessments, access, since=since, until=until, limit=limit, cursor=cursor
         )
     )
+
+
+@router.delete(
+    "/sessions/{session_id:uuid}",
+    tags=["sessions"],
+    status_code=204,
+    summary="Delete a session",
+    responses=problem_responses(401, 404, 422),
+)
+async def delete_session(
+    session_id: uuid.UUID, access: ClientAccessDep, db: DatabaseDep
+) -> Response:
+    """A session logged by mistake, with the pain logs it made (`pain_during`, `pain_after`):
+    the engine re-evaluates from its moment, as for a deleted pain log. Its id stays spent."""
+    await db.write(service.delete_session, access, session_id)
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/assessments/{assessment_id:uuid}",
+    tags=["assessments"],
+    status_code=204,
+    summary="Delete an assessment",
+    responses=problem_responses(401, 404, 422),
+)
+async def delete_assessment(
+    assessment_id: uuid.UUID, access: ClientAccessDep, db: DatabaseDep
+) -> Response:
+    """The engine re-evaluates from its moment, as for a deleted pain log."""
+    await db.write(service.delete_assessment, access, assessment_id)
+    return Response(status_code=204)

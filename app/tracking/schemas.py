@@ -12,7 +12,15 @@ from pydantic.fields import FieldInfo
 from app.catalogue.schemas import RedFlagCode
 from app.core.actors import ActorPublic
 from app.core.pagination import Page
-from app.core.types import WHOLE_NUMBER, Note, PainScore, PastMoment, StartMoment, integer
+from app.core.types import (
+    WHOLE_NUMBER,
+    Note,
+    PainScore,
+    PastMoment,
+    Reason,
+    StartMoment,
+    integer,
+)
 from app.progression.params import ProgressionParams
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=80)]
@@ -110,6 +118,11 @@ _ENROLLMENT: JsonDict = {
     "status": "active",
     "created_at": "2026-11-26T08:00:00Z",
     "actor": _ACTOR,
+    "ended_at": None,
+    "outcome": None,
+    "end_reason": None,
+    "ended_by": None,
+    "param_changes": [],
 }
 
 
@@ -135,11 +148,46 @@ class EnrollmentCreate(BaseModel):
     )
     baseline_pain: PainScore
     started_at: StartMoment | None = Field(
-        None, description="Default now; may be in the past, not in the future."
+        None,
+        description="Default: the start of the client's local day, so the day's earlier logs "
+        "count. May be in the past, not in the future.",
     )
     params: ProgressionParamsOverride | None = Field(
         None, description="Coach only: thresholds to change for this client."
     )
+
+
+class ParamChange(BaseModel):
+    """A coach's change of an active enrolment's parameters and what the replay changed."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "at": "2026-11-27T09:00:00Z",
+                    "actor": {
+                        "role": "coach",
+                        "account_id": "7f3e2d1c-0b9a-4876-9543-21fedcba9876",
+                        "api_key_id": None,
+                    },
+                    "before": {},
+                    "after": {"flare_during_max": 6},
+                    "added": 1,
+                    "retracted": 2,
+                }
+            ]
+        }
+    )
+
+    at: datetime
+    actor: ActorPublic
+    before: dict[str, Any] = Field(description="The overrides before (protocol defaults aside).")
+    after: dict[str, Any] = Field(description="The overrides after.")
+    added: int = Field(description="Decisions the replay made (or made again).")
+    retracted: int = Field(description="Decisions the replay no longer makes, now retracted.")
+
+
+EnrollmentOutcome = Literal["completed", "withdrawn"]
 
 
 class EnrollmentPublic(BaseModel):
@@ -157,6 +205,37 @@ class EnrollmentPublic(BaseModel):
     status: Literal["active", "ended"]
     created_at: datetime
     actor: ActorPublic = Field(description="Who wrote it.")
+    ended_at: datetime | None = Field(None, description="When it ended; null while active.")
+    outcome: EnrollmentOutcome | None = None
+    end_reason: str | None = None
+    ended_by: ActorPublic | None = Field(None, description="Who ended it.")
+    param_changes: list[ParamChange] = Field(
+        default_factory=list, description="Each change of parameters while it was active."
+    )
+
+
+class EnrollmentEnd(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"outcome": "completed", "reason": "Pain-free for a month; discharged."}]
+        },
+    )
+
+    outcome: EnrollmentOutcome = Field(
+        description="`completed`: the programme is done; `withdrawn`: stopped before."
+    )
+    reason: Reason
+
+
+class EnrollmentUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"params": {"gate_min_days": 10}}]}
+    )
+
+    params: ProgressionParamsOverride = Field(
+        description="Thresholds to change; those not named keep their current values."
+    )
 
 
 class EnrollmentPage(Page[EnrollmentPublic]):

@@ -14,6 +14,8 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from app.accounts.access import ClientAccess
 from app.catalogue.service import protocol_row
+from app.core.actors import ActorPublic
+from app.core.db.writers import lock_for_update
 from app.core.fingerprint import body_hash
 from app.core.idempotency import Created
 from app.core.pagination import keyset_page
@@ -22,7 +24,7 @@ from app.core.retries import id_conflict, stored_retry
 from app.core.security import Principal
 from app.models import Assessment, Client, Enrollment, ExerciseSession, PainLog
 from app.models.base import utcnow
-from app.progression import plans, replay, session_rule, timeline
+from app.progression import engine, plans, replay, session_rule, timeline
 from app.progression.model import Item, Position, SessionEntry, position_of
 from app.progression.params import ProgressionParams
 from app.tracking.schemas import (
@@ -30,14 +32,17 @@ from app.tracking.schemas import (
     AssessmentPage,
     AssessmentPublic,
     EnrollmentCreate,
+    EnrollmentEnd,
     EnrollmentPage,
     EnrollmentPublic,
+    EnrollmentUpdate,
     PainContext,
     PainLogBatch,
     PainLogBatchResult,
     PainLogCreate,
     PainLogPage,
     PainLogPublic,
+    ParamChange,
     SessionCreate,
     SessionExercise,
     SessionPage,
@@ -71,7 +76,19 @@ def enrollment_public(session: Session, enrollment: Enrollment) -> EnrollmentPub
         status=enrollment.status,  # type: ignore[arg-type]  # str column written from the Literal
         created_at=enrollment.created_at,
         actor=enrollment.actor,
+        ended_at=enrollment.ended_at,
+        outcome=enrollment.outcome,  # type: ignore[arg-type]  # str column written from the Literal
+        end_reason=enrollment.end_reason,
+        ended_by=ActorPublic.model_validate(enrollment.ended_by) if enrollment.ended_by else None,
+        param_changes=[ParamChange.model_validate(c) for c in enrollment.param_changes],
     )
+
+
+def _start_of_local_day(client: Client) -> datetime:
+    """The start of the client's local day now: logs from earlier today still count."""
+    first, changes = plans.zones(client.timezone, client.timezone_changes)
+    now = utcnow()
+    return engine.zoned_day_start(first, changes, engine.zoned_date(first, changes, now))
 
 
 def create_enrollment(
@@ -113,7 +130,7 @@ def create_enrollment(
         protocol=protocol.slug,
         version=protocol.version,
         baseline_pain=payload.baseline_pain,
-        started_at=payload.started_at or utcnow(),
+        started_at=payload.started_at or _start_of_local_day(client),
         params=overrides,
         status="active",
         body_hash=digest,
@@ -143,6 +160,103 @@ def list_enrollments(
     return EnrollmentPage(
         items=[enrollment_public(session, r) for r in rows], next_cursor=next_cursor
     )
+
+
+def _visible_enrollment(session: Session, client: Client, enrollment_id: uuid.UUID) -> Enrollment:
+    enrollment = session.get(Enrollment, enrollment_id)
+    if enrollment is None or enrollment.client_id != client.id:
+        raise NotFoundError(f"No enrolment {enrollment_id}.")
+    # Writers of one enrolment take turns (see `replay.reevaluate`): an end or a change of
+    # parameters waits for a log being stored, and the other way round.
+    lock_for_update(session, select(col(Enrollment.id)).where(col(Enrollment.id) == enrollment.id))
+    session.refresh(enrollment)
+    return enrollment
+
+
+def _ended(enrollment: Enrollment) -> ProblemError:
+    return ProblemError(
+        409,
+        "enrollment-ended",
+        f"This enrolment ended ({enrollment.outcome}) at {enrollment.ended_at}; its history "
+        "stays readable, but it changes no more. Enrol again to start afresh.",
+    )
+
+
+def _actor_dict(principal: Principal) -> dict[str, Any]:
+    actor = principal.actor
+    return {
+        "role": actor.role,
+        "account_id": str(actor.account_id),
+        "api_key_id": str(actor.api_key_id) if actor.api_key_id else None,
+    }
+
+
+def end_enrollment(
+    session: Session, access: ClientAccess, enrollment_id: uuid.UUID, payload: EnrollmentEnd
+) -> EnrollmentPublic:
+    """The client or its coach ends an enrolment. Sent again with the same outcome and
+    reason, it answers the same; an enrolment that ended otherwise is a 409."""
+    principal, client = access.resolve(session)
+    enrollment = _visible_enrollment(session, client, enrollment_id)
+    if enrollment.status != "active":
+        if enrollment.outcome == payload.outcome and enrollment.end_reason == payload.reason:
+            return enrollment_public(session, enrollment)
+        raise _ended(enrollment)
+    enrollment.status = "ended"
+    enrollment.ended_at = utcnow()
+    enrollment.outcome = payload.outcome
+    enrollment.end_reason = payload.reason
+    enrollment.ended_by = _actor_dict(principal)
+    session.add(enrollment)
+    session.flush()
+    return enrollment_public(session, enrollment)
+
+
+def update_enrollment(
+    session: Session, access: ClientAccess, enrollment_id: uuid.UUID, payload: EnrollmentUpdate
+) -> EnrollmentPublic:
+    """A coach changes an active enrolment's parameters: the whole history is replayed under
+    them, and the change is recorded with what the replay added and retracted. The same
+    values again change nothing (a retry is harmless)."""
+    principal, client = access.resolve(session)
+    if not principal.is_coach:
+        raise _field_problem(
+            403,
+            "coach-only",
+            "Only the client's coach may change parameters.",
+            ["body", "params"],
+            "coach_only",
+        )
+    enrollment = _visible_enrollment(session, client, enrollment_id)
+    if enrollment.status != "active":
+        raise _ended(enrollment)
+    before = dict(enrollment.params)
+    after = {**before, **payload.params.model_dump(exclude_none=True)}
+    if after == before:
+        return enrollment_public(session, enrollment)
+    enrollment.params = after
+    session.add(enrollment)
+    session.flush()
+    changes = replay.reevaluate(
+        session,
+        enrollment,
+        client,
+        position_of(timeline.enrolled_entry(enrollment)),
+        actor=principal.actor,
+    )
+    record = ParamChange(
+        at=utcnow(),
+        actor=ActorPublic.model_validate(_actor_dict(principal)),
+        before=before,
+        after=after,
+        added=changes.added,
+        retracted=changes.retracted,
+    )
+    # A new list: the JSON column notices a new value, not an edit in place.
+    enrollment.param_changes = [*enrollment.param_changes, record.model_dump(mode="json")]
+    session.add(enrollment)
+    session.flush()
+    return enrollment_public(session, enrollment)
 
 
 def _not_before_start(enrollment: Enrollment, moment: datetime, loc: list[str | int]) -> None:
@@ -383,7 +497,8 @@ def create_session(
         session,
         ExerciseSession,
         payload.id,
-        lambda s: s.client_id == client.id and s.body_hash == digest,
+        # A deleted session's id stays spent, as a pain log's does.
+        lambda s: s.client_id == client.id and s.body_hash == digest and s.deleted_at is None,
     )
     if existing is not None:
         return 200, session_public(existing, _linked_log_ids(session, [existing.id])[existing.id])
@@ -450,7 +565,11 @@ def list_sessions(
     cursor: str | None,
 ) -> SessionPage:
     client = access.client(session)
-    query = select(ExerciseSession).where(ExerciseSession.client_id == client.id)
+    query = (
+        select(ExerciseSession)
+        .where(ExerciseSession.client_id == client.id)
+        .where(col(ExerciseSession.deleted_at).is_(None))
+    )
     query = _time_window(query, col(ExerciseSession.performed_at), since, until)
     rows, next_cursor = keyset_page(
         session,
@@ -483,7 +602,7 @@ def create_assessment(
         session,
         Assessment,
         payload.id,
-        lambda a: a.client_id == client.id and a.body_hash == digest,
+        lambda a: a.client_id == client.id and a.body_hash == digest and a.deleted_at is None,
     )
     if existing is not None:
         return 200, assessment_public(existing)
@@ -518,7 +637,11 @@ def list_assessments(
     cursor: str | None,
 ) -> AssessmentPage:
     client = access.client(session)
-    query = select(Assessment).where(Assessment.client_id == client.id)
+    query = (
+        select(Assessment)
+        .where(Assessment.client_id == client.id)
+        .where(col(Assessment.deleted_at).is_(None))
+    )
     query = _time_window(query, col(Assessment.performed_at), since, until)
     rows, next_cursor = keyset_page(
         session,
@@ -530,3 +653,54 @@ def list_assessments(
         newest_first=True,
     )
     return AssessmentPage(items=[assessment_public(r) for r in rows], next_cursor=next_cursor)
+
+
+# --- corrections ----------------------------------------------------------------------------
+
+
+def delete_session(session: Session, access: ClientAccess, session_id: uuid.UUID) -> None:
+    """A session logged by mistake: it and the pain logs it made are marked deleted (their
+    ids stay spent), and the engine re-evaluates from their moment, as for a pain log."""
+    principal, client = access.resolve(session)
+    row = session.get(ExerciseSession, session_id)
+    if row is None or row.client_id != client.id or row.deleted_at is not None:
+        raise NotFoundError(f"No session {session_id}.")
+    now = utcnow()
+    row.deleted_at = now
+    session.add(row)
+    removed: list[Item] = [timeline.session_entry(row)]
+    linked = session.exec(
+        select(PainLog).where(PainLog.session_id == row.id).where(col(PainLog.deleted_at).is_(None))
+    )
+    for log in linked:
+        log.deleted_at = now
+        session.add(log)
+        removed.append(timeline.pain_entry(log))
+    session.flush()
+    _reevaluate_without(session, principal, client, row.enrollment_id, removed)
+
+
+def delete_assessment(session: Session, access: ClientAccess, assessment_id: uuid.UUID) -> None:
+    principal, client = access.resolve(session)
+    row = session.get(Assessment, assessment_id)
+    if row is None or row.client_id != client.id or row.deleted_at is not None:
+        raise NotFoundError(f"No assessment {assessment_id}.")
+    row.deleted_at = utcnow()
+    session.add(row)
+    session.flush()
+    _reevaluate_without(
+        session, principal, client, row.enrollment_id, [timeline.assessment_entry(row)]
+    )
+
+
+def _reevaluate_without(
+    session: Session,
+    principal: Principal,
+    client: Client,
+    enrollment_id: uuid.UUID,
+    removed: Sequence[Item],
+) -> None:
+    enrollment = session.get(Enrollment, enrollment_id)
+    assert enrollment is not None  # a foreign key
+    since = min(map(position_of, removed))
+    replay.reevaluate(session, enrollment, client, since, actor=principal.actor)

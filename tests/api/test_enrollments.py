@@ -1,6 +1,7 @@
 """Enrolling a client in a protocol version."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -26,17 +27,19 @@ def test_enrolment_shape(client):
     assert _list(client, me) == [enrollment]
 
 
-def test_started_at_defaults_to_now_and_is_stored_in_utc(client):
-    me = signup(client)
-    before = datetime.now(UTC)
+def test_started_at_defaults_to_the_start_of_the_local_day_in_utc(client):
+    me = signup(client)  # Europe/London
     response = client.post(
         "/v1/clients/me/enrollments",
         json={"protocol": "hip-impingement", "baseline_pain": 5},
         headers=me.headers,
     )
     assert response.status_code == 201
+    assert response.json()["started_at"].endswith("Z")
     started = datetime.fromisoformat(response.json()["started_at"])
-    assert before - timedelta(seconds=1) <= started <= datetime.now(UTC) + timedelta(seconds=1)
+    london = ZoneInfo("Europe/London")
+    midnight = datetime.combine(datetime.now(london).date(), time.min, tzinfo=london)
+    assert started == midnight.astimezone(UTC)
 
 
 def test_offsets_are_normalised_to_utc(client):

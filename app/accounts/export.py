@@ -1,0 +1,106 @@
+"""The caller's data as one JSON document (GDPR article 20): the account, its sign-ins, and
+for a client its whole history (every enrolment, deleted logs and retracted decisions too)."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from app.accounts.access import Caller
+from app.accounts.person_schemas import (
+    CredentialRecord,
+    ExportedAssessment,
+    ExportedPainLog,
+    ExportedSession,
+    OverrideRecord,
+    PersonExport,
+)
+from app.accounts.service import account_public, client_public
+from app.models import (
+    Assessment,
+    Client,
+    Credential,
+    EngineEvent,
+    Enrollment,
+    ExerciseSession,
+    Override,
+    PainLog,
+)
+from app.progression.views import event_public
+from app.tracking.service import assessment_public, enrollment_public, pain_public, session_public
+
+
+def export_me(session: Session, caller: Caller) -> PersonExport:
+    principal = caller.principal(session)
+    own = session.exec(select(Client).where(col(Client.account_id) == principal.id)).first()
+    credentials = session.exec(
+        select(Credential)
+        .where(col(Credential.account_id) == principal.id)
+        .order_by(col(Credential.created_at))
+    )
+    document = export_client(session, own) if own is not None else _empty()
+    document.account = account_public(session, principal.account, own.id if own else None)
+    document.credentials = [
+        CredentialRecord.model_validate(c, from_attributes=True) for c in credentials
+    ]
+    return document
+
+
+def _empty() -> PersonExport:
+    return PersonExport(
+        exported_at=datetime.now(UTC),
+        account=None,
+        client=None,
+        timezone_changes=[],
+        credentials=[],
+        enrollments=[],
+        pain_logs=[],
+        sessions=[],
+        assessments=[],
+        overrides=[],
+        events=[],
+    )
+
+
+def export_client(session: Session, client: Client) -> PersonExport:
+    """One client profile's history, oldest first."""
+    of_client = client.id
+
+    def rows(model: Any, moment: Any) -> list[Any]:
+        return list(
+            session.exec(select(model).where(model.client_id == of_client).order_by(moment))
+        )
+
+    sessions = rows(ExerciseSession, col(ExerciseSession.performed_at))
+    logs = rows(PainLog, col(PainLog.recorded_at))
+    linked: dict[uuid.UUID, list[uuid.UUID]] = {s.id: [] for s in sessions}
+    for log in logs:
+        if log.session_id is not None and log.session_id in linked:
+            linked[log.session_id].append(log.id)
+    document = _empty()
+    document.client = client_public(client)
+    document.timezone_changes = list(client.timezone_changes)
+    document.enrollments = [
+        enrollment_public(session, e) for e in rows(Enrollment, col(Enrollment.started_at))
+    ]
+    document.pain_logs = [
+        ExportedPainLog(**pain_public(log).model_dump(), deleted_at=log.deleted_at) for log in logs
+    ]
+    document.sessions = [
+        ExportedSession(
+            **session_public(s, linked[s.id]).model_dump(),
+            deleted_at=s.deleted_at,
+        )
+        for s in sessions
+    ]
+    document.assessments = [
+        ExportedAssessment(**assessment_public(a).model_dump(), deleted_at=a.deleted_at)
+        for a in rows(Assessment, col(Assessment.performed_at))
+    ]
+    document.overrides = [
+        OverrideRecord.model_validate(o, from_attributes=True)
+        for o in rows(Override, col(Override.at))
+    ]
+    document.events = [event_public(e) for e in rows(EngineEvent, col(EngineEvent.at))]
+    return document

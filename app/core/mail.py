@@ -1,0 +1,86 @@
+"""Outgoing mail: through SMTP when `HIPFIX_SMTP_URL` is set; otherwise each mail is written
+to `HIPFIX_MAIL_DIR` as an .eml file and logged, so development needs no mail server.
+
+The standard library's `smtplib` does the sending: it speaks SMTP with STARTTLS, implicit TLS
+and AUTH, which is all HipFix needs, at the cost of no dependency. It blocks, so callers run
+`send_mail` on a worker thread after their unit of work has committed (a background task once
+the response is sent): no mail server's slowness ever holds the database's writer, and the
+time a request takes says nothing about whether a mail went out.
+"""
+
+import logging
+import os
+import smtplib
+import ssl
+import uuid
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from app.core.config import Settings
+from app.models.base import utcnow
+
+log = logging.getLogger("hipfix.mail")
+
+SMTP_TIMEOUT_SECONDS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    to: str
+    subject: str
+    body: str
+
+
+def send_mail(settings: Settings, mail: Mail) -> None:
+    """Send or write one mail. Never raises: a failure is logged (the request that asked for
+    it was answered already)."""
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = mail.to
+    message["Subject"] = mail.subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain="hipfix")
+    message.set_content(mail.body)
+    try:
+        if settings.smtp_url:
+            _send_smtp(settings.smtp_url, message)
+            log.info("mail sent: %r to %s", mail.subject, mail.to)
+        else:
+            path = _write(Path(settings.mail_dir), message)
+            # No mail server: the log is where a developer reads the link.
+            log.info("mail written to %s (no HIPFIX_SMTP_URL):\n%s", path, message)
+    except (OSError, smtplib.SMTPException):
+        log.exception("mail to %s could not be sent", mail.to)
+
+
+def _send_smtp(url: str, message: EmailMessage) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise smtplib.SMTPException(f"HIPFIX_SMTP_URL must be smtp:// or smtps://, not {url!r}")
+    context = ssl.create_default_context()
+    if parts.scheme == "smtps":
+        client: smtplib.SMTP = smtplib.SMTP_SSL(
+            parts.hostname, parts.port or 465, timeout=SMTP_TIMEOUT_SECONDS, context=context
+        )
+    else:
+        client = smtplib.SMTP(parts.hostname, parts.port or 25, timeout=SMTP_TIMEOUT_SECONDS)
+    with client:
+        client.ehlo()
+        if parts.scheme == "smtp" and client.has_extn("starttls"):
+            client.starttls(context=context)
+            client.ehlo()
+        if parts.username:
+            client.login(unquote(parts.username), unquote(parts.password or ""))
+        client.send_message(message)
+
+
+def _write(folder: Path, message: EmailMessage) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.eml"
+    # Owner-only: the mail holds a live reset link.
+    with open(path, "w", encoding="utf-8", opener=lambda p, f: os.open(p, f, 0o600)) as file:
+        file.write(message.as_string())
+    return path
