@@ -23,6 +23,7 @@ from bench.run import BIN, Server, pain_body, wrk  # noqa: E402
 
 PATHS = ["/", "/executor", "/lane", "/lane-raw", "/lane-unit", "/loop-raw"]
 SHAPED = "/v1/clients/me/progress-shaped"
+LIST = "/v1/clients/me/pain-logs-shaped?limit=20"
 POST = "/v1/clients/me/pain-logs-shaped"
 TOKENS = ["hft_floor"]  # any secret: the shaped routes read it and look nothing up
 
@@ -44,14 +45,14 @@ def main() -> int:
         try:
 
             def one(path: str, duration: float | None = None) -> float:
-                body = pain_body() if path == POST else None
+                body = pain_body() if path == POST else None  # LIST: the same path, GET
                 tokens = TOKENS if path.startswith("/v1") else None
                 url = server.base + path
                 return wrk(path, url, args, tokens=tokens, body=body, duration=duration).rps
 
-            for path in [*PATHS, SHAPED, POST]:
+            for path in [*PATHS, SHAPED, LIST, POST]:
                 one(path, duration=1)
-            rps: dict[str, list[float]] = {path: [] for path in [*PATHS, SHAPED, POST]}
+            rps: dict[str, list[float]] = {path: [] for path in [*PATHS, SHAPED, LIST, POST]}
             for _ in range(args.runs):
                 for path in rps:
                     rps[path].append(one(path))

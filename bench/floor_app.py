@@ -16,6 +16,10 @@ so `bench/floor.py` can say how far any route on that path can get, whatever it 
                   progress's route as HipFix declares it (the client in the path, the bearer
                   secret, the router's prefix) answering a kept body after a no-op on the
                   lane: what progress could reach if its unit of work cost nothing
+    /clients/me/pain-logs-shaped (GET)
+                  the pain-log list's route answering a page of 20 logs built on the lane
+                  from rows kept in memory (each made a PainLogPublic and serialised, as the
+                  list's service does): a list's bound with no statement run
     /clients/me/pain-logs-shaped (POST)
                   the pain-log POST's route (body validated as PainLogCreate, the client and
                   caller as dependencies, Idempotency-Key) with a no-op on the lane and a
@@ -28,7 +32,9 @@ makes one).
 import asyncio
 import sqlite3
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Response
@@ -40,8 +46,9 @@ from app.core.config import get_settings
 from app.core.db import Database, build_engine
 from app.core.db.lanes import Lane
 from app.core.idempotency import IdempotencyKey
+from app.core.responses import json_response
 from app.core.security import BearerSecret
-from app.tracking.schemas import PainLogCreate
+from app.tracking.schemas import PainLogCreate, PainLogPage, PainLogPublic
 
 THREADS = 2  # HipFix's default on SQLite
 SELECT = "SELECT slug, version FROM exercise WHERE slug = ?"
@@ -129,6 +136,35 @@ async def pain_log_shaped(
 ) -> Response:
     await lane.run(lambda: None)
     return Response(payload.model_dump_json().encode(), 201, media_type="application/json")
+
+
+# Twenty rows as a query returns them (driver types): what the list's service turns into its
+# page.
+_ROW = {
+    "id": uuid.UUID("0b6f2f1e-8a7c-4a49-9d0e-3c1c8f7d9a10"),
+    "client_id": uuid.UUID("5f0c7a8e-1d2b-4c3a-9e8f-7a6b5c4d3e2f"),
+    "enrollment_id": uuid.UUID("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"),
+    "session_id": None,
+    "score": 4,
+    "context": "rest",
+    "recorded_at": datetime(2026, 11, 20, 7, 30, tzinfo=UTC),
+    "side": "right",
+    "location": None,
+    "flags": [],
+    "note": None,
+    "created_at": datetime(2026, 11, 20, 7, 30, 1, tzinfo=UTC),
+    "actor": {"role": "client", "account_id": None, "api_key_id": None},
+}
+ROWS = [_ROW] * 20
+
+
+def _page() -> PainLogPage:
+    return PainLogPage(items=[PainLogPublic.model_validate(row) for row in ROWS], next_cursor=None)
+
+
+@shaped.get("/clients/{client_id}/pain-logs-shaped")
+async def pain_logs_shaped(client_id: ClientRef, secret: BearerSecret) -> Response:
+    return json_response(await lane.run(_page))
 
 
 app.include_router(shaped)

@@ -46,6 +46,7 @@ class Client:
 class Tally:
     statuses: list[int] = field(default_factory=list)
     retries: int = 0
+    busy: int = 0  # 503s with Retry-After, each retried
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -70,7 +71,9 @@ def _sign_up(base: str, index: int) -> Client:
 def _until_acknowledged(
     base: str, path: str, body: dict, client: Client, tally: Tally, stop: threading.Event
 ) -> httpx.Response | None:
-    """Post until a definite answer, retrying timeouts and refused connections with the same key."""
+    """Post until a definite answer, retrying with the same key as a phone would: after
+    timeouts and refused connections, and after a 503 at its Retry-After (the server at
+    capacity stores nothing and says when to come back)."""
     headers = {**client.headers, "Idempotency-Key": str(uuid.uuid4())}
     while not stop.is_set():
         try:
@@ -78,6 +81,11 @@ def _until_acknowledged(
         except httpx.TransportError:
             with tally.lock:
                 tally.retries += 1
+            continue
+        if response.status_code == 503 and "retry-after" in response.headers:
+            with tally.lock:
+                tally.busy += 1
+            stop.wait(float(response.headers["retry-after"]))
             continue
         with tally.lock:
             tally.statuses.append(response.status_code)
@@ -243,7 +251,7 @@ def test_concurrent_writers_lose_nothing_and_store_nothing_twice(kind: str, tmp_
         assert acknowledged > WRITERS * REQUESTS_PER_WRITER // 2
         _check_engine_equals_a_full_replay(server.base, clients)
         print(
-            f"load: {len(tally.statuses)} answers, {tally.retries} retries, "
+            f"load: {len(tally.statuses)} answers, {tally.retries} retries, {tally.busy} busy, "
             f"{acknowledged} items acknowledged, 0 lost"
         )
     assert "database is locked" not in log.read_text()
