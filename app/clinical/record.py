@@ -12,7 +12,9 @@ from sqlmodel import Session, col, or_, select
 from app.accounts.access import ClientAccess
 from app.models import Account, Client, EngineEvent, Enrollment, Override, PainLog
 from app.models.base import utcnow
-from app.progression.plans import protocol_document
+from app.progression.engine import zoned_date, zoned_day_start
+from app.progression.model import ZoneChange
+from app.progression.plans import protocol_document, zones
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,25 +34,35 @@ class ClinicalRecord:
     generated_at: datetime
 
     @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.client.timezone)
+    def zones(self) -> tuple[str, tuple[ZoneChange, ...]]:
+        """The client's first zone and its moves (`plans.zones`)."""
+        return zones(self.client.timezone, self.client.timezone_changes)
+
+    def zone_at(self, moment: datetime) -> ZoneInfo:
+        """The zone the client lived in at `moment`, for showing a time of day."""
+        first, changes = self.zones
+        current = first
+        for change in changes:
+            if moment >= change.at:
+                current = change.timezone
+        return ZoneInfo(current)
 
     def local_date(self, moment: datetime) -> date:
-        return moment.astimezone(self.zone).date()
+        # As the engine dates items: the zone in force then, so a move re-dates nothing.
+        return zoned_date(*self.zones, moment)
 
     def document_of(self, enrollment: Enrollment) -> dict[str, Any]:
         return self.documents[(enrollment.protocol, enrollment.version)]
 
 
-def _window(start: date | None, end: date | None, zone: ZoneInfo) -> tuple[datetime | None, ...]:
-    """Local dates `from`..`to` (both included) as UTC moments [start, end)."""
-
-    def midnight(day: date) -> datetime:
-        return datetime(day.year, day.month, day.day, tzinfo=zone)
-
+def _window(
+    start: date | None, end: date | None, first: str, changes: tuple[ZoneChange, ...]
+) -> tuple[datetime | None, ...]:
+    """Local dates `from`..`to` (both included) as moments [start, end), dated as the engine
+    dates them (the zone in force at each moment)."""
     return (
-        midnight(start) if start is not None else None,
-        midnight(end + timedelta(days=1)) if end is not None else None,
+        zoned_day_start(first, changes, start) if start is not None else None,
+        zoned_day_start(first, changes, end + timedelta(days=1)) if end is not None else None,
     )
 
 
@@ -66,7 +78,6 @@ def read_record(
     stored or deleted at or after it (a FHIR increment). `start`/`end`: only pain logs and
     decisions on those local dates (the chart's `from`/`to`)."""
     client = access.client(session)
-    zone = ZoneInfo(client.timezone)
     enrollments = list(
         session.exec(
             select(Enrollment)
@@ -78,7 +89,7 @@ def read_record(
         (e.protocol, e.version): protocol_document(session, e.protocol, e.version)
         for e in enrollments
     }
-    low, high = _window(start, end, zone)
+    low, high = _window(start, end, *zones(client.timezone, client.timezone_changes))
 
     logs = select(PainLog).where(PainLog.client_id == client.id)
     if since is None:

@@ -38,7 +38,7 @@ def _figure(value: Any) -> str:
 
 def report_html(record: ClinicalRecord) -> str:
     def when(moment: datetime) -> str:
-        local = moment.astimezone(record.zone)
+        local = moment.astimezone(record.zone_at(moment))
         return local.strftime("%Y-%m-%d %H:%M (UTC%z)")
 
     documents = [record.document_of(e) for e in record.enrollments]

@@ -3,6 +3,7 @@
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -324,3 +325,32 @@ def test_report_needs_a_visible_client(client, course):
     path = f"/v1/clients/{course.client_id}/report"
     assert_problem(client.get(path, headers=stranger.headers), 404)
     assert_problem(client.get(path), 401)
+
+
+def test_a_move_to_another_zone_re_dates_nothing_in_the_chart(client):
+    """Days already lived keep their dates after the client changes timezone, as in the
+    engine: a log at 23:30 in London stays on that London date once the client lives in
+    Sydney, where that moment was already the next morning (the day of the next log)."""
+    person = signup(client, timezone="Europe/London")
+    _post(
+        client,
+        person,
+        "/v1/clients/me/enrollments",
+        {"protocol": "hip-impingement", "baseline_pain": 6, "started_at": STARTED.isoformat()},
+    )
+    day = (STARTED + timedelta(days=5)).date()
+    london = ZoneInfo("Europe/London")
+    for moment in (
+        datetime(day.year, day.month, day.day, 23, 30, tzinfo=london),
+        datetime(day.year, day.month, day.day, 10, 0, tzinfo=london) + timedelta(days=1),
+    ):
+        log = {**pain(0, 4), "recorded_at": moment.isoformat()}
+        _post(client, person, "/v1/clients/me/pain-logs", log)
+    moved = client.patch("/v1/me", json={"timezone": "Australia/Sydney"}, headers=person.headers)
+    assert moved.status_code == 200, moved.text
+
+    response = client.get("/v1/clients/me/charts/pain.svg", headers=person.headers)
+    assert response.status_code == 200, response.text
+    svg = ET.fromstring(response.text)
+    dots = [g for g in svg.iter(f"{SVG_NS}g") if g.get("class") == "series dots"]
+    assert [len(list(g.iter(f"{SVG_NS}circle"))) for g in dots] == [2]  # two days, not one
