@@ -1,14 +1,15 @@
 """The pain chart as SVG, drawn with leather (pure Python, no dependencies: two years of
 daily logs render in about 20 ms; bench/RESULTS.md). Leather draws the axes, the points and
-the mean line; the holds, referrals and stage openings are leather shapes of our own, so
-they are laid out on the same scales. Readable without colour: each series has its own
-shape (dots, a line, shaded bands with a word, triangles and diamonds with labels), and the
-SVG carries a <title> and a <desc> that say in words what it shows."""
+the mean line on a date scale of our own (`_Days`); the holds, referrals and stage openings
+are leather shapes of our own, so they are laid out on the same scales. Readable without
+colour: each series has its own shape (dots, a line, shaded bands with a word, triangles and
+diamonds with labels), and the SVG carries a <title> and a <desc> that say in words what it
+shows."""
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import leather
@@ -29,6 +30,45 @@ leather.theme.label_color = MUTED
 leather.theme.tick_color = "#e4e4e4"
 leather.theme.legend_font_size = 13
 leather.theme.tick_font_size = 12
+
+
+# Tick spacings in days, the first that gives at most MAX_TICKS ticks wins.
+TICK_STEPS = (1, 2, 7, 14, 28, 91, 182, 365, 730, 1826, 3652, 36524, 365242)
+MAX_TICKS = 8
+
+
+class _Days(leather.Scale):  # type: ignore[misc]  # leather ships no type information
+    """Local dates `low`..`high`, each a column of equal width; a date projects to the middle
+    of its column. Not leather's Temporal scale: its ticker steps in hours below four days
+    (and cannot subtract a datetime from a date) and past the calendar's ends for ranges
+    near year 1 or 9999, both of which `from`/`to` may ask for."""
+
+    def __init__(self, low: date, high: date) -> None:
+        self._first = low.toordinal()
+        self._count = high.toordinal() - self._first + 1
+
+    def contains(self, value: date) -> bool:
+        return 0 <= value.toordinal() - self._first < self._count
+
+    def project_interval(
+        self, value: date, range_min: float, range_max: float
+    ) -> tuple[float, float]:
+        """The column of `value`: where its day starts and ends."""
+        width = (range_max - range_min) / self._count
+        left = range_min + width * (value.toordinal() - self._first)
+        return left, left + width
+
+    def project(self, value: date, range_min: float, range_max: float) -> float:
+        left, right = self.project_interval(value, range_min, range_max)
+        return (left + right) / 2
+
+    def ticks(self) -> list[date]:
+        fits = (s for s in TICK_STEPS if self._count <= s * MAX_TICKS)
+        step = next(fits, -(-self._count // MAX_TICKS))
+        return [date.fromordinal(self._first + n) for n in range(0, self._count, step)]
+
+    def format_tick(self, value: date, index: int, count: int) -> str:
+        return f"{value.day} {value:%b %Y}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +103,7 @@ class _Line(leather.Line):  # type: ignore[misc]  # leather ships no type inform
 
 class _Bands(leather.Shape):  # type: ignore[misc]  # leather ships no type information
     """Spans of local dates, shaded over the whole height with a word at the top. Rows:
-    (first date, top of the scale, the day after the last date)."""
+    (first date, top of the scale, last date)."""
 
     def __init__(self, fill: str, word: str, hatch: bool) -> None:
         self._fill, self._word, self._hatch = fill, word, hatch
@@ -86,8 +126,8 @@ class _Bands(leather.Shape):  # type: ignore[misc]  # leather ships no type info
         group = ET.Element("g")
         group.set("class", f"bands {self._word}")
         for datum in series.data():
-            left = x_scale.project(datum.x, 0, width)
-            right = x_scale.project(datum.row[2], 0, width)
+            left = x_scale.project_interval(datum.x, 0, width)[0]
+            right = x_scale.project_interval(datum.row[2], 0, width)[1]
             group.append(self._rect(left, right - left, height))
             text = ET.SubElement(group, "text", x=f"{left + 3:.1f}", y="12", fill=INK)
             text.set("font-family", FONT)
@@ -153,9 +193,11 @@ def _domain(
 ) -> tuple[date, date]:
     seen = [d for d, _ in days] + [e.local_date for e in record.events]
     today = record.local_date(record.generated_at)
-    low = start or (min(seen) if seen else (end or today) - timedelta(days=27))
+    # Four weeks up to `to` (or today) when nothing says where to start; never before year 1.
+    four_weeks = date.fromordinal(max(1, (end or today).toordinal() - 27))
+    low = start or (min(seen) if seen else four_weeks)
     high = end or (max(seen) if seen else today)
-    return low, max(high, low + timedelta(days=1))
+    return low, max(high, low)
 
 
 def _describe(
@@ -208,12 +250,11 @@ def pain_chart(record: ClinicalRecord, start: date | None, end: date | None) -> 
     opened = [s for s in course.stages_opened(record) if low <= s.day <= high]
     holds = course.holds(record)
     referrals = course.referrals(record)
-    after = high + timedelta(days=1)
 
     chart = leather.Chart(None)
-    chart.add_x_scale(low, after)
+    chart.set_x_scale(_Days(low, high))
     chart.add_y_scale(0, 10)
-    chart.add_x_axis(tick_formatter=lambda d, i, n: f"{d.day} {d:%b %Y}")
+    chart.add_x_axis()
     chart.add_y_axis(ticks=[0, 2, 4, 6, 8, 10], name="Pain (0-10)")
 
     def band_rows(spans: list[course.Span]) -> list[tuple[date, int, date]]:
@@ -221,7 +262,7 @@ def pain_chart(record: ClinicalRecord, start: date | None, end: date | None) -> 
         for span in spans:
             first, last = max(span.start, low), min(course.last_day(span, high), high)
             if first <= last:
-                rows.append((first, 10, course.next_day(last)))
+                rows.append((first, 10, last))
         return rows
 
     layers: list[tuple[str, list[Any], Any]] = [

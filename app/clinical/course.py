@@ -2,7 +2,7 @@
 openings, holds and referrals. Shared by the chart, the report and FHIR's CarePlan."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from app.clinical.record import ClinicalRecord
@@ -138,7 +138,3 @@ def open_referral(record: ClinicalRecord) -> EngineEvent | None:
 
 def last_day(span: Span, fallback: date) -> date:
     return span.end if span.end is not None else fallback
-
-
-def next_day(day: date) -> date:
-    return day + timedelta(days=1)

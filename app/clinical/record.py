@@ -3,7 +3,7 @@ enrolments with their protocol documents, pain logs, the decisions still standin
 overrides with who made them. A plain function taking a Session, run in one unit of work."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -55,14 +55,24 @@ class ClinicalRecord:
         return self.documents[(enrollment.protocol, enrollment.version)]
 
 
+def _day_start(first: str, changes: tuple[ZoneChange, ...], day: date, later: int) -> datetime:
+    """The first moment of the local date `later` days after `day`. Dates at the calendar's
+    ends (0001-01-01, 9999-12-31 are valid `from`/`to`) may have no such moment datetime can
+    hold: those start at its first or last moment, which bound nothing stored."""
+    try:
+        return zoned_day_start(first, changes, day + timedelta(days=later))
+    except OverflowError:
+        return (datetime.min if day.year == 1 else datetime.max).replace(tzinfo=UTC)
+
+
 def _window(
     start: date | None, end: date | None, first: str, changes: tuple[ZoneChange, ...]
 ) -> tuple[datetime | None, ...]:
     """Local dates `from`..`to` (both included) as moments [start, end), dated as the engine
     dates them (the zone in force at each moment)."""
     return (
-        zoned_day_start(first, changes, start) if start is not None else None,
-        zoned_day_start(first, changes, end + timedelta(days=1)) if end is not None else None,
+        _day_start(first, changes, start, 0) if start is not None else None,
+        _day_start(first, changes, end, 1) if end is not None else None,
     )
 
 

@@ -262,6 +262,29 @@ def test_chart_from_to_limits_the_days(client, course):
     assert_problem(_chart(client, course, **{"from": "02/01/2026"}), 422)
 
 
+def test_chart_draws_a_single_day_a_few_days_and_the_calendars_ends(client, course):
+    # Ranges under four days once made leather's date ticker fail (a 500), and so did dates
+    # next to year 1 or 9999, which YYYY-MM-DD allows.
+    day = (STARTED + timedelta(days=2)).date()
+    ranges = [
+        (day, day, 1),
+        (day, day + timedelta(days=2), 3),
+        ("0001-01-01", "0001-01-01", 0),
+        ("9999-12-31", "9999-12-31", 0),
+        ("0001-01-01", "9999-12-31", 19),
+    ]
+    for first, last, logged in ranges:
+        response = _chart(client, course, **{"from": str(first), "to": str(last)})
+        assert response.status_code == 200, (first, last, response.text)
+        svg = ET.fromstring(response.text)
+        desc = svg.find(f"{SVG_NS}desc")
+        assert desc is not None
+        assert f"from {first} to {last}" in desc.text
+        assert (f"{logged} days logged" if logged else "No pain logged") in desc.text
+    for params in ({"to": "0001-01-01"}, {"from": "9999-12-31"}):
+        assert _chart(client, course, **params).status_code == 200, params
+
+
 def test_chart_etag_answers_304_until_the_record_changes(client, course):
     first = _chart(client, course)
     etag = first.headers["etag"]
