@@ -61,8 +61,9 @@ async def create_endpoint(
 ) -> Response:
     """A coach's endpoint for its clients' events (client accounts have none: 403). The
     answer holds the signing secret, this once. The URL must resolve to public addresses
-    only (422 otherwise); it is checked again before every delivery. A retry with the same
-    `Idempotency-Key` replays this answer (`Idempotent-Replayed: true`) without the secret."""
+    only (422 otherwise); it is checked again before every delivery. A coach has at most 20
+    endpoints (409 beyond, until one is deleted). A retry with the same `Idempotency-Key`
+    replays this answer (`Idempotent-Replayed: true`) without the secret."""
     # Resolved before the unit of work: a DNS lookup must not hold the database.
     await urls.check(payload.url, allow_private=allow_private)
     return await db.write(

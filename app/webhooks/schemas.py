@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
 from app.core.pagination import Page
+from app.core.problems import describe_pattern
 from app.core.types import ONE_LINE
 
 EventType = Literal[
@@ -25,12 +26,18 @@ EventType = Literal[
 ]
 DeliveryStatus = Literal["pending", "succeeded", "failed"]
 
+# An absolute http(s) URL with a host and no user name or password, on one line. Whether the
+# host resolves, and to public addresses only, is checked by the server (app/webhooks/urls.py).
+URL_PATTERN = describe_pattern(
+    r"^[hH][tT][tT][pP][sS]?://[^\x00-\x20\x7F/?#@\\]+([/?#][^\x00-\x1F\x7F]*)?$",
+    "Input should be an absolute http(s) URL with a host, without a user name or password",
+)
 Url = Annotated[
     str,
     Field(
         min_length=1,
         max_length=2000,
-        pattern=ONE_LINE,
+        pattern=URL_PATTERN,
         description="Where deliveries are POSTed: https, at a public address (see "
         "HIPFIX_WEBHOOKS_ALLOW_PRIVATE_URLS). Redirects are not followed.",
         examples=["https://clinic.example.com/hooks/hipfix"],
@@ -77,7 +84,7 @@ class WebhookEndpointCreate(BaseModel):
     url: Url
     event_types: EventTypes
     description: Description = ""
-    enabled: bool = True
+    enabled: bool = Field(True, strict=True)  # true or false, never 0 or "yes"
 
 
 class WebhookEndpointUpdate(BaseModel):
@@ -90,7 +97,9 @@ class WebhookEndpointUpdate(BaseModel):
     event_types: EventTypes | None = None
     description: Description | None = None
     enabled: bool | None = Field(
-        None, description="true enables it again (after being disabled for failing too)."
+        None,
+        strict=True,
+        description="true enables it again (after being disabled for failing too).",
     )
 
 

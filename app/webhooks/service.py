@@ -80,8 +80,10 @@ def create_endpoint(session: Session, coach: Principal, payload: WebhookEndpoint
         ).all()
     )
     if count >= MAX_ENDPOINTS:
+        # A conflict with what the coach has now, not a fault of this body (which another
+        # coach, or this one after a delete, may send as it is): 409, as enrollment-exists.
         raise ProblemError(
-            422,
+            409,
             "too-many-webhook-endpoints",
             f"A coach may have at most {MAX_ENDPOINTS} webhook endpoints; delete one first.",
         )

@@ -218,8 +218,6 @@ def test_bad_endpoints_are_refused_and_nothing_is_stored(client, coach, body):
         "https://[::ffff:127.0.0.1]/hook",
         "https://100.64.0.1/hook",
         "http://93.184.215.14/hook",  # public, but plain http
-        "https://user:pw@93.184.215.14/hook",
-        "ftp://93.184.215.14/hook",
     ],
 )
 def test_urls_that_are_not_public_https_are_refused(client, coach, url):
@@ -231,6 +229,45 @@ def test_urls_that_are_not_public_https_are_refused(client, coach, url):
     body = assert_problem(refused, 422, "webhook-url-not-allowed")
     assert body["errors"][0]["loc"] == ["body", "url"]
     assert client.get("/v1/webhook-endpoints", headers=coach.headers).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    "url", ["https://user:pw@93.184.215.14/hook", "ftp://93.184.215.14/hook", "clinic.example"]
+)
+def test_urls_of_another_form_are_invalid_as_the_schema_says(client, coach, url):
+    refused = client.post(
+        "/v1/webhook-endpoints",
+        json={"url": url, "event_types": ["referral"]},
+        headers=coach.headers,
+    )
+    body = assert_problem(refused, 422, "validation-error")
+    assert body["errors"][0]["loc"] == ["body", "url"]
+    assert "absolute http(s) URL" in body["errors"][0]["msg"]
+
+
+def test_a_coach_has_at_most_twenty_endpoints_then_409_until_one_is_deleted(client, coach):
+    ids = [register(client, coach)["id"] for _ in range(20)]
+    body = {"url": URL, "event_types": ["referral"]}
+    refused = client.post("/v1/webhook-endpoints", json=body, headers=coach.headers)
+    assert_problem(refused, 409, "too-many-webhook-endpoints")
+    deleted = client.delete(f"/v1/webhook-endpoints/{ids[0]}", headers=coach.headers)
+    assert deleted.status_code == 204
+    again = client.post("/v1/webhook-endpoints", json=body, headers=coach.headers)
+    assert again.status_code == 201, again.text
+
+
+def test_enabled_is_true_or_false_not_a_number(client, coach):
+    created = client.post(
+        "/v1/webhook-endpoints",
+        json={"url": URL, "event_types": ["referral"], "enabled": 0},
+        headers=coach.headers,
+    )
+    assert_problem(created, 422, "validation-error")
+    endpoint_id = register(client, coach)["id"]
+    changed = client.patch(
+        f"/v1/webhook-endpoints/{endpoint_id}", json={"enabled": 1}, headers=coach.headers
+    )
+    assert_problem(changed, 422, "validation-error")
 
 
 def test_a_change_of_url_is_checked_too(client, coach):
