@@ -1,7 +1,9 @@
 """Contract fuzzing: schemathesis, every operation and every check, against `hipfix serve`.
 
-`make fuzz` runs this. It migrates a temporary SQLite database, serves it on a free port,
-signs up a client (enrolled 30 days ago) and a coach, takes their Bearer tokens, and runs
+`make fuzz` runs this. It migrates a temporary SQLite database, serves it on a free port
+(webhook URLs on any address allowed and no delivery worker, mail written to the temporary
+folder), signs up a client (enrolled 30 days ago) and a coach (with a managed client),
+takes their Bearer tokens, and runs
 
     schemathesis run <url>/openapi.json --checks all --max-examples N
 
@@ -64,11 +66,11 @@ def sign_up(http: httpx.Client, email: str, role: str) -> str:
     return token.raise_for_status().json()["access_token"]
 
 
-def run(base: str, env: dict[str, str], extra: list[str]) -> int:
+def run(base: str, env: dict[str, str], extra: list[str], closed_port: int) -> int:
     started = datetime.now(UTC) - timedelta(days=30)
     with httpx.Client(base_url=base, timeout=10) as http:
         client_token, coach_token = sign_up(http, CLIENT, "client"), sign_up(http, COACH, "coach")
-        http.post(
+        enrollment = http.post(
             "/v1/clients/me/enrollments",
             json={
                 "protocol": "hip-impingement",
@@ -76,15 +78,22 @@ def run(base: str, env: dict[str, str], extra: list[str]) -> int:
                 "started_at": started.isoformat(),
             },
             headers={"Authorization": f"Bearer {client_token}"},
-        ).raise_for_status()
+        )
+        managed = http.post(
+            "/v1/clients",
+            json={"display_name": "Managed", "timezone": "Europe/London"},
+            headers={"Authorization": f"Bearer {coach_token}"},
+        )
     hooks = {
         "SCHEMATHESIS_HOOKS": str(HOOKS),
         "FUZZ_BASE_URL": base,
         "FUZZ_CLIENT_TOKEN": client_token,
         "FUZZ_COACH_TOKEN": coach_token,
-        "FUZZ_CLIENT_EMAIL": CLIENT,
         "FUZZ_PASSWORD": PASSWORD,
+        "FUZZ_ENROLLMENT_ID": enrollment.raise_for_status().json()["id"],
+        "FUZZ_MANAGED_CLIENT_ID": managed.raise_for_status().json()["id"],
         "FUZZ_STARTED": started.isoformat(),
+        "FUZZ_CLOSED_PORT": str(closed_port),
     }
     budget = env.get("FUZZ_TIMEOUT", "240")
     command = [
@@ -106,11 +115,22 @@ def main(extra: list[str]) -> int:
             "HIPFIX_LOG_LEVEL": "WARNING",
             # schemathesis writes with one token as fast as it can: 429s would only hide cases.
             "HIPFIX_WRITE_RATE_LIMIT": "",
+            # Nothing resolves names here, and nothing should be sent off this machine: any
+            # URL is accepted (fuzz_hooks.py points them at a closed local port) and only a
+            # ping sends, at once; no worker retries deliveries in the background.
+            "HIPFIX_WEBHOOKS_ALLOW_PRIVATE_URLS": "true",
+            "HIPFIX_WEBHOOKS_WORKER": "false",
+            # Forgotten-password mails go to the temporary folder, not ./data/mail.
+            "HIPFIX_MAIL_DIR": f"{folder}/mail",
         }
         subprocess.run([BIN / "hipfix", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
         log_path = Path(folder) / "server.log"
         port = free_port()
-        with log_path.open("w") as log:
+        # A port bound and never listened on, held for the run: connecting to it is refused
+        # at once, and nothing else can take it meanwhile.
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        with closed, log_path.open("w") as log:
             server = subprocess.Popen(
                 [BIN / "hipfix", "serve", "--port", str(port)],
                 env=env,
@@ -120,7 +140,7 @@ def main(extra: list[str]) -> int:
             try:
                 base = f"http://127.0.0.1:{port}"
                 wait_until_ready(base, server)
-                status = run(base, env, extra)
+                status = run(base, env, extra, closed.getsockname()[1])
             finally:
                 server.terminate()
                 server.wait(timeout=30)

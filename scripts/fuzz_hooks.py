@@ -6,22 +6,35 @@ every operation is tested and every check runs. Malformed values are never touch
 negative checks see them as generated.
 
 1. Auth. The Bearer tokens are set by an auth provider rather than `--header`, because
-   `DELETE /v1/auth/token` revokes the token it is sent with and no hook can change a
-   `--header` value for one operation: sign-out gets a token of its own, signed in for that
-   call. Coach-only operations, and those on a client the coach created in this run, get
-   the coach's token (a client's would always be a 403 or 404); all others get the
-   enrolled client's.
+   some operations must not run as the run's client and no hook can change a `--header`
+   value for one operation. Coach-only operations, and those on a client the coach created
+   in this run, get the coach's token (a client's would always be a 403 or 404); all others
+   get the enrolled client's, except those that would take the run's client away from the
+   rest of the run, which act on a throwaway client account instead (one per worker,
+   replaced once used up): signing out (`DELETE /v1/auth/token`) and out everywhere
+   (`DELETE /v1/auth/tokens`) revoke the token sent, so each call signs in anew; changing
+   the password (`POST /v1/me/password`) and erasure (`POST /v1/me/erasure`) are sent with
+   that account's password, as its owner would (a generated one is wrong, counts as a
+   failed sign-in and would soon throttle the account); a new password is kept for the
+   next call and an erasure uses the account up; ending the run's client's enrolment would
+   turn every later log into a 409, so an end naming it ends the throwaway's own enrolment
+   instead (other ids are sent as generated).
 2. Catalogue references. `protocol`, `version`, `stage` and `exercise` in a body name
    published content, and a well-formed slug naming nothing is rightly a 422 (unknown-*).
    A well-formed value is swapped for a published one (picked by a hash of the generated
    value); exercises come from the stages open from enrolment, the only ones a client may
-   log before the engine opens more (others are a 422 stage-locked).
+   log before the engine opens more (others are a 422 stage-locked). Likewise an
+   invitation's `client_id` must name one of the coach's managed clients (else a 422
+   unknown-client): a well-formed one names the coach's managed client (one made by
+   scripts/fuzz.py, or a new one once the run has erased it).
 3. Times. Body times must lie between the enrolment's start (earlier is a 422
    before-enrollment) and now (later is a 422: in the future), and a simulation's timeline
    must not start before its `started_at`. No JSON Schema can say "now" or compare two
    fields or requests, so: every enrolment starts when the run's client's did, 30 days ago
    (also one that would default to now); other well-formed times outside [that, now] are
-   moved into it; and a simulation starts at its earliest item at the latest.
+   moved into it; a simulation starts at its earliest item at the latest; and the pain
+   chart's `from` and `to`, two well-formed dates in the wrong order, are swapped (the 422
+   invalid-range stays for people who send them so).
 4. Idempotency-Key. The generator repeats the documented example key on different bodies,
    which the API rightly refuses (422 idempotency-key-reused, as the IETF draft asks). A
    real client makes a key per request: a well-formed key gets a suffix derived from the
@@ -38,6 +51,15 @@ negative checks see them as generated.
 7. Time zones. A `timezone` is documented as a string (an enum of ~600 names broke client
    generators), and only IANA names are accepted. Any other string in a body is swapped for
    a real zone (picked by a hash of the generated value); non-strings are left as generated.
+8. Expiry. An `expires_at` (API keys, invitations) must lie ahead of now and at most a year
+   ahead (else a 422), and no schema can say "now": a well-formed one outside that window is
+   moved into it (the clock, as in point 3).
+9. Webhook URLs. Whether a URL's host resolves, and to what, is the DNS's to say, not the
+   schema's; nothing resolves names here, and the fuzz must not send anything off this
+   machine. The served instance accepts any address (`HIPFIX_WEBHOOKS_ALLOW_PRIVATE_URLS`)
+   and runs no delivery worker; a well-formed http(s) URL gets its host and port swapped for
+   a loopback port that scripts/fuzz.py holds bound and never listens on, so registration
+   passes and a ping fails at once (connection refused) instead of waiting on a timeout.
 """
 
 import contextlib
@@ -45,23 +67,30 @@ import hashlib
 import json
 import os
 import re
+import threading
+import uuid
 import zlib
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import schemathesis
 
 from app.core.types import zone_names
+from app.webhooks.schemas import URL_PATTERN
 
 BASE = os.environ["FUZZ_BASE_URL"]
 CLIENT_TOKEN = os.environ["FUZZ_CLIENT_TOKEN"]
 COACH_TOKEN = os.environ["FUZZ_COACH_TOKEN"]
-CLIENT_EMAIL = os.environ["FUZZ_CLIENT_EMAIL"]
+ENROLLMENT_ID = os.environ["FUZZ_ENROLLMENT_ID"]
 PASSWORD = os.environ["FUZZ_PASSWORD"]
 STARTED = datetime.fromisoformat(os.environ["FUZZ_STARTED"])
+CLOSED_PORT = int(os.environ["FUZZ_CLOSED_PORT"])
+MANAGED_CLIENT_ID = os.environ["FUZZ_MANAGED_CLIENT_ID"]
 
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+URL = re.compile(URL_PATTERN)
 KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 TIMES = ("started_at", "recorded_at", "performed_at", "at")
 COACH_ONLY = {
@@ -69,7 +98,28 @@ COACH_ONLY = {
     "GET /v1/api-keys",
     "DELETE /v1/api-keys/{key_id}",
     "POST /v1/clients",
+    "DELETE /v1/clients/{client_id}/coach",
+    "POST /v1/invitations",
+    "GET /v1/invitations",
+    "DELETE /v1/invitations/{invitation_id}",
+    "POST /v1/webhook-endpoints",
+    "GET /v1/webhook-endpoints",
+    "GET /v1/webhook-endpoints/{endpoint_id}",
+    "PATCH /v1/webhook-endpoints/{endpoint_id}",
+    "DELETE /v1/webhook-endpoints/{endpoint_id}",
+    "POST /v1/webhook-endpoints/{endpoint_id}/rotate-secret",
+    "POST /v1/webhook-endpoints/{endpoint_id}/ping",
+    "GET /v1/webhook-endpoints/{endpoint_id}/deliveries",
+    "POST /v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver",
 }
+# Point 1: operations that act on a throwaway account, and the body fields that carry its
+# password.
+SIGN_OUT = {"DELETE /v1/auth/token", "DELETE /v1/auth/tokens"}
+WITH_PASSWORD = {"POST /v1/me/password": "current_password", "POST /v1/me/erasure": "password"}
+END = "POST /v1/clients/{client_id}/enrollments/{enrollment_id}/end"
+# Set by the auth provider, replaced in before_call: a token that works for nothing.
+THROWAWAY_PENDING = "throwaway-token-set-before-the-call"
+WEBHOOK_BODIES = {"POST /v1/webhook-endpoints", "PATCH /v1/webhook-endpoints/{endpoint_id}"}
 
 
 def _catalogue() -> dict[str, Any]:
@@ -129,6 +179,28 @@ def _in_window(value: str) -> str:
     return (STARTED + timedelta(seconds=_hash(value) % span)).isoformat()
 
 
+def _ahead(value: str) -> str:
+    """A well-formed expiry moved into (now, a year ahead]; the rest as generated."""
+    moment = _moment(value)
+    if moment is None:
+        return value
+    earliest = datetime.now(UTC) + timedelta(minutes=5)
+    latest = datetime.now(UTC) + timedelta(days=365)
+    if earliest <= moment <= latest:
+        return value
+    span = int((latest - earliest).total_seconds())
+    return (earliest + timedelta(seconds=_hash(value) % span)).isoformat()
+
+
+def _loopback(value: str) -> str:
+    """A well-formed URL's host and port swapped for the closed port; the rest as generated."""
+    if not URL.match(value):
+        return value
+    scheme, _, rest = value.partition("://")
+    after_host = re.search(r"[/?#]", rest)
+    return f"{scheme}://127.0.0.1:{CLOSED_PORT}{rest[after_host.start() :] if after_host else ''}"
+
+
 def _realistic(node: Any) -> None:
     """Published references and in-window times, anywhere in a body."""
     if isinstance(node, list):
@@ -148,6 +220,8 @@ def _realistic(node: Any) -> None:
     for field in TIMES:
         if isinstance(node.get(field), str):
             node[field] = _in_window(node[field])
+    if isinstance(node.get("expires_at"), str):
+        node["expires_at"] = _ahead(node["expires_at"])
     zone = node.get("timezone")
     if isinstance(zone, str) and zone not in ZONES:
         node["timezone"] = SOME_ZONES[_hash(zone) % len(SOME_ZONES)]
@@ -166,17 +240,118 @@ def _timeline_start(body: dict) -> None:
         body["started_at"] = min((m, v) for m, v in moments if m is not None)[1]
 
 
+_MANAGED = {"id": MANAGED_CLIENT_ID}
+_MANAGED_LOCK = threading.Lock()
+
+
+def _managed_client() -> str:
+    """Point 2: the coach's managed client for invitations; a new one once it was erased."""
+    with _MANAGED_LOCK:
+        if not _MANAGED["id"]:
+            made = httpx.post(
+                f"{BASE}/v1/clients",
+                json={"display_name": "Managed", "timezone": "Europe/London"},
+                headers={"Authorization": f"Bearer {COACH_TOKEN}"},
+                timeout=10,
+            )
+            _MANAGED["id"] = str(made.raise_for_status().json()["id"])
+        return _MANAGED["id"]
+
+
+def _date_range(query: dict) -> None:
+    """`from` no later than `to`, when both are well-formed dates."""
+    try:
+        start, end = date.fromisoformat(query["from"]), date.fromisoformat(query["to"])
+    except (KeyError, TypeError, ValueError):
+        return
+    if start > end:
+        query["from"], query["to"] = query["to"], query["from"]
+
+
 def _label(case: Any) -> str:
     return f"{case.operation.method.upper()} {case.operation.path}"
 
 
-def _sign_in() -> str:
-    response = httpx.post(
-        f"{BASE}/v1/auth/token",
-        data={"username": CLIENT_EMAIL, "password": PASSWORD},
-        timeout=10,
-    )
+def _sign_in(http: httpx.Client, email: str, password: str = PASSWORD) -> str:
+    response = http.post("/v1/auth/token", data={"username": email, "password": password})
     return response.raise_for_status().json()["access_token"]
+
+
+@dataclass
+class Throwaway:
+    """A client account of its own (point 1), enrolled as the run's client is."""
+
+    email: str
+    token: str
+    enrollment_id: str
+    password: str = PASSWORD
+
+    @classmethod
+    def sign_up(cls) -> "Throwaway":
+        email = f"fuzz-{uuid.uuid4().hex}@example.com"
+        account = {"email": email, "password": PASSWORD, "display_name": "Throwaway"}
+        with httpx.Client(base_url=BASE, timeout=10) as http:
+            body = {**account, "role": "client", "timezone": "Europe/London"}
+            http.post("/v1/accounts", json=body).raise_for_status()
+            token = _sign_in(http, email)
+            enrollment = http.post(
+                "/v1/clients/me/enrollments",
+                json={
+                    "protocol": "hip-impingement",
+                    "baseline_pain": 6,
+                    "started_at": STARTED.isoformat(),
+                },
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        return cls(email, token, str(enrollment.raise_for_status().json()["id"]))
+
+    def fresh_token(self) -> str:
+        with httpx.Client(base_url=BASE, timeout=10) as http:
+            self.token = _sign_in(http, self.email, self.password)
+        return self.token
+
+
+# Each worker is a thread that runs a case's before_call, call and after_call in turn: a
+# throwaway per worker is never used by two requests at once.
+_WORKER = threading.local()
+
+
+def _throwaway() -> Throwaway:
+    if getattr(_WORKER, "account", None) is None:
+        _WORKER.account = Throwaway.sign_up()
+    account: Throwaway = _WORKER.account
+    return account
+
+
+def _on_throwaway(case: Any, label: str) -> None:
+    """Point 1: the operations that must not act on the run's client get a throwaway."""
+    params = case.path_parameters or {}
+    ends_ours = label == END and str(params.get("enrollment_id")) == ENROLLMENT_ID
+    if label not in SIGN_OUT and label not in WITH_PASSWORD and not ends_ours:
+        _WORKER.using = False
+        return
+    # Only the token the provider set: a negative case's missing or garbled credentials stay.
+    provided = f"Bearer {CLIENT_TOKEN if ends_ours else THROWAWAY_PENDING}"
+    if (case.headers or {}).get("Authorization") != provided:
+        _WORKER.using = False
+        return
+    account = _throwaway()
+    try:
+        token = account.fresh_token() if label in SIGN_OUT else account.token
+    except httpx.HTTPStatusError:  # used up by a success after_call did not see: a new one
+        _WORKER.account = None
+        account = _throwaway()
+        token = account.fresh_token() if label in SIGN_OUT else account.token
+    case.headers["Authorization"] = f"Bearer {token}"
+    field = WITH_PASSWORD.get(label, "")
+    given = case.body.get(field) if isinstance(case.body, dict) else None
+    if isinstance(given, str) and 1 <= len(given) <= 256:  # well formed
+        case.body[field] = account.password
+    if ends_ours:
+        case.path_parameters = {**params, "client_id": "me", "enrollment_id": account.enrollment_id}
+    # A success changes the password (kept) or uses the account up (erasure, its enrolment
+    # ended).
+    _WORKER.using = label not in SIGN_OUT
 
 
 # Not cached (refresh_interval=None) and never re-fetched on a 401 (retry_on=[]): a revoked
@@ -185,8 +360,8 @@ def _sign_in() -> str:
 class BearerToken:
     def get(self, case, ctx):
         label = _label(case)
-        if label == "DELETE /v1/auth/token":
-            return _sign_in()
+        if label in SIGN_OUT or label in WITH_PASSWORD:
+            return THROWAWAY_PENDING
         client = str((case.path_parameters or {}).get("client_id"))
         return COACH_TOKEN if label in COACH_ONLY or client in COACH_CLIENTS else CLIENT_TOKEN
 
@@ -201,6 +376,15 @@ def before_call(context, case, kwargs):
         _realistic(body)
     if isinstance(body, dict) and label == "POST /v1/simulations":
         _timeline_start(body)
+    if label == "POST /v1/invitations" and isinstance(body, dict):
+        with contextlib.suppress(TypeError, ValueError, AttributeError):
+            uuid.UUID(body.get("client_id"))
+            body["client_id"] = _managed_client()
+    if label == "GET /v1/clients/{client_id}/charts/pain.svg" and isinstance(case.query, dict):
+        _date_range(case.query)
+    if isinstance(body, dict) and label in WEBHOOK_BODIES and isinstance(body.get("url"), str):
+        body["url"] = _loopback(body["url"])
+    _on_throwaway(case, label)
     if label == "POST /v1/clients/{client_id}/enrollments" and isinstance(body, dict):
         start = body.get("started_at")  # None (or absent) is now
         if start is None or _moment(start) is not None:
@@ -215,6 +399,16 @@ def before_call(context, case, kwargs):
 
 @schemathesis.hook
 def after_call(context, case, response):
+    if getattr(_WORKER, "using", False) and 200 <= response.status_code < 300:
+        if _label(case) == "POST /v1/me/password":
+            _WORKER.account.password = case.body["new_password"]
+        else:
+            _WORKER.account = None
+    erased = str((case.path_parameters or {}).get("client_id"))
+    if _label(case) == "DELETE /v1/clients/{client_id}" and response.status_code == 204:
+        with _MANAGED_LOCK:
+            if _MANAGED["id"] == erased:
+                _MANAGED["id"] = ""
     created = _label(case) == "POST /v1/clients" and response.status_code in (200, 201)
     replayed = response.headers.get("idempotent-replayed") == ["true"]
     with contextlib.suppress(ValueError, KeyError, TypeError):
