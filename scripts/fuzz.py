@@ -17,7 +17,7 @@ Any failure, error, server traceback or overrun fails it. No check or operation 
 `--generation-database none`, so every machine generates the same inputs.
 
 FUZZ_EXAMPLES (default 100) bounds the examples per operation; FUZZ_TIMEOUT (seconds,
-default 240) bounds the schemathesis run.
+default 480) bounds the schemathesis run.
 """
 
 import os
@@ -95,7 +95,7 @@ def run(base: str, env: dict[str, str], extra: list[str], closed_port: int) -> i
         "FUZZ_STARTED": started.isoformat(),
         "FUZZ_CLOSED_PORT": str(closed_port),
     }
-    budget = env.get("FUZZ_TIMEOUT", "240")
+    budget = env.get("FUZZ_TIMEOUT", "480")
     command = [
         *("timeout", budget, BIN / "schemathesis", "run", f"{base}/openapi.json"),
         *("--checks", "all", "--max-examples", env.get("FUZZ_EXAMPLES", "100")),
