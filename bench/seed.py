@@ -90,6 +90,8 @@ def history_rows(
                 note=None,
                 body_hash=body_hash(payload),
                 created_by=principal.id,
+                actor_role=principal.role,
+                actor_key_id=None,
             ).model_dump()
         )
         pain = PainLogCreate(
@@ -135,7 +137,8 @@ def seed_client(session: Session, email: str, days: int, now: datetime, password
     if sessions:
         session.execute(insert(ExerciseSession), sessions)
         session.execute(insert(PainLog), logs)
-        replay.reevaluate(session, enrollment, client, position_of(enrolled_entry(enrollment)))
+        start_position = position_of(enrolled_entry(enrollment))
+        replay.reevaluate(session, enrollment, client, start_position, actor=principal.actor)
     session.commit()
 
 
