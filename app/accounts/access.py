@@ -23,8 +23,8 @@ from app.core.security import (
     BearerSecret,
     Principal,
     authenticate,
+    note_key_use,
     secret_hash,
-    touch_api_key,
 )
 from app.models import Account, Client, Credential
 from app.models.base import utcnow
@@ -105,6 +105,7 @@ class ClientAccess:
         row = session.execute(statement, params).first() if statement is not None else None
         if row is not None:
             credential_id, account, client, kind, last_used_at = row
+            note_key_use(session, credential_id, kind, last_used_at)
             return Principal(account, credential_id, kind, last_used_at), client
         principal = authenticate(session, self.secret)
         return principal, find_visible_client(session, principal, self.client_ref)
@@ -139,7 +140,6 @@ def create_for_client(
     """A create for the client named in the path, once: who asks and for which client, then
     `create` with its Idempotency-Key's record (app/core/idempotency.py)."""
     principal, client = access.resolve(session)
-    touch_api_key(session, principal)
     return respond_once(
         session,
         request,
@@ -164,7 +164,6 @@ def create_by_coach(
     """A coach's create (a managed client, an API key), once, like `create_for_client`.
     `redact`: fields a replay must not repeat (an API key's secret)."""
     coach = caller.coach(session)
-    touch_api_key(session, coach)
     return respond_once(
         session,
         request,

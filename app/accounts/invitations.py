@@ -37,7 +37,7 @@ from app.core.idempotency import Created
 from app.core.pagination import keyset_page
 from app.core.problems import NotFoundError, ProblemError
 from app.core.retries import stored_retry
-from app.core.security import Principal, new_secret, secret_hash, touch_api_key
+from app.core.security import Principal, new_secret, secret_hash
 from app.models import Client, Enrollment
 from app.models.accounts import Invitation, InvitationGuess
 from app.models.base import utcnow
@@ -153,7 +153,6 @@ def revoke_invitation(session: Session, caller: Caller, invitation_id: uuid.UUID
         raise NotFoundError(f"No invitation {invitation_id}.")
     if invitation.accepted_at is not None:
         raise ProblemError(409, "invitation-accepted", "This invitation was already accepted.")
-    touch_api_key(session, coach)
     if invitation.revoked_at is None:
         invitation.revoked_at = utcnow()
         session.add(invitation)
@@ -314,5 +313,4 @@ def release_client(session: Session, access: ClientAccess) -> None:
             "A managed client has no login of its own: released, nobody could see it. Invite "
             "it (with its client_id) to give it a login first.",
         )
-    touch_api_key(session, principal)
     change_coach(session, client, None, principal.actor, "released")

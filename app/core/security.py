@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from starlette.requests import HTTPConnection
 
 from app.core.actors import Actor
+from app.core.db.unit_of_work import store_later
 from app.core.problems import ProblemError
 from app.models import Account, Credential
 from app.models.base import utcnow
@@ -113,6 +114,7 @@ def authenticate(session: Session, secret: str) -> Principal:
     if row is None:
         raise _unauthorized("The token is unknown, expired or revoked; sign in again.")
     credential_id, account, kind, last_used_at = row
+    note_key_use(session, credential_id, kind, last_used_at)
     return Principal(account, credential_id, kind, last_used_at)
 
 
@@ -125,16 +127,23 @@ _TOUCH = (
 )
 
 
-def touch_api_key(session: Session, principal: Principal) -> None:
-    """Note that an API key was used, inside the writing unit of work that used it (read
-    units store nothing). Skipped when it was noted less than a minute ago, so a busy key
-    costs one small UPDATE a minute, not one a request."""
-    if principal.credential_kind != "api_key":
+def note_key_use(
+    session: Session, credential_id: uuid.UUID, kind: str, last_used_at: datetime | None
+) -> None:
+    """Note that an API key was used, in whichever unit of work found it: the UPDATE runs
+    with that unit's commit, or after a read in a small write of its own (`store_later`).
+    Skipped when the key was noted less than a minute ago, so a busy key costs one small
+    UPDATE a minute, not one a request; login tokens have no `last_used_at`."""
+    if kind != "api_key":
         return
     now = utcnow()
-    if principal.last_used_at is not None and now - principal.last_used_at < LAST_USED_GRANULARITY:
+    if last_used_at is not None and now - last_used_at < LAST_USED_GRANULARITY:
         return
-    session.connection().execute(_TOUCH, {"key_id": principal.credential_id, "now": now})
+
+    def touch(session: Session) -> None:
+        session.connection().execute(_TOUCH, {"key_id": credential_id, "now": now})
+
+    store_later(session, ("api key used", credential_id), touch)
 
 
 class _BearerSecret(OAuth2PasswordBearer):

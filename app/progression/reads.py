@@ -25,7 +25,7 @@ from app.core.caches import CacheSpec
 from app.core.db import caches_of
 from app.core.db.prepared import Fetched, first
 from app.core.responses import model_json
-from app.core.security import LIVE_CREDENTIAL, secret_hash
+from app.core.security import LIVE_CREDENTIAL, note_key_use, secret_hash
 from app.models import Account, Client, Credential, EngineCheckpoint, Enrollment
 from app.models.tracking import ENROLLMENT_IS_ACTIVE
 from app.progression import engine, views
@@ -58,6 +58,10 @@ def _standing(*, me: bool) -> Select[Any]:
             col(Enrollment.started_at),
             col(Enrollment.baseline_pain),
             _NEWEST_STATE,
+            # Who asks, for an API key's `last_used_at` only: not part of an answer's key.
+            col(Credential.id),
+            col(Credential.kind),
+            col(Credential.last_used_at),
         )
         .select_from(Credential)
         .join(Account, col(Account.id) == Credential.account_id)
@@ -82,15 +86,27 @@ _STANDING_BY_ID = _standing(me=False)
 ANSWERS = CacheSpec("progress and today answers", size=4096)
 
 
+_ANSWERED_BY = 9  # the row's columns an answer depends on; the caller's follow
+
+
 def _standing_of(session: Session, access: ClientAccess) -> Fetched | None:
     params: dict[str, Any] = {"secret_hash": secret_hash(access.secret), "now": datetime.now(UTC)}
     if access.client_ref == "me":
-        return first(session, _STANDING_OF_ME, **params)
-    try:
-        params["client_id"] = uuid.UUID(access.client_ref)
-    except ValueError:
-        return None
-    return first(session, _STANDING_BY_ID, **params)
+        row = first(session, _STANDING_OF_ME, **params)
+    else:
+        try:
+            params["client_id"] = uuid.UUID(access.client_ref)
+        except ValueError:
+            return None
+        row = first(session, _STANDING_BY_ID, **params)
+    if row is not None and row.raw[_ANSWERED_BY + 1] == "api_key":
+        credential_id, kind, last_used_at = row.values()[_ANSWERED_BY:]
+        note_key_use(session, credential_id, kind, last_used_at)
+    return row
+
+
+def _answer_key(row: Fetched) -> tuple[Any, ...]:
+    return row.raw[:_ANSWERED_BY]
 
 
 def _kept_or_rendered(
@@ -103,7 +119,8 @@ def _kept_or_rendered(
     kept: bytes | None = answers.get(key)
     if kept is not None:
         return kept
-    _, _, enrollment_id, protocol, version, overrides, started_at, baseline, state = row.values()
+    answered_by = row.values()[:_ANSWERED_BY]
+    _, _, enrollment_id, protocol, version, overrides, started_at, baseline, state = answered_by
     if state is None:
         return None
     document = protocol_document(session, protocol, version)
@@ -146,7 +163,7 @@ def progress(session: Session, access: ClientAccess) -> bytes:
         return answer.model_dump_json(exclude={"evaluated_at"}).encode()[:-1]
 
     if row is not None:
-        key = ("progress", row.raw, _local_date(row, now))
+        key = ("progress", _answer_key(row), _local_date(row, now))
         head = _kept_or_rendered(session, key, row, render)
         if head is not None:
             return head + b',"evaluated_at":' + _MOMENT.dump_json(now) + b"}"
@@ -162,7 +179,7 @@ def today(session: Session, access: ClientAccess, day: date | None) -> bytes:
         def render(plan: Plan, document: dict[str, Any], state: State) -> bytes:
             return views.today_answer(plan, document, state, local_day).model_dump_json().encode()
 
-        answer = _kept_or_rendered(session, ("today", row.raw, local_day), row, render)
+        answer = _kept_or_rendered(session, ("today", _answer_key(row), local_day), row, render)
         if answer is not None:
             return answer
     return model_json(views.today(session, access, day))

@@ -4,6 +4,7 @@ the event feed."""
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import update
 
 from app.models import Credential
@@ -255,6 +256,33 @@ def test_logs_overrides_and_decisions_name_who_acted(client):
     enrol(client, me)
     own = client.post("/v1/clients/me/pain-logs", json=pain_body(2), headers=me.headers).json()
     assert own["actor"] == {"role": "client", "account_id": me.account["id"], "api_key_id": None}
+
+
+@pytest.mark.parametrize(
+    "read",
+    ["/v1/clients", "/v1/events", "/v1/clients/{id}/progress", "/v1/clients/{id}/today"],
+)
+def test_a_key_used_only_to_read_shows_when_it_was_last_used(client, read):
+    """A clinic's integration mostly polls (the dashboard, the feed, a client's progress):
+    its key's `last_used_at` moves on reads too, or a coach could not tell a live key from a
+    forgotten one."""
+    coach = signup(client, "coach")
+    _, key_headers = _api_key(client, coach)
+    managed = managed_client(client, coach)
+    enrolled = client.post(
+        f"/v1/clients/{managed['id']}/enrollments",
+        json={"protocol": "hip-impingement", "baseline_pain": 5},
+        headers=coach.headers,
+    )
+    assert enrolled.status_code == 201, enrolled.text
+    assert client.get(read.format(id=managed["id"]), headers=key_headers).status_code == 200
+    used = client.get("/v1/api-keys", headers=coach.headers).json()["items"][0]["last_used_at"]
+    assert used is not None
+    assert datetime.now(UTC) - datetime.fromisoformat(used) < timedelta(minutes=1)
+    # A login token has no such field to move, and reading with it changes no key.
+    assert client.get(read.format(id=managed["id"]), headers=coach.headers).status_code == 200
+    again = client.get("/v1/api-keys", headers=coach.headers).json()["items"][0]["last_used_at"]
+    assert again == used
 
 
 def test_api_keys_may_expire(client, db):

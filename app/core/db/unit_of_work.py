@@ -20,7 +20,8 @@ others.
 import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
@@ -40,6 +41,32 @@ T = TypeVar("T")
 log = logging.getLogger("hipfix.db")
 
 CACHES_KEY = "hipfix.caches"
+
+
+# Small writes a unit noticed it owes (`store_later`), by what they are about.
+_LATER = "hipfix.later"
+
+
+def store_later(session: Session, key: Hashable, work: Callable[[Session], None]) -> None:
+    """A small write a unit of work noticed it owes, such as an API key's `last_used_at`.
+    In a writing unit it runs just before the commit; after a read (which stores nothing), in
+    a writing unit of its own before the answer goes out, and a failure there is logged, not
+    answered: the read's answer stands. One per `key` and unit."""
+    later: dict[Hashable, Callable[[Session], None]] = session.info.setdefault(_LATER, {})
+    later[key] = work
+
+
+@dataclass(frozen=True, slots=True)
+class _Owed:
+    """A read's answer, and the writes it noticed."""
+
+    answer: Any
+    writes: list[Callable[[Session], None]]
+
+
+def _store(session: Session, writes: list[Callable[[Session], None]]) -> None:
+    for write in writes:
+        write(session)
 
 
 def collided() -> ProblemError:
@@ -98,8 +125,15 @@ class Database:
 
     async def _run(self, write: bool, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         lane = self._writes if write else self._reads
-        answer: T = await lane.run(functools.partial(self._unit, write, work, *args, **kwargs))
-        return answer
+        answer = await lane.run(functools.partial(self._unit, write, work, *args, **kwargs))
+        if isinstance(answer, _Owed):
+            try:
+                await self.write(_store, answer.writes)
+            except Exception:  # the read's answer stands: these writes are bookkeeping
+                log.warning("a read's follow-up writes failed", exc_info=True)
+            answer = answer.answer
+        done: T = answer
+        return done
 
     def close(self) -> None:
         """Stop the threads once they finish what they hold (the app's shutdown)."""
@@ -114,14 +148,18 @@ class Database:
             info={CACHES_KEY: self.caches},
         )
 
-    def _unit(self, write: bool, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def _unit(self, write: bool, work: Callable[..., T], *args: Any, **kwargs: Any) -> "T | _Owed":
         with self._turn() if write and self._turn else contextlib.nullcontext():
             for attempt in (1, 2):
                 with self.session(write) as session:
                     try:
                         answer = work(session, *args, **kwargs)
+                        later = session.info.pop(_LATER, None)
                         if write:
+                            _store(session, list(later.values()) if later else [])
                             session.commit()
+                        elif later:
+                            return _Owed(answer, list(later.values()))
                         return answer
                     except IntegrityError as exc:
                         if not write:
