@@ -21,7 +21,6 @@ from app.core.edge import Edge
 from app.core.faults import install_fault_handlers
 from app.core.openapi import install_openapi, operation_id
 from app.core.problems import install_problem_handlers, problem_responses
-from app.core.strict_requests import STRICT_REQUESTS
 from app.description import DESCRIPTION, TAGS
 from app.health.router import router as health_router
 from app.progression.router import router as progression_router
@@ -56,9 +55,6 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         lifespan=_lifespan,
-        # Every route, those added later too: unknown query parameters and bodies in another
-        # media type are refused (app/core/strict_requests.py).
-        dependencies=[STRICT_REQUESTS],
     )
     app.state.settings = settings
     app.state.caches = caches

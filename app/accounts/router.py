@@ -47,9 +47,10 @@ from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import ProblemError, problem_responses
 from app.core.responses import json_response
 from app.core.security import hash_password, new_secret, secret_hash, verify_password
+from app.core.strict_requests import StrictRoute
 from app.progression import dashboard
 
-router = APIRouter()
+router = APIRouter(route_class=StrictRoute)
 
 _AUTH = problem_responses(401)
 _COACH = problem_responses(401, 403)

@@ -19,9 +19,10 @@ from app.core.lean_query import LeanQuery
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
 from app.core.responses import model_json
+from app.core.strict_requests import StrictRoute
 from app.core.types import SLUG_PATTERN
 
-router = APIRouter(tags=["catalogue"])
+router = APIRouter(tags=["catalogue"], route_class=StrictRoute)
 
 # One alias per kind, so that each path's example names something of that kind (Swagger's
 # "Try it out" starts from it).

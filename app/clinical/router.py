@@ -11,9 +11,10 @@ from app.clinical.report import MEDIA_TYPE as HTML
 from app.core.caching import VersionedBodies, etagged
 from app.core.db import DatabaseDep
 from app.core.problems import problem_responses
+from app.core.strict_requests import StrictRoute
 from app.core.types import QueryDate, QueryMoment
 
-router = APIRouter(tags=["clinical"])
+router = APIRouter(tags=["clinical"], route_class=StrictRoute)
 
 SVG = "image/svg+xml"
 OCTET_STREAM = "application/octet-stream"

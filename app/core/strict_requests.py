@@ -6,16 +6,18 @@
 - Query parameters the route does not declare: 422, naming them, as unknown body fields
   are (`extra="forbid"`). Silently ignored, a misspelt filter returned everything.
 
-`STRICT_REQUESTS` is a dependency of the whole app (`FastAPI(dependencies=...)`), so a route
-added to any router has it without an edit. It checks against what the route declares: its
-dependant's query parameters and `openapi_extra` ones (a `LeanQuery`), read once per route.
-A request without a query string or body pays a dictionary read.
+`StrictRoute` is the route class of every router, so a route added to any of them has the
+check without an edit. It checks against what the route declares: its dependant's query
+parameters and `openapi_extra` ones (a `LeanQuery`), read once per route. A request without
+a query string or body pays two comparisons.
 """
 
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import Depends, Request
+from fastapi import Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.params import Form
@@ -132,20 +134,8 @@ def _unknown_query(scope: Scope, known: frozenset[str]) -> RequestValidationErro
     )
 
 
-_KEY = "hipfix_expects"
-
-
-async def strict_request(request: Request) -> None:
-    """An app-wide dependency (`FastAPI(dependencies=...)`), so every route has it."""
-    scope = request.scope
-    route = scope.get("route")
-    # Only the documented API: Swagger's own pages (its OAuth2 redirect) take what they take.
-    if not isinstance(route, APIRoute) or not route.include_in_schema:
-        return
-    # Kept on the route itself (routes are compared by value, so cannot key a dict).
-    route_expects: Expects | None = vars(route).get(_KEY)
-    if route_expects is None:
-        route_expects = vars(route)[_KEY] = expects(route)
+def check(scope: Scope, route_expects: Expects) -> None:
+    """Raise the 415 or 422 problem for a request its route would misread."""
     if route_expects.body is not None and _has_body(scope):
         problem = _body_problem(scope, route_expects.body)
         if problem is not None:
@@ -156,4 +146,23 @@ async def strict_request(request: Request) -> None:
             raise unknown
 
 
-STRICT_REQUESTS = Depends(strict_request)
+class StrictRoute(APIRoute):
+    """Every router's route class (`APIRouter(route_class=StrictRoute)`; a test checks that
+    every documented route is one). The check runs in the route's own handler, before
+    FastAPI reads the request: as an app-wide dependency it cost each request a second level
+    of dependency solving, about a sixth of a cached catalogue read (bench/RESULTS.md)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+        # Only the documented API: Swagger's own pages (its OAuth2 redirect) take what they take.
+        if not self.include_in_schema:
+            return handle
+        known: list[Expects] = []  # worked out on the first request, when the route is complete
+
+        async def strict_handle(request: Request) -> Response:
+            if not known:
+                known.append(expects(self))
+            check(request.scope, known[0])
+            return await handle(request)
+
+        return strict_handle

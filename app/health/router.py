@@ -9,9 +9,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.core.db import DatabaseDep
 from app.core.migrations import head_revisions
 from app.core.problems import ProblemError, problem_responses
+from app.core.strict_requests import StrictRoute
 from app.health import service
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=StrictRoute)
 
 
 class Health(BaseModel):

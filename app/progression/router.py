@@ -21,6 +21,7 @@ from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
 from app.core.responses import json_response
 from app.core.security import BearerSecret
+from app.core.strict_requests import StrictRoute
 from app.core.types import QueryDate
 from app.progression import feed, overrides, reads, views
 from app.progression.schemas import (
@@ -39,7 +40,7 @@ from app.progression.schemas import (
 )
 from app.progression.simulation import simulate
 
-router = APIRouter(tags=["progression"])
+router = APIRouter(tags=["progression"], route_class=StrictRoute)
 
 _READ_ERRORS = problem_responses(400, 401, 404, 409, 422)
 _EVENTS_CSV = (

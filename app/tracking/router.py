@@ -13,6 +13,7 @@ from app.core.idempotency import IdempotencyKey
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
 from app.core.responses import json_response
+from app.core.strict_requests import StrictRoute
 from app.core.types import QueryMoment
 from app.tracking import service
 from app.tracking.schemas import (
@@ -35,7 +36,7 @@ from app.tracking.schemas import (
     SessionPublic,
 )
 
-router = APIRouter(prefix="/clients/{client_id}")
+router = APIRouter(prefix="/clients/{client_id}", route_class=StrictRoute)
 
 Since = Annotated[QueryMoment | None, Query(description="Only items at or after this moment.")]
 Until = Annotated[QueryMoment | None, Query(description="Only items before this moment.")]

@@ -12,6 +12,7 @@ from app.core.idempotency import IdempotencyKey
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
 from app.core.responses import json_response
+from app.core.strict_requests import StrictRoute
 from app.webhooks import service, urls
 from app.webhooks.schemas import (
     WebhookDeliveryPage,
@@ -25,7 +26,7 @@ from app.webhooks.schemas import (
 )
 from app.webhooks.worker import DeliveryWorker
 
-router = APIRouter(prefix="/webhook-endpoints", tags=["webhooks"])
+router = APIRouter(prefix="/webhook-endpoints", tags=["webhooks"], route_class=StrictRoute)
 
 _ONE = problem_responses(401, 403, 404, 422)
 

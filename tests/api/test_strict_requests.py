@@ -2,10 +2,10 @@
 messages that quoted validators and regular expressions."""
 
 import pytest
-from fastapi.routing import APIRoute
 
-from app.core.strict_requests import FORM, JSON, expects
+from app.core.strict_requests import FORM, JSON, StrictRoute, expects
 from tests.conftest import PASSWORD, assert_problem, pain_body, signup
+from tests.routes import api_routes
 
 
 def test_a_json_body_sent_as_a_form_is_415_naming_json(client):
@@ -93,14 +93,7 @@ def test_unknown_query_on_a_write_stores_nothing(client, me):
 
 
 def test_every_api_route_is_checked_from_what_it_declares(app):
-    # The check is an app-wide dependency: routes added to any router have it.
-    routes = [r for r in app.routes if isinstance(r, APIRoute) and r.include_in_schema]
-    routes += [
-        r
-        for router in app.routes
-        for r in getattr(getattr(router, "original_router", None), "routes", [])
-        if isinstance(r, APIRoute)
-    ]
+    routes = api_routes(app)
     assert routes
     token = next(r for r in routes if r.path.endswith("/auth/token") and "POST" in r.methods)
     assert expects(token).body == FORM
@@ -140,3 +133,11 @@ def test_messages_quote_no_validator_and_no_pattern(client, me):
     assert "\\x" not in message
     assert "Value error" not in message
     assert "control characters" in message
+
+
+def test_every_documented_route_checks_its_requests(app):
+    """The check lives in the route class: a router made without it would let a misspelt
+    filter through again, so every documented route must be a `StrictRoute`."""
+    routes = [r for r in api_routes(app) if r.include_in_schema]
+    assert len(routes) > 50
+    assert [r.path for r in routes if not isinstance(r, StrictRoute)] == []
