@@ -99,7 +99,10 @@ def run(base: str, env: dict[str, str], extra: list[str], closed_port: int) -> i
     command = [
         *("timeout", budget, BIN / "schemathesis", "run", f"{base}/openapi.json"),
         *("--checks", "all", "--max-examples", env.get("FUZZ_EXAMPLES", "100")),
-        *("--workers", "2", "--no-color", *extra),
+        # One worker: with two threads, Hypothesis parsing source for a strategy's description
+        # in both at once can trip CPython 3.11.7's AST recursion-depth check (a spurious
+        # SystemError, python/cpython#106905, fixed in later releases), failing the run.
+        *("--workers", "1", "--no-color", *extra),
     ]
     status = subprocess.run(command, env={**env, **hooks}, check=False).returncode
     if status == 124:
