@@ -3,6 +3,8 @@ PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
+# Where mails' links point (HIPFIX_PUBLIC_BASE_URL); behind a proxy, its public address.
+PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 VENV := .venv
 BIN := $(VENV)/bin
 # Two stamps: `make run` needs only the runtime lock; `make test` the dev lock (a superset at
@@ -26,7 +28,7 @@ $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 # Runtime packages only, and HipFix from this folder (`python -m app.cli`): no build step.
 run: $(RUNTIME)
 	@$(BIN)/python -m app.cli migrate
-	@$(BIN)/python -m app.cli serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+	@HIPFIX_PUBLIC_BASE_URL=$${HIPFIX_PUBLIC_BASE_URL:-$(PUBLIC_BASE_URL)} $(BIN)/python -m app.cli serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 migrate: $(STAMP)
 	$(BIN)/hipfix migrate

@@ -76,6 +76,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.core.config import get_settings
+    from app.core.logs import log_config
 
     # The one line to look for in the log (uvicorn's own says 0.0.0.0 for every address).
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
@@ -88,6 +89,8 @@ def _serve(args: argparse.Namespace) -> int:
         loop="uvloop",
         http="httptools",
         log_level=get_settings().log_level.lower(),
+        # No reset token or invitation code in any log line (app/core/logs.py).
+        log_config=log_config(get_settings().log_level),
         timeout_graceful_shutdown=20,
     )
     return 0

@@ -19,6 +19,7 @@ from app.core.db.engine import database_threads
 from app.core.docs import install_docs
 from app.core.edge import Edge
 from app.core.faults import install_fault_handlers
+from app.core.logs import install as install_log_redaction
 from app.core.openapi import install_openapi, operation_id
 from app.core.problems import install_problem_handlers, problem_responses
 from app.description import DESCRIPTION, TAGS
@@ -45,6 +46,7 @@ def create_app(
     settings = settings or get_settings()
     caches = Caches()
     logging.getLogger("hipfix").setLevel(settings.log_level)
+    install_log_redaction()  # no secret in any log line (app/core/logs.py)
     app = FastAPI(
         title="HipFix API",
         version=__version__,

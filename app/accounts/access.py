@@ -18,6 +18,7 @@ from sqlmodel import Session, col
 from app.accounts.visibility import find_visible_client, visible_to_account
 from app.core.idempotency import Created, respond_once
 from app.core.problems import ProblemError, describe_pattern
+from app.core.rate_limit import VERIFIED
 from app.core.security import (
     LIVE_CREDENTIAL,
     BearerSecret,
@@ -92,7 +93,8 @@ class ClientAccess:
     def resolve(self, session: Session) -> tuple[Principal, Client]:
         """The caller and the client, or the 401 / 404 problem. One statement finds both;
         when it finds nothing, the two lookups say which problem it is."""
-        params: dict[str, object] = {"secret_hash": secret_hash(self.secret), "now": utcnow()}
+        digest = secret_hash(self.secret)
+        params: dict[str, object] = {"secret_hash": digest, "now": utcnow()}
         if self.client_ref == "me":
             statement = _CALLER_AND_OWN_CLIENT
         else:
@@ -105,6 +107,7 @@ class ClientAccess:
         row = session.execute(statement, params).first() if statement is not None else None
         if row is not None:
             credential_id, account, client, kind, last_used_at = row
+            VERIFIED.add(digest)  # see app/core/rate_limit.py
             note_key_use(session, credential_id, kind, last_used_at)
             return Principal(account, credential_id, kind, last_used_at), client
         principal = authenticate(session, self.secret)

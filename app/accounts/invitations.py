@@ -30,6 +30,7 @@ from app.accounts.schemas import (
     InvitationStatus,
 )
 from app.accounts.service import client_public
+from app.accounts.throttle import take_turn
 from app.core.config import Settings
 from app.core.db.writers import lock_for_update
 from app.core.fingerprint import body_hash
@@ -172,7 +173,9 @@ def _check_throttle(
     session: Session, settings: Settings, account_id: uuid.UUID, ip: str, now: datetime
 ) -> None:
     """A 429 once this account, or this address, has tried too many codes that did not work
-    within the window (the sign-in limits)."""
+    within the window (the sign-in limits). Counted in one turn with the code's check and
+    its record (app/accounts/throttle.py), so codes sent at once are counted too."""
+    take_turn(session, f"invitation-account:{account_id}", f"invitation-ip:{ip}")
     window = timedelta(seconds=settings.login_failure_window_seconds)
     recent = col(InvitationGuess.at) > now - window
     by_account, by_ip = (

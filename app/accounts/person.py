@@ -15,7 +15,8 @@ from sqlmodel import Session, col, delete, func, select
 from app.accounts.access import Caller
 from app.accounts.person_schemas import AccountUpdate
 from app.accounts.schemas import AccountPublic
-from app.accounts.service import account_public, check_throttle, record_failure
+from app.accounts.service import account_public, reserve_attempt
+from app.accounts.throttle import take_turn
 from app.core.config import Settings
 from app.core.mail import Mail
 from app.core.problems import ProblemError
@@ -80,25 +81,32 @@ class PasswordCheck:
     password_hash: str
     ip: str
     at: datetime
+    attempt: int  # the failure counted before the check, taken back if the password matches
 
 
 def start_password_check(
     session: Session, settings: Settings, caller: Caller, ip: str
 ) -> PasswordCheck:
-    """First half (reads): the caller, and the sign-in throttle for its e-mail from here, so
-    a stolen token cannot be used to guess the password faster than signing in could."""
+    """First half (a small write): the caller, and the attempt counted as a failed sign-in
+    for its e-mail from here before the password is checked (429 past the limit), so a
+    stolen token cannot be used to guess the password faster than signing in could, even
+    with many guesses at once."""
     principal = caller.principal(session)
     account = principal.account
     now = utcnow()
-    check_throttle(session, settings, account.email, ip, now)
-    return PasswordCheck(account.id, account.email, account.password_hash, ip, now)
+    attempt = reserve_attempt(session, settings, account.email, ip, now)
+    return PasswordCheck(account.id, account.email, account.password_hash, ip, now, attempt)
+
+
+def _take_back(session: Session, check: PasswordCheck) -> None:
+    """The password matched: its attempt does not count."""
+    session.exec(delete(LoginFailure).where(col(LoginFailure.id) == check.attempt))
 
 
 def _wrong_password(
     session: Session, settings: Settings, check: PasswordCheck, field: str
 ) -> ProblemError:
-    """Counted as a failed sign-in, and returned for the unit of work to commit the count."""
-    record_failure(session, settings, check.email, check.ip, check.at)
+    """Counted as a failed sign-in already (`start_password_check`): only the answer."""
     return ProblemError(
         403,
         "wrong-password",
@@ -117,19 +125,28 @@ def _same_account(session: Session, caller: Caller, check: PasswordCheck) -> Pri
     return principal
 
 
-def _revoke_tokens(session: Session, account_id: uuid.UUID, keep: uuid.UUID | None) -> None:
-    """Every sign-in token of the account stops working (but `keep`). API keys are the
-    coach's systems' and stay."""
+def revoke_everything(session: Session, account_id: uuid.UUID, keep: uuid.UUID | None) -> None:
+    """Every sign-in token and API key of the account stops working (but `keep`, the
+    credential asking), and so does every reset link not used yet. Run by whatever says the
+    account's credentials may be in other hands (a password change, signing out everywhere,
+    a completed reset): a key minted with a stolen token, or a link mailed before, must not
+    outlive the event meant to shut the thief out (docs/security.md)."""
+    now = utcnow()
     statement = (
         update(Credential)
         .where(col(Credential.account_id) == account_id)
-        .where(col(Credential.kind) == "token")
         .where(col(Credential.revoked_at).is_(None))
-        .values(revoked_at=utcnow())
+        .values(revoked_at=now)
     )
     if keep is not None:
         statement = statement.where(col(Credential.id) != keep)
     session.connection().execute(statement)
+    session.connection().execute(
+        update(PasswordReset)
+        .where(col(PasswordReset.account_id) == account_id)
+        .where(col(PasswordReset.used_at).is_(None))
+        .values(used_at=now)
+    )
 
 
 def finish_password_change(
@@ -147,17 +164,19 @@ def finish_password_change(
     principal = _same_account(session, caller, check)
     if not verified and not already:
         return _wrong_password(session, settings, check, "current_password")
+    _take_back(session, check)
     if verified and new_hash is not None:
         principal.account.password_hash = new_hash
         session.add(principal.account)
-    _revoke_tokens(session, principal.id, keep=principal.credential_id)
+    revoke_everything(session, principal.id, keep=principal.credential_id)
     return None
 
 
 def sign_out_everywhere(session: Session, caller: Caller) -> None:
-    """Every sign-in token of the caller's account, this one included, stops working."""
+    """Every sign-in token and API key of the caller's account, this one included, stops
+    working, and so does every reset link not used yet."""
     principal = caller.principal(session)
-    _revoke_tokens(session, principal.id, keep=None)
+    revoke_everything(session, principal.id, keep=None)
 
 
 # --- forgotten password ----------------------------------------------------------------------
@@ -167,7 +186,9 @@ def _throttle_resets(
     session: Session, settings: Settings, email: str, ip: str, now: datetime
 ) -> None:
     """429 past the allowance per e-mail, or ten times it per address. Counted alike for
-    e-mails registered or not, so the answer says nothing about which an e-mail is."""
+    e-mails registered or not, so the answer says nothing about which an e-mail is. Counted
+    and stored in one turn (app/accounts/throttle.py), so requests sent at once count too."""
+    take_turn(session, f"reset-email:{email}", f"reset-ip:{ip}")
     window = timedelta(seconds=settings.login_failure_window_seconds)
     limit = settings.password_reset_max_requests
     for column, value, allowed in (
@@ -224,8 +245,8 @@ def request_reset(
 
 def reset_password(session: Session, token_hash: str, new_hash: str) -> None:
     """Set the password with a live reset token, once. The token and every other one of the
-    account stop working, and so does every sign-in token (whoever had the old password
-    is signed out). Unknown, used and expired tokens are one 404."""
+    account stop working, and so does every sign-in token and API key (whoever had the old
+    password, or a token, is shut out). Unknown, used and expired tokens are one 404."""
     now = utcnow()
     reset = session.exec(
         select(PasswordReset)
@@ -242,11 +263,5 @@ def reset_password(session: Session, token_hash: str, new_hash: str) -> None:
         )
     account.password_hash = new_hash
     session.add(account)
-    session.connection().execute(
-        update(PasswordReset)
-        .where(col(PasswordReset.account_id) == account.id)
-        .where(col(PasswordReset.used_at).is_(None))
-        .values(used_at=now)
-    )
-    _revoke_tokens(session, account.id, keep=None)
+    revoke_everything(session, account.id, keep=None)
     session.exec(delete(LoginFailure).where(col(LoginFailure.email) == account.email))

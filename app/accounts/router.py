@@ -42,7 +42,7 @@ from app.accounts.schemas import (
 from app.core.config import Settings
 from app.core.db import DatabaseDep
 from app.core.idempotency import IdempotencyKey
-from app.core.mail import send_mail
+from app.core.mail import public_link, send_mail
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import ProblemError, problem_responses
 from app.core.responses import json_response
@@ -54,6 +54,12 @@ router = APIRouter(route_class=StrictRoute)
 
 _AUTH = problem_responses(401)
 _COACH = problem_responses(401, 403)
+
+
+def _ip(request: Request) -> str:
+    return request.client.host if request.client is not None else ""
+
+
 _EXISTING: dict[int | str, dict[str, Any]] = {
     200: {"description": "A retry: the item already stored with this id and body."}
 }
@@ -65,14 +71,26 @@ _EXISTING: dict[int | str, dict[str, Any]] = {
     status_code=201,
     response_model=AccountPublic,
     summary="Sign up",
-    responses=problem_responses(400, 409, 413, 422),
+    responses=problem_responses(400, 413, 422),
 )
-async def create_account(payload: AccountCreate, db: DatabaseDep) -> AccountPublic:
+async def create_account(
+    payload: AccountCreate, request: Request, background: BackgroundTasks, db: DatabaseDep
+) -> AccountPublic:
     """Create a client or coach account. A client account gets its own client profile
-    (`me`). An e-mail already registered is a 409: sign in instead."""
-    # Argon2 is slow on purpose: hashed on a thread of its own, before the unit of work.
+    (`me`). Then sign in with the e-mail and password (`POST /v1/auth/token`). The answer
+    never says whether an e-mail is registered: with one that is, it looks the same (201,
+    new ids) but stores nothing, and the address's owner gets a mail saying someone tried;
+    signing in with a password other than the owner's then fails like any wrong password.
+    A retried sign-up is answered alike: sign in."""
+    settings: Settings = request.app.state.settings
+    # Argon2 is slow on purpose: hashed on a thread of its own, before the unit of work,
+    # whether or not the e-mail is registered (the time taken says nothing either).
     password_hash = await run_in_threadpool(hash_password, payload.password)
-    return await db.write(service.create_account, payload, password_hash)
+    reset_link = public_link(settings, request.app.url_path_for("request_password_reset"))
+    signed_up = await db.write(service.create_account, payload, password_hash, reset_link)
+    if signed_up.mail is not None:
+        background.add_task(send_mail, settings, signed_up.mail)
+    return signed_up.account
 
 
 @router.post(
@@ -88,15 +106,14 @@ async def create_token(
     """OAuth2 password flow (form fields `username` = e-mail, `password`), so Swagger's
     Authorize button works. Repeated failures for one e-mail from one address are refused
     for a while (429); sign-ins from elsewhere are not affected."""
-    ip = request.client.host if request.client is not None else ""
     settings: Settings = request.app.state.settings
-    attempt = await db.read(service.start_sign_in, settings, form.username, ip)
+    # Counted as a failure before Argon2 runs (app/accounts/throttle.py); forgiven on success.
+    attempt = await db.write(service.start_sign_in, settings, form.username, _ip(request))
     # Between the two units of work: see `service.start_sign_in`.
     verified = await run_in_threadpool(verify_password, attempt.password_hash, form.password)
-    outcome = await db.write(service.finish_sign_in, settings, attempt, verified)
-    if isinstance(outcome, ProblemError):
-        raise outcome
-    return outcome
+    if not verified or attempt.account_id is None:
+        raise service.invalid_credentials()
+    return await db.write(service.finish_sign_in, settings, attempt)
 
 
 @router.delete(
@@ -133,10 +150,6 @@ ResetToken = Annotated[
 ]
 
 
-def _ip(request: Request) -> str:
-    return request.client.host if request.client is not None else ""
-
-
 @router.patch(
     "/me",
     tags=["accounts"],
@@ -163,10 +176,12 @@ async def change_password(
     payload: PasswordChange, request: Request, caller: CallerDep, db: DatabaseDep
 ) -> Response:
     """The current password is required (a wrong one is 403 and counts as a failed sign-in,
-    throttled alike). Every other sign-in token of the account is revoked; this one stays.
-    Sent again after it went through, it answers the same."""
+    throttled alike). Every other sign-in token and every API key of the account is revoked
+    (a key made with a stolen token must not outlive the change), and so is every reset link
+    not used yet; the credential sending this stays. Sent again after it went through, it
+    answers the same."""
     settings: Settings = request.app.state.settings
-    check = await db.read(person.start_password_check, settings, caller, _ip(request))
+    check = await db.write(person.start_password_check, settings, caller, _ip(request))
     # Argon2 between the two units of work (see `service.start_sign_in`).
     verified = await run_in_threadpool(
         verify_password, check.password_hash, payload.current_password
@@ -197,8 +212,9 @@ async def change_password(
     responses=_AUTH,
 )
 async def delete_tokens(caller: CallerDep, db: DatabaseDep) -> Response:
-    """Every sign-in token of the account stops working, this one included. API keys stay:
-    revoke them one by one."""
+    """Every sign-in token and API key of the account stops working, this one included, and
+    so does every reset link not used yet: a key made with a stolen token goes with it.
+    Create new keys afterwards for the systems that need one."""
     await db.write(person.sign_out_everywhere, caller)
     return Response(status_code=204)
 
@@ -220,7 +236,8 @@ async def request_password_reset(
     address, is 429 with Retry-After."""
     settings: Settings = request.app.state.settings
     token = new_secret(RESET_PREFIX)
-    link = str(request.url_for("reset_password", token=token))
+    # From the configured base URL, never the request's Host header: the caller chooses that.
+    link = public_link(settings, request.app.url_path_for("reset_password", token=token))
     mail = await db.write(
         person.request_reset, settings, payload.email, _ip(request), secret_hash(token), link
     )
@@ -240,8 +257,8 @@ async def request_password_reset(
 )
 async def reset_password(token: ResetToken, payload: NewPassword, db: DatabaseDep) -> Response:
     """Sets the password once; the link (and any other of the account's) then stops
-    working, and every sign-in token is revoked. Unknown, used and expired links are one
-    404."""
+    working, and every sign-in token and API key is revoked. Unknown, used and expired links
+    (a password change or signing out everywhere uses them up) are one 404."""
     new_hash = await run_in_threadpool(hash_password, payload.new_password)
     await db.write(person.reset_password, secret_hash(token), new_hash)
     return Response(status_code=204)
@@ -276,7 +293,7 @@ async def erase_me(
     about you, stored responses for retries) are deleted at once, for good. A coach is
     erased once it has no clients and no client's history names it (409 otherwise)."""
     settings: Settings = request.app.state.settings
-    check = await db.read(person.start_password_check, settings, caller, _ip(request))
+    check = await db.write(person.start_password_check, settings, caller, _ip(request))
     verified = await run_in_threadpool(verify_password, check.password_hash, payload.password)
     outcome = await db.write(erasure.erase_me, settings, caller, check, verified=verified)
     if outcome is not None:
@@ -299,7 +316,11 @@ async def create_api_key(
     db: DatabaseDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    """For server-to-server use by a coach's systems. The secret is in this response only."""
+    """For server-to-server use by a coach's systems. The secret is in this response only.
+    Created with a coach's sign-in token only (an API key gets 403 `token-required`). A key
+    lives until it expires or is revoked, and at most as long as the trust in the sign-in
+    that made it: changing the password, signing out everywhere or resetting the password
+    revokes every key of the account."""
     return await db.write(
         create_by_coach,
         caller,

@@ -21,11 +21,14 @@ from app.accounts.schemas import (
     ClientPublic,
     Token,
 )
+from app.accounts.throttle import take_turn
 from app.core.config import Settings
 from app.core.fingerprint import body_hash
 from app.core.idempotency import Created
+from app.core.mail import Mail
 from app.core.pagination import keyset_page
 from app.core.problems import NotFoundError, ProblemError
+from app.core.rate_limit import VERIFIED
 from app.core.retries import stored_retry
 from app.core.security import (
     API_KEY_PREFIX,
@@ -82,23 +85,54 @@ def client_public(client: Client) -> ClientPublic:
     )
 
 
-def _email_taken() -> ProblemError:
-    return ProblemError(
-        409,
-        "email-taken",
-        "An account with this e-mail exists; sign in instead.",
-        errors=[{"loc": ["body", "email"], "msg": "Already registered", "type": "email_taken"}],
+@dataclass(frozen=True, slots=True)
+class SignUp:
+    """A sign-up's answer, and the mail to send once its unit of work commits (or None)."""
+
+    account: AccountPublic
+    mail: Mail | None
+
+
+def _already_registered(payload: AccountCreate, email: str, reset_link: str) -> SignUp:
+    """The answer to a sign-up with a registered e-mail: shaped as a new account's (fresh
+    ids, nothing stored), so that it says nothing about which e-mails are registered, and
+    a mail telling the address's owner."""
+    answer = AccountPublic(
+        id=uuid.uuid4(),
+        email=email,
+        role=payload.role,
+        display_name=payload.display_name,
+        timezone=payload.timezone,
+        client_id=uuid.uuid4() if payload.role == "client" else None,
+        created_at=utcnow(),
     )
+    mail = Mail(
+        to=email,
+        subject="Someone tried to sign up to HipFix with your address",
+        body=(
+            "Someone (you, we hope) tried to create a HipFix account with this e-mail address, "
+            "which already has one. No account was created and yours is unchanged.\n\n"
+            "If it was you, sign in with your password. If you forgot it, ask for a reset:\n\n"
+            f"    POST {reset_link}\n"
+            '    {"email": "…"}\n\n'
+            "If it was not you, there is nothing to do.\n"
+        ),
+    )
+    return SignUp(answer, mail)
 
 
-def create_account(session: Session, payload: AccountCreate, password_hash: str) -> AccountPublic:
+def create_account(
+    session: Session, payload: AccountCreate, password_hash: str, reset_link: str
+) -> SignUp:
     """A new account (and a client account's own client profile). `password_hash` is made
     by the caller before the unit of work: Argon2 is slow on purpose and must not hold the
-    writer. The same e-mail signing up concurrently collides on its unique index; the unit
-    of work then runs this again, which finds it taken."""
+    writer. A registered e-mail (in any case) gets an answer shaped the same and a mail to
+    its owner, never an error: sign-up must not tell who is registered. The same e-mail
+    signing up concurrently collides on its unique index; the unit of work then runs this
+    again, which finds it taken."""
     email = payload.email.lower()
     if session.exec(select(Account.id).where(Account.email == email)).first() is not None:
-        raise _email_taken()
+        return _already_registered(payload, email, reset_link)
     account = Account(
         email=email,
         password_hash=password_hash,
@@ -117,7 +151,7 @@ def create_account(session: Session, payload: AccountCreate, password_hash: str)
             )
         )
     session.flush()
-    return account_public(session, account)
+    return SignUp(account_public(session, account), None)
 
 
 def _failures(email: str, ip: str) -> ColumnElement[bool]:
@@ -144,18 +178,30 @@ def check_throttle(
         )
 
 
-def record_failure(
-    session: Session, settings: Settings, email: str, ip: str, now: datetime
-) -> ProblemError:
-    window = timedelta(seconds=settings.login_failure_window_seconds)
-    session.add(LoginFailure(email=email, ip=ip, at=now))
-    session.exec(delete(LoginFailure).where(col(LoginFailure.at) < now - window))
+def invalid_credentials() -> ProblemError:
     return ProblemError(
         401,
         "invalid-credentials",
         "The e-mail or password is wrong.",
         headers={"WWW-Authenticate": 'Bearer realm="hipfix"'},
     )
+
+
+def reserve_attempt(
+    session: Session, settings: Settings, email: str, ip: str, now: datetime
+) -> int:
+    """Count a password attempt for this e-mail from this address as a failure before the
+    password is checked (app/accounts/throttle.py): a 429 once the window holds the limit,
+    else the id of the failure just stored, which a success takes back."""
+    take_turn(session, f"password:{email}:{ip}")
+    check_throttle(session, settings, email, ip, now)
+    window = timedelta(seconds=settings.login_failure_window_seconds)
+    session.exec(delete(LoginFailure).where(col(LoginFailure.at) < now - window))
+    failure = LoginFailure(email=email, ip=ip, at=now)
+    session.add(failure)
+    session.flush()
+    assert failure.id is not None
+    return failure.id
 
 
 def _record_token(
@@ -184,42 +230,37 @@ class SignIn:
 
     email: str
     ip: str
-    at: datetime
     account_id: uuid.UUID | None
     password_hash: str | None
 
 
 def start_sign_in(session: Session, settings: Settings, email: str, ip: str) -> SignIn:
-    """Sign in, first half (reads): the throttle, then the account. The route checks the
-    password after this unit of work and before `finish_sign_in`'s: Argon2 is slow on
-    purpose, and must hold neither a connection nor SQLite's writer."""
+    """Sign in, first half (a small write): the attempt counted as a failure (429 past the
+    limit), then the account. The route checks the password after this unit of work and
+    before `finish_sign_in`'s: Argon2 is slow on purpose, and must hold neither a connection
+    nor SQLite's writer. A wrong password needs no second unit: it was counted already."""
     email = email.strip().lower()
-    now = utcnow()
-    check_throttle(session, settings, email, ip, now)
+    reserve_attempt(session, settings, email, ip, utcnow())
     account = session.exec(
         select(Account.id, Account.password_hash).where(Account.email == email)
     ).first()
     account_id, password_hash = account if account is not None else (None, None)
-    return SignIn(email, ip, now, account_id, password_hash)
+    return SignIn(email, ip, account_id, password_hash)
 
 
-def finish_sign_in(
-    session: Session, settings: Settings, attempt: SignIn, verified: bool
-) -> Token | ProblemError:
-    """Sign in, second half (writes): a token, or the failure counted. A failure is
-    returned, not raised, so that the unit of work commits its record: the one place where
-    a refused request stores something on purpose."""
-    if not verified or attempt.account_id is None:
-        return record_failure(session, settings, attempt.email, attempt.ip, attempt.at)
+def finish_sign_in(session: Session, settings: Settings, attempt: SignIn) -> Token:
+    """Sign in, second half, once the password matched: a token, and this address's
+    failures for the e-mail (this attempt's included) forgiven."""
+    assert attempt.account_id is not None
     return _record_token(session, settings, attempt.account_id, attempt.email, attempt.ip)
 
 
 def me(session: Session, caller: Caller) -> AccountPublic:
-    row = session.exec(
-        _ME, params={"secret_hash": secret_hash(caller.secret), "now": utcnow()}
-    ).first()
+    digest = secret_hash(caller.secret)
+    row = session.exec(_ME, params={"secret_hash": digest, "now": utcnow()}).first()
     if row is None:  # the lookup on its own says why: the 401 problem
         return account_public(session, caller.principal(session).account)
+    VERIFIED.add(digest)  # see app/core/rate_limit.py
     account, client_id = row
     return account_public(session, account, client_id)
 
@@ -245,6 +286,14 @@ def _api_key_public(credential: Credential) -> ApiKeyPublic:
 
 
 def create_api_key(session: Session, coach: Principal, payload: ApiKeyCreate) -> Created:
+    """Only with a signed-in coach's token: a key that could mint keys would let one leaked
+    or short-lived key make itself permanent."""
+    if coach.credential_kind != "token":
+        raise ProblemError(
+            403,
+            "token-required",
+            "API keys are created with a coach's sign-in token, not with an API key.",
+        )
     existing = stored_retry(
         session,
         Credential,

@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     mail_from: str = Field(
         default="HipFix <no-reply@hipfix.invalid>", description="The sender of HipFix's mail."
     )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="Where people reach this service (scheme, host, port, any path prefix): "
+        "every absolute link in a mail starts with it. Never taken from the request, whose "
+        "`Host` header the caller chooses. `make run` sets it to the address it serves on.",
+    )
     password_reset_ttl_minutes: int = Field(
         default=60, ge=5, le=1440, description="How long a forgotten-password link works."
     )
@@ -110,6 +117,11 @@ class Settings(BaseSettings):
         description="Forgotten-password requests per e-mail (and ten times that per client "
         "address) within `login_failure_window_seconds` before 429.",
     )
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -1,5 +1,5 @@
 """Outgoing mail: through SMTP when `HIPFIX_SMTP_URL` is set; otherwise each mail is written
-to `HIPFIX_MAIL_DIR` as an .eml file and logged, so development needs no mail server.
+to `HIPFIX_MAIL_DIR` as an .eml file (its path logged), so development needs no mail server.
 
 The standard library's `smtplib` does the sending: it speaks SMTP with STARTTLS, implicit TLS
 and AUTH, which is all HipFix needs, at the cost of no dependency. It blocks, so callers run
@@ -34,6 +34,13 @@ class Mail:
     body: str
 
 
+def public_link(settings: Settings, path: str) -> str:
+    """An absolute link for a mail: the configured public base URL and a path of ours. Never
+    built from the request (`request.url_for` follows the Host header, which the caller
+    writes: a reset link pointing at an attacker's host hands them the token)."""
+    return settings.public_base_url + path
+
+
 def send_mail(settings: Settings, mail: Mail) -> None:
     """Send or write one mail. Never raises: a failure is logged (the request that asked for
     it was answered already)."""
@@ -50,8 +57,11 @@ def send_mail(settings: Settings, mail: Mail) -> None:
             log.info("mail sent: %r to %s", mail.subject, mail.to)
         else:
             path = _write(Path(settings.mail_dir), message)
-            # No mail server: the log is where a developer reads the link.
-            log.info("mail written to %s (no HIPFIX_SMTP_URL):\n%s", path, message)
+            # No mail server: the developer reads the link in the file. Not in the log: no
+            # secret goes into a log line (app/core/logs.py).
+            log.info(
+                "mail %r to %s written to %s (no HIPFIX_SMTP_URL)", mail.subject, mail.to, path
+            )
     except (OSError, smtplib.SMTPException):
         log.exception("mail to %s could not be sent", mail.to)
 

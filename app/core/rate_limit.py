@@ -6,8 +6,13 @@ caller posting as fast as it can would make everyone else's writes queue behind 
 is answered 429 with `Retry-After`, and nothing reads its body or stores anything.
 
 Who is counted: the SHA-256 of the bearer secret (`Authorization: Bearer <secret>`: one login
-token or one API key is one principal), else the client's address (signing up). Nothing is
-looked up: the edge cannot know whose a token is without the database, and must not ask it.
+token or one API key is one principal) once a unit of work has found that secret live, else
+the client's address, whatever `Authorization` says. Nothing is looked up: the edge cannot
+know whose a token is without the database, and must not ask it from the event loop. So
+the units of work that authenticate a caller note the secret's hash in `VERIFIED` (a bounded
+set, in memory, per process) and the edge only reads it: a made-up bearer on a signed-out
+route (signing up) is counted with its address like any signed-out write, and a real token's
+first write, before any unit of work has seen it, is counted with its address too.
 What is counted: POST, PUT, PATCH and DELETE, except `POST /v1/simulations` (stores nothing)
 and `POST /v1/auth/token` (failed sign-ins have their own throttle, kept in the database).
 
@@ -60,7 +65,7 @@ import math
 import time
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Container
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -187,15 +192,48 @@ class _Windows(Storage, MovingWindowSupport):
             keys.pop(key, None)
 
 
-def principal(scope: Scope) -> str:
-    """Who is writing, as far as the edge can tell without the database."""
+class VerifiedBearers:
+    """SHA-256 hashes of bearer secrets that a unit of work found live, the most recently
+    seen last, at most `capacity`. Added to from database threads, read by the edge on the
+    event loop: each is one or two dictionary operations, atomic under the GIL, so neither
+    takes a lock the other waits for. A secret revoked since keeps its place until pushed
+    out: it was a real credential, so it buys its holder no more than it did."""
+
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        self.capacity = capacity
+        self._seen: dict[str, None] = {}
+
+    def add(self, digest: str) -> None:
+        seen = self._seen
+        if digest in seen:
+            return
+        seen[digest] = None
+        while len(seen) > self.capacity:
+            try:
+                del seen[next(iter(seen))]
+            except (KeyError, RuntimeError, StopIteration):  # another thread got there first
+                break
+
+    def __contains__(self, digest: object) -> bool:
+        return digest in self._seen
+
+
+VERIFIED = VerifiedBearers()
+"""Bearer secrets' hashes known live in this process (see the module's docstring)."""
+
+
+def principal(scope: Scope, verified: Container[str] = VERIFIED) -> str:
+    """Who is writing, as far as the edge can tell without the database: a bearer secret
+    already found live, else the client's address."""
     for name, value in scope["headers"]:
         if name == b"authorization":
             scheme, _, secret = value.partition(b" ")
             secret = secret.strip()
             if scheme.lower() == b"bearer" and secret:
                 # Hashed: the limiter's memory holds no secrets, and every key is 64 bytes.
-                return "bearer:" + hashlib.sha256(secret).hexdigest()
+                digest = hashlib.sha256(secret).hexdigest()
+                if digest in verified:
+                    return "bearer:" + digest
             break
     client = scope.get("client")
     return "address:" + (client[0] if client else "unknown")

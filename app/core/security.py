@@ -18,6 +18,7 @@ from starlette.requests import HTTPConnection
 from app.core.actors import Actor
 from app.core.db.unit_of_work import store_later
 from app.core.problems import ProblemError
+from app.core.rate_limit import VERIFIED
 from app.models import Account, Credential
 from app.models.base import utcnow
 
@@ -108,11 +109,11 @@ _LIVE_CREDENTIAL = (
 
 
 def authenticate(session: Session, secret: str) -> Principal:
-    row = session.exec(
-        _LIVE_CREDENTIAL, params={"secret_hash": secret_hash(secret), "now": utcnow()}
-    ).first()
+    digest = secret_hash(secret)
+    row = session.exec(_LIVE_CREDENTIAL, params={"secret_hash": digest, "now": utcnow()}).first()
     if row is None:
         raise _unauthorized("The token is unknown, expired or revoked; sign in again.")
+    VERIFIED.add(digest)  # its writes are now counted per credential (app/core/rate_limit.py)
     credential_id, account, kind, last_used_at = row
     note_key_use(session, credential_id, kind, last_used_at)
     return Principal(account, credential_id, kind, last_used_at)

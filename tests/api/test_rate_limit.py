@@ -12,7 +12,8 @@ from sqlalchemy import Connection
 
 from app.core.config import Settings
 from app.main import create_app
-from tests.conftest import Actor, assert_problem, enrol, pain_body, signup
+from tests.conftest import Actor, assert_problem, enrol, pain_body
+from tests.conftest import signup as signed_up
 
 PAIN = "/v1/clients/me/pain-logs"
 SECURITY_HEADERS = {
@@ -38,6 +39,14 @@ def limited(connection: Connection) -> Iterator[Callable[[str], TestClient]]:
     yield build
     for client in clients:
         client.__exit__(None, None, None)
+
+
+def signup(client: TestClient) -> Actor:
+    """Signed up, and its token seen live once (`GET /v1/me`): from then on its writes are
+    counted per token, not per address (app/core/rate_limit.py)."""
+    actor = signed_up(client)
+    assert client.get("/v1/me", headers=actor.headers).status_code == 200
+    return actor
 
 
 def _post_pain(client: TestClient, actor: Actor, day: int = 2, **headers: str):
@@ -159,6 +168,37 @@ def test_sign_ups_are_counted_by_address(limited):
     )
     assert_problem(third, 429, "too-many-requests")
     signup(elsewhere)  # another address
+
+
+def test_a_made_up_bearer_does_not_escape_the_address_limit(limited):
+    client = limited("10/minute")
+    answers: list[int] = []
+    for n in range(100):  # each with a bearer of its own, made up
+        answers.append(
+            client.post(
+                "/v1/accounts",
+                json={
+                    "email": f"junk-{n}-{uuid.uuid4().hex[:8]}@example.com",
+                    "password": "correct horse battery",
+                    "display_name": "Junk",
+                    "role": "client",
+                    "timezone": "UTC",
+                },
+                headers={"Authorization": f"Bearer junk-{n}"},
+            ).status_code
+        )
+        if answers[-1] == 429:
+            break
+    assert answers == [201] * 10 + [429]  # the address's ten, then refused
+
+
+def test_a_token_is_counted_apart_once_a_unit_of_work_found_it_live(limited):
+    client = limited("3/minute")
+    sam = signed_up(client)  # its token not used yet: its first write counts by address
+    enrol(client, sam)
+    accepted, _, refused = _until_refused(client, sam)
+    assert len(accepted) == 3  # the enrolment was the address's; the token's own three
+    assert_problem(refused, 429)
 
 
 def test_deletes_count_too(limited):

@@ -7,7 +7,13 @@ import hashlib
 import pytest
 
 from app.core import rate_limit
-from app.core.rate_limit import WriteLimiter, parse_rate, principal, retry_after
+from app.core.rate_limit import (
+    VerifiedBearers,
+    WriteLimiter,
+    parse_rate,
+    principal,
+    retry_after,
+)
 
 
 class Clock:
@@ -31,13 +37,20 @@ def scope(
             "client": (address, 40000)}  # fmt: skip
 
 
+class Verified:
+    """Every bearer secret counts as found live (the units of work's part, see `VERIFIED`)."""
+
+    def __contains__(self, digest: object) -> bool:
+        return True
+
+
 def at(clock: Clock, limiter: WriteLimiter, moment: float, **request) -> float | None:
     """What the edge makes of a request at this moment: None (go ahead) or seconds to wait."""
     clock.now = 1000.0 + moment
     request_scope = scope(**request)
     if not limiter.counts(request_scope):
         return None
-    return limiter.wait(principal(request_scope))
+    return limiter.wait(principal(request_scope, Verified()))
 
 
 def test_never_more_than_n_in_any_window_and_the_wait_is_exact():
@@ -81,14 +94,24 @@ def test_principals_are_tokens_else_addresses():
 
 def test_the_principal_key_holds_a_hash_not_the_secret():
     digest = hashlib.sha256(b"hft_secret").hexdigest()
-    assert principal(scope(token="hft_secret")) == "bearer:" + digest
+    assert principal(scope(token="hft_secret"), Verified()) == "bearer:" + digest
     lower = scope()
     lower["headers"] = [(b"authorization", b"bearer hft_secret")]
-    assert principal(lower) == "bearer:" + digest
+    assert principal(lower, Verified()) == "bearer:" + digest
     basic = scope()
     basic["headers"] = [(b"authorization", b"Basic dXNlcjpwYXNz")]
-    assert principal(basic) == "address:198.51.100.7"
+    assert principal(basic, Verified()) == "address:198.51.100.7"
     assert principal({**scope(token=None), "client": None}) == "address:unknown"
+
+
+def test_a_bearer_no_unit_of_work_found_live_is_counted_by_address():
+    known = VerifiedBearers(capacity=2)
+    assert principal(scope(token="hft_made_up"), known) == "address:198.51.100.7"
+    known.add(hashlib.sha256(b"hft_real").hexdigest())
+    assert principal(scope(token="hft_real"), known).startswith("bearer:")
+    for n in range(3):  # bounded: the oldest is forgotten first
+        known.add(hashlib.sha256(f"hft_{n}".encode()).hexdigest())
+    assert principal(scope(token="hft_real"), known) == "address:198.51.100.7"
 
 
 @pytest.mark.parametrize(
