@@ -79,6 +79,16 @@ def test_guesses_sent_at_once_are_checked_no_more_than_the_limit(tmp_path, kind)
         assert changes.count(403) <= 5, changes
         assert set(changes) <= {403, 429}, changes
 
+        # Invitation codes guessed at once: no more than the limit looked up.
+        def accept(n: int) -> int:
+            return httpx.post(
+                f"{running.base}/v1/invitations/hfi_guess{n}/accept", headers=auth, timeout=60
+            ).status_code
+
+        accepts = _at_once(BURST, accept)
+        assert accepts.count(404) <= 5, accepts
+        assert set(accepts) <= {404, 429}, accepts
+
 
 class _LoggedServer(Server):
     """A server whose standard output (uvicorn's access log) goes to the log file too."""
