@@ -243,16 +243,12 @@ def request_reset(
     )
 
 
-def reset_password(session: Session, token_hash: str, new_hash: str) -> None:
-    """Set the password with a live reset token, once. The token and every other one of the
-    account stop working, and so does every sign-in token and API key (whoever had the old
-    password, or a token, is shut out). Unknown, used and expired tokens are one 404."""
-    now = utcnow()
+def _live_reset(session: Session, token_hash: str) -> tuple[PasswordReset, Account]:
     reset = session.exec(
         select(PasswordReset)
         .where(PasswordReset.token_hash == token_hash)
         .where(col(PasswordReset.used_at).is_(None))
-        .where(col(PasswordReset.expires_at) > now)
+        .where(col(PasswordReset.expires_at) > utcnow())
     ).first()
     account = session.get(Account, reset.account_id) if reset is not None else None
     if reset is None or account is None:
@@ -261,6 +257,20 @@ def reset_password(session: Session, token_hash: str, new_hash: str) -> None:
             "reset-link-invalid",
             "This reset link is unknown, used or expired; ask for a new one.",
         )
+    return reset, account
+
+
+def check_reset(session: Session, token_hash: str) -> None:
+    """Before the new password is hashed (a read): a made-up or dead link is answered 404
+    without costing the server an Argon2 hash."""
+    _live_reset(session, token_hash)
+
+
+def reset_password(session: Session, token_hash: str, new_hash: str) -> None:
+    """Set the password with a live reset token, once. The token and every other one of the
+    account stop working, and so does every sign-in token and API key (whoever had the old
+    password, or a token, is shut out). Unknown, used and expired tokens are one 404."""
+    _, account = _live_reset(session, token_hash)
     account.password_hash = new_hash
     session.add(account)
     revoke_everything(session, account.id, keep=None)

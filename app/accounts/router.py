@@ -259,6 +259,8 @@ async def reset_password(token: ResetToken, payload: NewPassword, db: DatabaseDe
     """Sets the password once; the link (and any other of the account's) then stops
     working, and every sign-in token and API key is revoked. Unknown, used and expired links
     (a password change or signing out everywhere uses them up) are one 404."""
+    # A dead link costs no Argon2 hash; a live one is checked again in the write.
+    await db.read(person.check_reset, secret_hash(token))
     new_hash = await run_in_threadpool(hash_password, payload.new_password)
     await db.write(person.reset_password, secret_hash(token), new_hash)
     return Response(status_code=204)

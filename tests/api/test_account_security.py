@@ -14,6 +14,8 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
+from app.accounts import router
+from app.core import security
 from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import PASSWORD, Actor, assert_problem, signup
@@ -219,3 +221,16 @@ def test_signing_up_with_a_registered_email_looks_like_a_new_sign_up(mailing):
     as_coach = client.post("/v1/accounts", json=_account(address, "coach"))
     assert as_coach.status_code == 201
     assert (as_coach.json()["role"], as_coach.json()["client_id"]) == ("coach", None)
+
+
+def test_a_dead_reset_link_costs_no_password_hash(client, monkeypatch):
+    hashed: list[str] = []
+
+    def counted(password: str) -> str:
+        hashed.append(password)
+        return security.hash_password(password)
+
+    monkeypatch.setattr(router, "hash_password", counted)
+    made_up = client.post("/v1/auth/password-reset/hfr_madeUp", json={"new_password": NEW_PASSWORD})
+    assert_problem(made_up, 404, "reset-link-invalid")
+    assert hashed == []
