@@ -47,6 +47,9 @@ def change_coach(
     if coach is None:
         raise ValueError("a client without a coach has no link to end")
     client.coach_id = coach_id
+    if coach_id != previous:
+        # The coach's own reference for the client: not its next coach's (nor kept unlinked).
+        client.external_id = None
     session.add(client)
     session.flush()
     outbox.on_link(session, client, coach, linked=linked)
