@@ -3,16 +3,21 @@ what the previous one did, never who it was (account, API key, name), in what wo
 override's reason), nor its reference for the client (`external_id`). The client still reads
 its whole history."""
 
+import json
 import uuid
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlmodel import Session, col, select
 
+from app.models import EngineEvent, Enrollment, WebhookDelivery
+from app.webhooks import outbox
 from tests.conftest import PASSWORD, Actor, enrol, pain_body
 
 REASON = "Private note of the first coach: knee surgery in 2019."
 A_NAME = "Dr Ariadne Firstcoach"
 EXTERNAL_ID = "first-clinic-4711"
+HOOK = "https://93.184.215.14/hooks"  # public, given literally: nothing is resolved
 
 
 def _signup(client: TestClient, role: str, name: str) -> Actor:
@@ -42,6 +47,12 @@ def _moved_client(client: TestClient) -> tuple[Actor, Actor, Actor, str, dict[st
     """Coach A manages a client (with its external_id), gives it a login, overrides with a
     reason through an API key; the client leaves A and accepts coach B's invitation."""
     coach_a = _signup(client, "coach", A_NAME)
+    hooked = client.post(
+        "/v1/webhook-endpoints",
+        json={"url": HOOK, "event_types": ["client_left"]},
+        headers=coach_a.headers,
+    )
+    _ok(hooked, 201)
     key = _ok(
         client.post("/v1/api-keys", json={"name": "clinic sync"}, headers=coach_a.headers), 201
     ).json()
@@ -170,3 +181,44 @@ def test_the_client_still_reads_its_whole_history(client):
     exported = _ok(client.get("/v1/me/export", headers=robin.headers)).text
     assert REASON in exported
     assert coach_a.account["id"] in exported
+
+
+def _bodies(db: Session, endpoint_id: str) -> list[dict[str, Any]]:
+    rows = db.exec(
+        select(WebhookDelivery).where(col(WebhookDelivery.endpoint_id) == uuid.UUID(endpoint_id))
+    ).all()
+    return [json.loads(row.body) for row in rows]
+
+
+def test_webhooks_tell_each_coach_only_its_own(client, db):
+    coach_a, coach_b, _robin, client_id, _key = _moved_client(client)
+    # A learns which of its clients left by its own reference.
+    a_hooks = client.get("/v1/webhook-endpoints", headers=coach_a.headers).json()["items"]
+    left = _bodies(db, a_hooks[0]["id"])
+    assert [(b["type"], b["data"]["client"]["external_id"]) for b in left] == [
+        ("client_left", EXTERNAL_ID)
+    ]
+    # A decision made from A's override, announced to B (a re-evaluation retracting it, as
+    # a backdated log would): without A's words.
+    hooked = client.post(
+        "/v1/webhook-endpoints",
+        json={"url": HOOK, "event_types": ["stage_unlocked", "decision_retracted"]},
+        headers=coach_b.headers,
+    )
+    b_hook = _ok(hooked, 201).json()["id"]
+    enrollment = db.exec(
+        select(Enrollment).where(col(Enrollment.client_id) == uuid.UUID(client_id))
+    ).one()
+    unlocked = db.exec(
+        select(EngineEvent)
+        .where(col(EngineEvent.client_id) == uuid.UUID(client_id))
+        .where(col(EngineEvent.rule) == "override.unlock-stage")
+    ).all()
+    outbox.on_decisions(db, enrollment, made=unlocked, retracted=unlocked)
+    db.flush()
+    sent = _bodies(db, b_hook)
+    assert len(sent) == 2 * len(unlocked) > 0
+    for body in sent:
+        assert REASON not in json.dumps(body)
+        assert body["data"]["decision"]["data"]["reason"] is None
+        assert body["data"]["client"]["external_id"] is None
