@@ -1,17 +1,22 @@
 """Erasure (GDPR article 17): a person's account and every row about them, in one unit of
 work. A client's rows are found by its client id (its history, the feed, webhook payloads,
 invitations, idempotency records whose stored response names it) and an account's by its id
-and e-mail (credentials, reset tokens, throttling records). `tests/api/test_person.py` scans
-every table of the metadata for any trace left.
+and e-mail (credentials, reset tokens, throttling records, and the responses others kept for
+retries that name the e-mail: a coach's invitation). `tests/api/test_person.py` scans every
+table of the metadata for any trace left.
+
+An account's empty profile, set aside when it becomes the login of a managed client, is
+erased then and there (`erase_empty_profile`): nothing would find it again later.
 
 Deleted for good, unlike a pain log: nothing is kept to retract, and the coach's feed and
 webhooks simply no longer hold the person.
 """
 
+import json
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, cast, delete, or_
+from sqlalchemy import ColumnElement, Text, cast, delete, or_, update
 from sqlmodel import Session, col, select
 
 from app.accounts.access import Caller, ClientAccess
@@ -43,8 +48,12 @@ from app.models.progression import FeedEntry
 
 
 def _mentions(column: Any, value: str) -> ColumnElement[bool]:
-    # Stored JSON or text naming the person (a response body, a webhook payload).
-    return cast(column, Text).like(f"%{value}%")
+    """Stored JSON or text naming the person (a response body, a webhook payload): the value
+    as written, or as JSON escapes it (an e-mail address may hold non-ASCII characters). The
+    value's `%` and `_` match only themselves."""
+    text = cast(column, Text)
+    forms = dict.fromkeys((value, json.dumps(value)[1:-1]))
+    return or_(*(text.contains(form, autoescape=True) for form in forms))
 
 
 def erase_client_rows(session: Session, client: Client) -> None:
@@ -93,7 +102,13 @@ def erase_account_rows(session: Session, account_id: uuid.UUID, email: str) -> N
             or_(col(Invitation.coach_id) == account_id, col(Invitation.email) == email)
         ),
         delete(InvitationGuess).where(col(InvitationGuess.account_id) == account_id),
-        delete(IdempotencyRecord).where(col(IdempotencyRecord.account_id) == account_id),
+        # Its own records, and others' that name its e-mail (a coach's invitation for it).
+        delete(IdempotencyRecord).where(
+            or_(
+                col(IdempotencyRecord.account_id) == account_id,
+                _mentions(IdempotencyRecord.body, email),
+            )
+        ),
         delete(Credential).where(col(Credential.account_id) == account_id),
         delete(PasswordReset).where(col(PasswordReset.account_id) == account_id),
         delete(LoginFailure).where(col(LoginFailure.email) == email),
@@ -102,6 +117,34 @@ def erase_account_rows(session: Session, account_id: uuid.UUID, email: str) -> N
         connection.execute(statement)
     session.expunge_all()
     connection.execute(delete(Account).where(col(Account.id) == account_id))
+
+
+def erase_empty_profile(session: Session, profile: Client, successor: Client) -> None:
+    """An account's own profile, empty (no enrolment, so no history), gives way to
+    `successor`, the managed client the account becomes the login of. It is erased rather
+    than left behind detached, where no later erasure of the account would find its name and
+    zone. Invitations it accepted now name the successor, the same person; what else names it
+    (its link's webhook deliveries, responses kept for retries) goes."""
+    profile_id = profile.id
+    ident = str(profile_id)
+    connection = session.connection()
+    for statement in (
+        update(Invitation)
+        .where(col(Invitation.accepted_client_id) == profile_id)
+        .values(accepted_client_id=successor.id),
+        update(Invitation)
+        .where(col(Invitation.client_id) == profile_id)
+        .values(client_id=successor.id),
+        delete(WebhookDelivery).where(
+            or_(
+                col(WebhookDelivery.client_id) == profile_id, _mentions(WebhookDelivery.body, ident)
+            )
+        ),
+        delete(IdempotencyRecord).where(_mentions(IdempotencyRecord.body, ident)),
+    ):
+        connection.execute(statement)
+    session.delete(profile)
+    session.flush()
 
 
 # What a coach's own account may be named by in other people's histories: who acted.

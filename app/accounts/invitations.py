@@ -4,8 +4,8 @@ its managed clients a login.
 How an account and a managed client merge: the managed client (its history, its coach) is
 kept, and the accepting account becomes its login. The account's own client profile, made
 when it signed up, must hold no data yet (no enrolment: logs need one), else 409
-`account-has-data`; it is left behind detached (no login, no coach: visible to nobody), so
-that nothing referring to it breaks. The account then sees the managed client as `me`.
+`account-has-data`; it is erased (`erasure.erase_empty_profile`: left behind, its name and
+zone would outlive the account's erasure). The account then sees the managed client as `me`.
 
 Codes are 256 random bits stored as their SHA-256 (like tokens and API keys). Every code
 that cannot be used (unknown, used, revoked, expired) answers the same 404, and such answers
@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, delete, func, select
 
 from app.accounts.access import Caller, ClientAccess
+from app.accounts.erasure import erase_empty_profile
 from app.accounts.links import change_coach
 from app.accounts.schemas import (
     ClientPublic,
@@ -275,12 +276,9 @@ def _merge(session: Session, principal: Principal, own: Client, invitation: Invi
             "client needs an account without any. Sign up with another e-mail to accept it, "
             "or ask your coach for an ordinary invitation.",
         )
-    # The account's empty profile steps aside (no login, no coach) before the managed client
-    # takes the login: an account has one client profile.
-    own.account_id = None
-    own.coach_id = None
-    session.add(own)
-    session.flush()
+    # The account's empty profile goes before the managed client takes the login: an account
+    # has one client profile.
+    erase_empty_profile(session, own, managed)
     managed.account_id = principal.id
     session.add(managed)
     change_coach(

@@ -49,7 +49,13 @@ def change_coach(
     client.coach_id = coach_id
     session.add(client)
     session.flush()
+    # Announced with the client as the coach knew it (its external_id included).
     outbox.on_link(session, client, coach, linked=linked)
+    if coach_id != previous:
+        # The coach's own reference for the client: not its next coach's (nor kept unlinked).
+        client.external_id = None
+        session.add(client)
+        session.flush()
     return LinkChange(
         type="client_linked" if linked else "client_left",
         client_id=client.id,

@@ -226,7 +226,10 @@ class ClientPublic(BaseModel):
     id: uuid.UUID
     display_name: str
     timezone: str
-    external_id: str | None
+    external_id: str | None = Field(
+        description="The coach's own reference for the client; cleared when the link with "
+        "that coach ends (it is not the next coach's)."
+    )
     coach_id: uuid.UUID | None
     has_account: bool = Field(description="Whether the client signs in itself.")
     created_at: datetime

@@ -15,6 +15,12 @@ from app.models.base import utcnow
 from app.progression.engine import zoned_date, zoned_day_start
 from app.progression.model import ZoneChange
 from app.progression.plans import protocol_document, zones
+from app.progression.previous_coach import (
+    WITHHELD,
+    reader_of,
+    withheld_decisions,
+    withheld_words,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,17 @@ def _window(
     )
 
 
+# Who made another coach's override, as a coach reads the record (`previous_coach`).
+ANOTHER_COACH = "A previous coach"
+
+
+def _without_words(event: EngineEvent) -> EngineEvent:
+    """A copy (never added to the session) of a decision made from another coach's override,
+    without that coach's reason."""
+    message, data = withheld_words(event.message, event.data)
+    return EngineEvent(**{**event.model_dump(), "message": message, "data": data})
+
+
 def read_record(
     session: Session,
     access: ClientAccess,
@@ -87,7 +104,7 @@ def read_record(
     """The client's record; 401/404 as every client-scoped read. `since`: only pain logs
     stored or deleted at or after it (a FHIR increment). `start`/`end`: only pain logs and
     decisions on those local dates (the chart's `from`/`to`)."""
-    client = access.client(session)
+    principal, client = access.resolve(session)
     enrollments = list(
         session.exec(
             select(Enrollment)
@@ -124,6 +141,11 @@ def read_record(
         .where(Override.client_id == client.id)
         .order_by(col(Override.at), col(Override.id))
     ).all()
+    standing = list(
+        session.exec(events.order_by(col(EngineEvent.at), col(EngineEvent.position))).all()
+    )
+    reader = reader_of(principal)
+    withheld = withheld_decisions(session, reader, standing)
     return ClinicalRecord(
         client=client,
         enrollments=enrollments,
@@ -131,9 +153,12 @@ def read_record(
         pain_logs=list(
             session.exec(logs.order_by(col(PainLog.recorded_at), col(PainLog.id))).all()
         ),
-        events=list(
-            session.exec(events.order_by(col(EngineEvent.at), col(EngineEvent.position))).all()
-        ),
-        overrides=[OverrideMade(row, name) for row, name in overrides],
+        events=[_without_words(e) if e.id in withheld else e for e in standing],
+        overrides=[
+            OverrideMade(row, name)
+            if reader.knows(row.actor_role, row.created_by)
+            else OverrideMade(Override(**{**row.model_dump(), "reason": WITHHELD}), ANOTHER_COACH)
+            for row, name in overrides
+        ],
         generated_at=utcnow(),
     )

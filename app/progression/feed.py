@@ -23,11 +23,12 @@ from sqlmodel import Session, col
 
 from app.accounts.access import Caller
 from app.accounts.visibility import find_visible_client, visible_client_ids
-from app.core.actors import Actor, actor_public
+from app.core.actors import EVERYTHING, Actor, Reader, actor_public
 from app.core.pagination import MAX_LIMIT
 from app.models import EngineEvent
 from app.models.base import utcnow
 from app.models.progression import FeedClock, FeedEntry
+from app.progression.previous_coach import decision_as_read, reader_of, withheld_decisions
 from app.progression.schemas import FeedEvent, FeedPage
 
 RETRACTED = "decision_retracted"
@@ -91,8 +92,12 @@ def _page_query(types: list[str] | None) -> Select[FeedEntry, EngineEvent]:
     return query
 
 
-def feed_event(entry: FeedEntry, event: EngineEvent) -> FeedEvent:
-    return FeedEvent(
+def feed_event(
+    entry: FeedEntry, event: EngineEvent, reader: Reader = EVERYTHING, *, withheld: bool = False
+) -> FeedEvent:
+    """An entry as `reader` may see it: another coach's actor unnamed, and its words withheld
+    from a decision made from its override (`previous_coach`)."""
+    shown = FeedEvent(
         sequence=entry.seq,
         id=event.id,
         type=entry.type,  # type: ignore[arg-type]  # str column written from the Literal
@@ -108,6 +113,7 @@ def feed_event(entry: FeedEntry, event: EngineEvent) -> FeedEvent:
         recorded_at=entry.recorded_at,
         actor=actor_public(entry.actor_role, entry.actor_account_id, entry.actor_key_id),
     )
+    return decision_as_read(shown, reader, withheld=withheld)
 
 
 def list_feed(
@@ -128,6 +134,10 @@ def list_feed(
     else:
         query = query.where(col(FeedEntry.client_id).in_(visible_client_ids(principal)))
     rows = session.execute(query, {"after": after, "limit": min(limit, MAX_LIMIT)}).all()
-    items = [feed_event(entry, event) for entry, event in rows]
+    reader = reader_of(principal)
+    withheld = withheld_decisions(session, reader, (event for _, event in rows))
+    items = [
+        feed_event(entry, event, reader, withheld=event.id in withheld) for entry, event in rows
+    ]
     # Never null: a poller passes it back as `after`, caught up or not.
     return FeedPage(items=items, next_cursor=str(items[-1].sequence if items else after))

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import Select, Text, and_, bindparam, cast
+from sqlalchemy import Select, Text, and_, bindparam, cast, exists
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -26,7 +26,7 @@ from app.core.db import caches_of
 from app.core.db.prepared import Fetched, first
 from app.core.responses import model_json
 from app.core.security import LIVE_CREDENTIAL, note_key_use, secret_hash
-from app.models import Account, Client, Credential, EngineCheckpoint, Enrollment
+from app.models import Account, Client, Credential, EngineCheckpoint, Enrollment, Override
 from app.models.tracking import ENROLLMENT_IS_ACTIVE
 from app.progression import engine, views
 from app.progression.codec import load_state
@@ -42,6 +42,18 @@ _NEWEST_STATE = (
     .limit(1)
     .correlate(Enrollment)
     .scalar_subquery()
+)
+
+
+# A coach reading an enrolment another coach overrode: progress withholds that coach's
+# reasons (`previous_coach`), so it is answered by `views`, not kept under the shared key.
+_ANOTHER_COACHS_OVERRIDES = and_(
+    col(Account.role) == "coach",
+    exists()
+    .where(col(Override.enrollment_id) == Enrollment.id)
+    .where(col(Override.actor_role) == "coach")
+    .where(col(Override.created_by) != Account.id)
+    .correlate(Enrollment, Account),
 )
 
 
@@ -62,6 +74,7 @@ def _standing(*, me: bool) -> Select[Any]:
             col(Credential.id),
             col(Credential.kind),
             col(Credential.last_used_at),
+            _ANOTHER_COACHS_OVERRIDES,
         )
         .select_from(Credential)
         .join(Account, col(Account.id) == Credential.account_id)
@@ -100,7 +113,7 @@ def _standing_of(session: Session, access: ClientAccess) -> Fetched | None:
             return None
         row = first(session, _STANDING_BY_ID, **params)
     if row is not None and row.raw[_ANSWERED_BY + 1] == "api_key":
-        credential_id, kind, last_used_at = row.values()[_ANSWERED_BY:]
+        credential_id, kind, last_used_at = row.values()[_ANSWERED_BY : _ANSWERED_BY + 3]
         note_key_use(session, credential_id, kind, last_used_at)
     return row
 
@@ -162,7 +175,7 @@ def progress(session: Session, access: ClientAccess) -> bytes:
         answer = views.progress_answer(plan, state, now)
         return answer.model_dump_json(exclude={"evaluated_at"}).encode()[:-1]
 
-    if row is not None:
+    if row is not None and not row.raw[-1]:
         key = ("progress", _answer_key(row), _local_date(row, now))
         head = _kept_or_rendered(session, key, row, render)
         if head is not None:

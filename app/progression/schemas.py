@@ -103,7 +103,10 @@ class StageProgress(BaseModel):
     state: Literal["locked", "unlocked"]
     unlocked_at: datetime | None
     unlocked_by: Literal["enrollment", "engine", "coach"] | None
-    reason: str | None = Field(description="Why it opened, in words.")
+    reason: str | None = Field(
+        description="Why it opened, in words. Opened by a coach the client had before, and "
+        "read by another coach: withheld (only the client reads that coach's words)."
+    )
     gate: GateState | None = Field(
         description="For the next stage to open: its criteria as of now."
     )
@@ -236,7 +239,10 @@ class Event(BaseModel):
         "`hold_until` is a local date too)."
     )
     stage: str | None
-    message: str
+    message: str = Field(
+        description="In words. Made from an override by a coach the client had before, and "
+        "read by another coach, that coach's reason is withheld here and in `data.reason`."
+    )
     data: dict[str, Any] = Field(description="The figures the rule used.")
     retracted_at: datetime | None = Field(
         None,
@@ -294,7 +300,10 @@ class FeedEvent(BaseModel):
     at: datetime = Field(description="When the item that caused the decision happened.")
     local_date: date = Field(description="The client's local date of `at`.")
     stage: str | None
-    message: str
+    message: str = Field(
+        description="In words. Made from an override by a coach the client had before, and "
+        "read by another coach, that coach's reason is withheld here and in `data.reason`."
+    )
     data: dict[str, Any] = Field(description="The figures the rule used.")
     recorded_at: datetime = Field(description="When this entry was added to the feed.")
     actor: ActorPublic | None = Field(

@@ -2,6 +2,7 @@
 decision log."""
 
 import uuid
+from collections.abc import Set
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -9,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from app.accounts.access import ClientAccess
 from app.catalogue.schemas import Dose
+from app.core.actors import EVERYTHING, Reader
 from app.core.pagination import keyset_page
 from app.models import (
     EngineEvent,
@@ -17,6 +19,7 @@ from app.progression import engine
 from app.progression.model import (
     Plan,
     State,
+    Unlock,
 )
 from app.progression.plans import (
     exercise_catalogue,
@@ -24,6 +27,13 @@ from app.progression.plans import (
     protocol_document,
     require_active_enrollment,
     shown_enrollment,
+)
+from app.progression.previous_coach import (
+    WITHHELD,
+    decision_as_read,
+    reader_of,
+    withheld_decisions,
+    withheld_unlocks,
 )
 from app.progression.replay import current_state
 from app.progression.schemas import (
@@ -39,7 +49,17 @@ from app.progression.schemas import (
 )
 
 
-def stages_view(view: engine.ProgressView) -> list[StageProgress]:
+def _reason(unlock: Unlock | None, withheld: Set[datetime]) -> str | None:
+    if unlock is None:
+        return None
+    return WITHHELD if unlock.by == "coach" and unlock.at in withheld else unlock.reason
+
+
+def stages_view(
+    view: engine.ProgressView, withheld: Set[datetime] = frozenset()
+) -> list[StageProgress]:
+    """The stages; a stage another coach opened shows without its reason (`withheld`: the
+    moments of that coach's overrides)."""
     return [
         StageProgress(
             order=s.stage.order,
@@ -48,7 +68,7 @@ def stages_view(view: engine.ProgressView) -> list[StageProgress]:
             state="unlocked" if s.unlock else "locked",
             unlocked_at=s.unlock.at if s.unlock else None,
             unlocked_by=s.unlock.by if s.unlock else None,
-            reason=s.unlock.reason if s.unlock else None,
+            reason=_reason(s.unlock, withheld),
             gate=GateState(
                 ready=s.gate.ready,
                 criteria=[
@@ -67,13 +87,16 @@ def stages_view(view: engine.ProgressView) -> list[StageProgress]:
 
 def progress(session: Session, access: ClientAccess) -> Progress:
     """The active enrolment's progress, or where the last one ended."""
-    client = access.client(session)
+    principal, client = access.resolve(session)
     enrollment = shown_enrollment(session, client)
     plan = plan_for(session, enrollment, client)
-    return progress_answer(plan, current_state(session, enrollment), datetime.now(UTC))
+    withheld = withheld_unlocks(session, reader_of(principal), enrollment.id)
+    return progress_answer(plan, current_state(session, enrollment), datetime.now(UTC), withheld)
 
 
-def progress_answer(plan: Plan, state: State, now: datetime) -> Progress:
+def progress_answer(
+    plan: Plan, state: State, now: datetime, withheld: Set[datetime] = frozenset()
+) -> Progress:
     view = engine.progress(plan, state, now)
     return Progress(
         enrollment_id=uuid.UUID(plan.enrollment_id),
@@ -83,7 +106,7 @@ def progress_answer(plan: Plan, state: State, now: datetime) -> Progress:
         baseline_pain=plan.baseline_pain,
         current_pain=view.current_pain,
         previous_pain=view.previous_pain,
-        stages=stages_view(view),
+        stages=stages_view(view, withheld),
         advice=list(view.advice),
         evaluated_at=now,
     )
@@ -121,8 +144,11 @@ def today_answer(plan: Plan, document: dict[str, Any], state: State, day: date |
     )
 
 
-def event_public(row: EngineEvent) -> Event:
-    return Event.model_validate(row, from_attributes=True)
+def event_public(row: EngineEvent, reader: Reader = EVERYTHING, *, withheld: bool = False) -> Event:
+    """A decision as `reader` may see it (`previous_coach`)."""
+    return decision_as_read(
+        Event.model_validate(row, from_attributes=True), reader, withheld=withheld
+    )
 
 
 def list_events(
@@ -134,7 +160,7 @@ def list_events(
     limit: int,
     cursor: str | None,
 ) -> EventPage:
-    client = access.client(session)
+    principal, client = access.resolve(session)
     query = select(EngineEvent).where(EngineEvent.client_id == client.id)
     if types:
         query = query.where(col(EngineEvent.type).in_(types))
@@ -149,4 +175,9 @@ def list_events(
         cursor=cursor,
         newest_first=True,
     )
-    return EventPage(items=[event_public(r) for r in rows], next_cursor=next_cursor)
+    reader = reader_of(principal)
+    withheld = withheld_decisions(session, reader, rows)
+    return EventPage(
+        items=[event_public(r, reader, withheld=r.id in withheld) for r in rows],
+        next_cursor=next_cursor,
+    )

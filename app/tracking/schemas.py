@@ -207,7 +207,10 @@ class EnrollmentPublic(BaseModel):
     actor: ActorPublic = Field(description="Who wrote it.")
     ended_at: datetime | None = Field(None, description="When it ended; null while active.")
     outcome: EnrollmentOutcome | None = None
-    end_reason: str | None = None
+    end_reason: str | None = Field(
+        None,
+        description="Withheld when a coach the client had before ended it and another coach reads.",
+    )
     ended_by: ActorPublic | None = Field(None, description="Who ended it.")
     param_changes: list[ParamChange] = Field(
         default_factory=list, description="Each change of parameters while it was active."

@@ -7,14 +7,14 @@ adds its rows, and the unit of work commits them with the Idempotency-Key record
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app.accounts.access import ClientAccess
 from app.catalogue.service import protocol_row
-from app.core.actors import ActorPublic
+from app.core.actors import EVERYTHING, ActorPublic, Reader, as_read_by
 from app.core.db.writers import lock_for_update
 from app.core.fingerprint import body_hash
 from app.core.idempotency import Created
@@ -27,6 +27,7 @@ from app.models.base import utcnow
 from app.progression import engine, plans, replay, session_rule, timeline
 from app.progression.model import Item, Position, SessionEntry, position_of
 from app.progression.params import ProgressionParams
+from app.progression.previous_coach import WITHHELD, reader_of
 from app.tracking.schemas import (
     AssessmentCreate,
     AssessmentPage,
@@ -64,7 +65,17 @@ def _enrollment_params(session: Session, enrollment: Enrollment) -> ProgressionP
     return plans.effective_params(document, enrollment.params)
 
 
-def enrollment_public(session: Session, enrollment: Enrollment) -> EnrollmentPublic:
+def enrollment_public(
+    session: Session, enrollment: Enrollment, reader: Reader = EVERYTHING
+) -> EnrollmentPublic:
+    """An enrolment as `reader` may see it: another coach unnamed, and the reason it gave
+    for ending it withheld (`app.progression.previous_coach`)."""
+    ended_by = ActorPublic.model_validate(enrollment.ended_by) if enrollment.ended_by else None
+    end_reason = enrollment.end_reason
+    if ended_by is not None and not reader.knows(ended_by.role, ended_by.account_id):
+        ended_by = as_read_by(ended_by, reader)
+        end_reason = WITHHELD if end_reason is not None else None
+    changes = [ParamChange.model_validate(c) for c in enrollment.param_changes]
     return EnrollmentPublic(
         id=enrollment.id,
         client_id=enrollment.client_id,
@@ -75,13 +86,24 @@ def enrollment_public(session: Session, enrollment: Enrollment) -> EnrollmentPub
         params=_enrollment_params(session, enrollment),
         status=enrollment.status,  # type: ignore[arg-type]  # str column written from the Literal
         created_at=enrollment.created_at,
-        actor=enrollment.actor,
+        actor=as_read_by(enrollment.actor, reader),
         ended_at=enrollment.ended_at,
         outcome=enrollment.outcome,  # type: ignore[arg-type]  # str column written from the Literal
-        end_reason=enrollment.end_reason,
-        ended_by=ActorPublic.model_validate(enrollment.ended_by) if enrollment.ended_by else None,
-        param_changes=[ParamChange.model_validate(c) for c in enrollment.param_changes],
+        end_reason=end_reason,
+        ended_by=ended_by,
+        param_changes=[
+            c.model_copy(update={"actor": as_read_by(c.actor, reader)}) for c in changes
+        ],
     )
+
+
+Listed = TypeVar("Listed", PainLogPublic, SessionPublic, AssessmentPublic)
+
+
+def _as_read(item: Listed, reader: Reader) -> Listed:
+    """A log as `reader` may see who wrote it (`app.progression.previous_coach`)."""
+    actor = as_read_by(item.actor, reader)
+    return item if actor is item.actor else item.model_copy(update={"actor": actor})
 
 
 def _start_of_local_day(client: Client) -> datetime:
@@ -147,7 +169,7 @@ def create_enrollment(
 def list_enrollments(
     session: Session, access: ClientAccess, limit: int, cursor: str | None
 ) -> EnrollmentPage:
-    client = access.client(session)
+    principal, client = access.resolve(session)
     rows, next_cursor = keyset_page(
         session,
         select(Enrollment).where(Enrollment.client_id == client.id),
@@ -158,7 +180,8 @@ def list_enrollments(
         newest_first=True,
     )
     return EnrollmentPage(
-        items=[enrollment_public(session, r) for r in rows], next_cursor=next_cursor
+        items=[enrollment_public(session, r, reader_of(principal)) for r in rows],
+        next_cursor=next_cursor,
     )
 
 
@@ -200,7 +223,7 @@ def end_enrollment(
     enrollment = _visible_enrollment(session, client, enrollment_id)
     if enrollment.status != "active":
         if enrollment.outcome == payload.outcome and enrollment.end_reason == payload.reason:
-            return enrollment_public(session, enrollment)
+            return enrollment_public(session, enrollment, reader_of(principal))
         raise _ended(enrollment)
     enrollment.status = "ended"
     enrollment.ended_at = utcnow()
@@ -209,7 +232,7 @@ def end_enrollment(
     enrollment.ended_by = _actor_dict(principal)
     session.add(enrollment)
     session.flush()
-    return enrollment_public(session, enrollment)
+    return enrollment_public(session, enrollment, reader_of(principal))
 
 
 def update_enrollment(
@@ -233,7 +256,7 @@ def update_enrollment(
     before = dict(enrollment.params)
     after = {**before, **payload.params.model_dump(exclude_none=True)}
     if after == before:
-        return enrollment_public(session, enrollment)
+        return enrollment_public(session, enrollment, reader_of(principal))
     enrollment.params = after
     session.add(enrollment)
     session.flush()
@@ -256,7 +279,7 @@ def update_enrollment(
     enrollment.param_changes = [*enrollment.param_changes, record.model_dump(mode="json")]
     session.add(enrollment)
     session.flush()
-    return enrollment_public(session, enrollment)
+    return enrollment_public(session, enrollment, reader_of(principal))
 
 
 def _not_before_start(enrollment: Enrollment, moment: datetime, loc: list[str | int]) -> None:
@@ -395,7 +418,7 @@ def list_pain_logs(
     limit: int,
     cursor: str | None,
 ) -> PainLogPage:
-    client = access.client(session)
+    principal, client = access.resolve(session)
     query = (
         select(PainLog)
         .where(PainLog.client_id == client.id)
@@ -413,7 +436,10 @@ def list_pain_logs(
         cursor=cursor,
         newest_first=True,
     )
-    return PainLogPage(items=[pain_public(r) for r in rows], next_cursor=next_cursor)
+    reader = reader_of(principal)
+    return PainLogPage(
+        items=[_as_read(pain_public(r), reader) for r in rows], next_cursor=next_cursor
+    )
 
 
 def delete_pain_log(session: Session, access: ClientAccess, log_id: uuid.UUID) -> None:
@@ -564,7 +590,7 @@ def list_sessions(
     limit: int,
     cursor: str | None,
 ) -> SessionPage:
-    client = access.client(session)
+    principal, client = access.resolve(session)
     query = (
         select(ExerciseSession)
         .where(ExerciseSession.client_id == client.id)
@@ -582,7 +608,8 @@ def list_sessions(
     )
     linked = _linked_log_ids(session, [r.id for r in rows])
     return SessionPage(
-        items=[session_public(r, linked[r.id]) for r in rows], next_cursor=next_cursor
+        items=[_as_read(session_public(r, linked[r.id]), reader_of(principal)) for r in rows],
+        next_cursor=next_cursor,
     )
 
 
@@ -636,7 +663,7 @@ def list_assessments(
     limit: int,
     cursor: str | None,
 ) -> AssessmentPage:
-    client = access.client(session)
+    principal, client = access.resolve(session)
     query = (
         select(Assessment)
         .where(Assessment.client_id == client.id)
@@ -652,7 +679,10 @@ def list_assessments(
         cursor=cursor,
         newest_first=True,
     )
-    return AssessmentPage(items=[assessment_public(r) for r in rows], next_cursor=next_cursor)
+    reader = reader_of(principal)
+    return AssessmentPage(
+        items=[_as_read(assessment_public(r), reader) for r in rows], next_cursor=next_cursor
+    )
 
 
 # --- corrections ----------------------------------------------------------------------------

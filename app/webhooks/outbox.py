@@ -13,10 +13,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from app.core.actors import Reader
 from app.models import Client, EngineEvent, Enrollment, WebhookDelivery, WebhookEndpoint
 from app.models.base import utcnow
+from app.progression.previous_coach import withheld_decisions, withheld_words
 
 RETRY_WINDOW = timedelta(hours=24)
 
@@ -40,12 +43,14 @@ EVENT_TYPES = (
 )
 
 _ADD = insert(WebhookDelivery)
+# SQLAlchemy's own select: SQLModel's is typed for at most four columns.
 _SUBSCRIBED_FOR_CLIENT = (
-    select(
+    sa_select(
         col(WebhookEndpoint.id),
         col(WebhookEndpoint.event_types),
         col(Client.display_name),
         col(Client.external_id),
+        col(Client.coach_id),
     )
     .join(Client, col(Client.coach_id) == col(WebhookEndpoint.account_id))
     .where(col(WebhookEndpoint.enabled).is_(True))
@@ -106,7 +111,10 @@ def _client_data(
     return {"id": str(client_id), "display_name": display_name, "external_id": external_id}
 
 
-def _decision_data(row: EngineEvent) -> dict[str, Any]:
+def _decision_data(row: EngineEvent, *, withheld: bool) -> dict[str, Any]:
+    """A decision as its coach's endpoints receive it: without the reason another coach (one
+    the client had before) gave for the override it came from (`previous_coach`)."""
+    message, data = withheld_words(row.message, row.data) if withheld else (row.message, row.data)
     return {
         "id": str(row.id),
         "type": row.type,
@@ -114,8 +122,8 @@ def _decision_data(row: EngineEvent) -> dict[str, Any]:
         "at": row.at.isoformat(),
         "local_date": row.local_date.isoformat(),
         "stage": row.stage,
-        "message": row.message,
-        "data": row.data,
+        "message": message,
+        "data": data,
         "retracted_at": row.retracted_at.isoformat() if row.retracted_at else None,
     }
 
@@ -130,12 +138,12 @@ def on_decisions(
     endpoints of the client's coach that subscribe to them."""
     if not made and not retracted:
         return
-    endpoints = session.exec(
+    endpoints = session.execute(
         _SUBSCRIBED_FOR_CLIENT.where(col(Client.id) == enrollment.client_id)
     ).all()
     if not endpoints:
         return
-    _, _, display_name, external_id = endpoints[0]
+    _, _, display_name, external_id, coach_id = endpoints[0]
     client = _client_data(enrollment.client_id, display_name, external_id)
     enrolment = {
         "id": str(enrollment.id),
@@ -144,9 +152,11 @@ def on_decisions(
     }
     news = [(row.type, row) for row in made if row.type in DECISION_TYPES]
     news += [("decision_retracted", row) for row in retracted]
+    withheld = withheld_decisions(session, Reader(coach_id, is_coach=True), (r for _, r in news))
     for type_, row in news:
-        targets = [endpoint_id for endpoint_id, types, _, _ in endpoints if type_ in types]
-        data = {"client": client, "enrollment": enrolment, "decision": _decision_data(row)}
+        targets = [endpoint_id for endpoint_id, types, _, _, _ in endpoints if type_ in types]
+        decision = _decision_data(row, withheld=row.id in withheld)
+        data = {"client": client, "enrollment": enrolment, "decision": decision}
         add_deliveries(session, targets, type_, data, client_id=enrollment.client_id)
 
 

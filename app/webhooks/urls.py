@@ -19,6 +19,8 @@ from app.core.problems import ProblemError
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 RESOLVE_SECONDS = 5.0
+MAX_HOST_NAME = 253
+MAX_LABEL = 63
 
 
 class UrlRefusedError(Exception):
@@ -34,12 +36,54 @@ async def resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+# IPv6 forms that carry an IPv4 address in their last 32 bits and reach it (through a
+# dual-stack socket or a translator on the way): judged by the IPv4 address they carry.
+_CARRY_IPV4 = tuple(
+    ipaddress.IPv6Network(network)
+    for network in (
+        "::/96",  # IPv4-compatible (deprecated), ::a.b.c.d; also :: and ::1
+        "::ffff:0:0/96",  # IPv4-mapped, ::ffff:a.b.c.d
+        "::ffff:0:0:0/96",  # SIIT's IPv4-translated, ::ffff:0:a.b.c.d
+        "64:ff9b::/96",  # NAT64's well-known prefix
+    )
+)
+# NAT64 for a network's own use (RFC 8215): where the IPv4 address sits depends on the
+# prefix length that network chose, and its translator is never a public destination.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+_LOW_32_BITS = 0xFFFFFFFF
+
+
+def _carried_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses a 6to4 or Teredo address names: each must be public too."""
+    carried = [address.sixtofour] if address.sixtofour is not None else []
+    if address.teredo is not None:
+        carried.extend(address.teredo)  # the Teredo server and the client behind it
+    return carried
+
+
 def is_public(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _LOCAL_NAT64:
+            return False
+        if any(address in network for network in _CARRY_IPV4):
+            return is_public(ipaddress.IPv4Address(int(address) & _LOW_32_BITS))
+        if not all(is_public(carried) for carried in _carried_ipv4(address)):
+            return False
     # `is_global` leaves out loopback, private, link-local, shared (CGNAT), reserved and
     # documentation ranges; multicast is never a web server.
     return address.is_global and not address.is_multicast
+
+
+def _check_host_name(host: str) -> None:
+    """A DNS name's limits (RFC 1035): no empty label, a label of at most 63 characters, at
+    most 253 in all. Beyond them a lookup fails with an encoding error, not a DNS answer."""
+    name = host.removesuffix(".")
+    if len(name) > MAX_HOST_NAME:
+        raise UrlRefusedError(f"has a host name longer than {MAX_HOST_NAME} characters")
+    if any(not 0 < len(label) <= MAX_LABEL for label in name.split(".")):
+        raise UrlRefusedError(
+            f"has an empty host name label or one longer than {MAX_LABEL} characters"
+        )
 
 
 def parse(url: str) -> httpx.URL:
@@ -52,6 +96,10 @@ def parse(url: str) -> httpx.URL:
         raise UrlRefusedError("must be an absolute http(s) URL")
     if parsed.userinfo:
         raise UrlRefusedError("must not carry a user name or password")
+    # IDNA-encoded (ASCII), as it is looked up; an IPv6 literal has no brackets here.
+    host = parsed.raw_host.decode("ascii")
+    if ":" not in host:
+        _check_host_name(host)
     return parsed
 
 
@@ -83,7 +131,7 @@ async def target(url: str, *, allow_private: bool, resolver: Resolver = resolve)
     else:
         try:
             addresses = await resolver(parsed.host, port)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, UnicodeError) as exc:
             raise UrlRefusedError(f"its host {parsed.host} does not resolve ({exc})") from exc
     if not addresses:
         raise UrlRefusedError(f"its host {parsed.host} does not resolve")

@@ -402,8 +402,11 @@ def _rich_history(client: TestClient, coach: Actor) -> tuple[Actor, set[str]]:
     )
     assert hooked.status_code == 201, hooked.text
     sam = signup(client)
+    # Sent with a key: the coach's record of the response names Sam's e-mail.
     invitation = client.post(
-        "/v1/invitations", json={"email": sam.account["email"]}, headers=coach.headers
+        "/v1/invitations",
+        json={"email": sam.account["email"]},
+        headers={"Idempotency-Key": f"invite-{sam.client_id}", **coach.headers},
     ).json()
     accepted = client.post(f"/v1/invitations/{invitation['code']}/accept", headers=sam.headers)
     assert accepted.status_code == 200, accepted.text
@@ -470,6 +473,7 @@ def test_erasure_leaves_no_row_about_the_person(client, connection):
         "webhook_delivery",
     }, sorted(table_names)
 
+    invitation_id = client.get("/v1/invitations", headers=coach.headers).json()["items"][0]["id"]
     wrong = client.post("/v1/me/erasure", json={"password": "not it"}, headers=sam.headers)
     assert_problem(wrong, 403, "wrong-password")
     assert_problem(client.post("/v1/me/erasure", json={}, headers=sam.headers), 422)
@@ -485,8 +489,67 @@ def test_erasure_leaves_no_row_about_the_person(client, connection):
     assert len(events(client, coach, other["id"])) > 0
     listed = client.get("/v1/clients", headers=coach.headers).json()["items"]
     assert [c["id"] for c in listed] == [other["id"]]
+    # The coach's retry of the invitation no longer replays Sam's e-mail: it is a new request.
+    retried = client.post(
+        "/v1/invitations",
+        json={"email": sam.account["email"]},
+        headers={"Idempotency-Key": f"invite-{sam.client_id}", **coach.headers},
+    )
+    assert retried.status_code == 201, retried.text
+    assert "Idempotent-Replayed" not in retried.headers
+    assert retried.json()["id"] != invitation_id
     # The e-mail is free again.
     assert signup_with(client, sam.account["email"]).status_code == 201
+
+
+def test_erasure_after_accepting_a_managed_client_invitation_leaves_no_row(client, connection):
+    """The account's own profile from sign-up (its name and zone) gave way to the managed
+    client when the invitation was accepted; erasing the account leaves neither."""
+    coach = signup(client, "coach")
+    managed = managed_client(client, coach, display_name="Pat As Managed")
+    address = f"pat-{uuid.uuid4().hex[:12]}@example.com"
+    invited = client.post(
+        "/v1/invitations",
+        json={"email": address, "client_id": managed["id"], "display_name": "Pat"},
+        headers={"Idempotency-Key": "invite-pat", **coach.headers},
+    )
+    assert invited.status_code == 201, invited.text
+    signed_up = client.post(
+        "/v1/accounts",
+        json={
+            "email": address,
+            "password": PASSWORD,
+            "display_name": "Pat Own Profile",
+            "role": "client",
+            "timezone": "Pacific/Chatham",
+        },
+    )
+    assert signed_up.status_code == 201, signed_up.text
+    pat = Actor(signed_up.json(), bearer(client, address))
+    own_profile = client.get("/v1/clients/me", headers=pat.headers).json()["id"]
+    accepted = client.post(f"/v1/invitations/{invited.json()['code']}/accept", headers=pat.headers)
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["id"] == managed["id"]
+    enrol(client, pat, "me", started_at=SEPTEMBER.isoformat())
+    marks = {
+        pat.account["id"],
+        address,
+        own_profile,
+        "Pat Own Profile",
+        "Pacific/Chatham",
+        managed["id"],
+        "Pat As Managed",
+    }
+    erased = client.post("/v1/me/erasure", json={"password": PASSWORD}, headers=pat.headers)
+    assert erased.status_code == 204, erased.text
+    assert traces(connection, marks) == []
+    # The coach's retry of the invitation replays nothing about Pat: the client is gone.
+    retried = client.post(
+        "/v1/invitations",
+        json={"email": address, "client_id": managed["id"], "display_name": "Pat"},
+        headers={"Idempotency-Key": "invite-pat", **coach.headers},
+    )
+    assert_problem(retried, 422, "unknown-client")
 
 
 def signup_with(client: TestClient, address: str) -> Any:

@@ -216,6 +216,11 @@ def test_bad_endpoints_are_refused_and_nothing_is_stored(client, coach, body):
         "https://[::1]/hook",
         "https://[fe80::1]/hook",
         "https://[::ffff:127.0.0.1]/hook",
+        # IPv6 forms that carry a loopback or link-local IPv4 address (issue #25)
+        "https://[::127.0.0.1]/hook",
+        "https://[::ffff:0:7f00:1]/hook",
+        "https://[64:ff9b::7f00:1]/hook",
+        "https://[64:ff9b::a9fe:a9fe]/latest/meta-data",
         "https://100.64.0.1/hook",
         "http://93.184.215.14/hook",  # public, but plain http
     ],
@@ -280,6 +285,29 @@ def test_a_change_of_url_is_checked_too(client, coach):
     assert_problem(refused, 422, "webhook-url-not-allowed")
     shown = client.get(f"/v1/webhook-endpoints/{endpoint_id}", headers=coach.headers).json()
     assert shown["url"] == URL
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "HTTPS://" + "0" * 1990,  # one label, within the URL's 2,000 characters
+        "https://" + "a" * 64 + ".example.com/hook",
+    ],
+)
+def test_a_host_name_beyond_dns_limits_is_refused_not_a_500(client, coach, url):
+    body = {"url": url, "event_types": ["referral"]}
+    refused = client.post("/v1/webhook-endpoints", json=body, headers=coach.headers)
+    problem = assert_problem(refused, 422, "webhook-url-not-allowed")
+    assert problem["errors"][0]["loc"] == ["body", "url"]
+    assert "host name" in problem["errors"][0]["msg"]
+    assert client.get("/v1/webhook-endpoints", headers=coach.headers).json()["items"] == []
+
+    endpoint_id = register(client, coach)["id"]
+    path = f"/v1/webhook-endpoints/{endpoint_id}"
+    refused = client.patch(path, json={"url": url}, headers=coach.headers)
+    problem = assert_problem(refused, 422, "webhook-url-not-allowed")
+    assert problem["errors"][0]["loc"] == ["body", "url"]
+    assert client.get(path, headers=coach.headers).json()["url"] == URL
 
 
 # --- deliveries ----------------------------------------------------------------------------
