@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, or_, select
 
 from app.accounts.access import ClientAccess
+from app.core.pagination import keyset_page
 from app.models import Account, Client, EngineEvent, Enrollment, Override, PainLog
 from app.models.base import utcnow
 from app.progression.engine import zoned_date, zoned_day_start
@@ -32,6 +33,8 @@ class ClinicalRecord:
     events: list[EngineEvent]  # standing decisions, oldest first
     overrides: list[OverrideMade]  # oldest first
     generated_at: datetime
+    # When the pain logs are one page of them (FHIR): the cursor of the next, None at the end.
+    next_cursor: str | None = None
 
     @property
     def zones(self) -> tuple[str, tuple[ZoneChange, ...]]:
@@ -83,10 +86,15 @@ def read_record(
     since: datetime | None = None,
     start: date | None = None,
     end: date | None = None,
+    page: tuple[int, str | None] | None = None,
+    all_decisions: bool = False,
 ) -> ClinicalRecord:
     """The client's record; 401/404 as every client-scoped read. `since`: only pain logs
     stored or deleted at or after it (a FHIR increment). `start`/`end`: only pain logs and
-    decisions on those local dates (the chart's `from`/`to`)."""
+    decisions on those local dates (the chart's `from`/`to`). `page`: (how many, the
+    cursor) of the pain logs, oldest first (FHIR's pages). `all_decisions`: every standing
+    decision whatever `start`/`end` say (the report: a stage opened or a referral made before
+    the window still stands; decisions are few, pain logs many)."""
     client = access.client(session)
     enrollments = list(
         session.exec(
@@ -113,10 +121,12 @@ def read_record(
     )
     if low is not None:
         logs = logs.where(col(PainLog.recorded_at) >= low)
-        events = events.where(col(EngineEvent.at) >= low)
+        if not all_decisions:
+            events = events.where(col(EngineEvent.at) >= low)
     if high is not None:
         logs = logs.where(col(PainLog.recorded_at) < high)
-        events = events.where(col(EngineEvent.at) < high)
+        if not all_decisions:
+            events = events.where(col(EngineEvent.at) < high)
 
     overrides = session.exec(
         select(Override, Account.display_name)
@@ -124,13 +134,26 @@ def read_record(
         .where(Override.client_id == client.id)
         .order_by(col(Override.at), col(Override.id))
     ).all()
+    next_cursor = None
+    if page is None:
+        pain_logs = list(session.exec(logs.order_by(col(PainLog.recorded_at), col(PainLog.id))))
+    else:
+        rows, next_cursor = keyset_page(
+            session,
+            logs,
+            moment=col(PainLog.recorded_at),
+            ident=col(PainLog.id),
+            limit=page[0],
+            cursor=page[1],
+            newest_first=False,
+        )
+        pain_logs = list(rows)
     return ClinicalRecord(
         client=client,
         enrollments=enrollments,
         documents=documents,
-        pain_logs=list(
-            session.exec(logs.order_by(col(PainLog.recorded_at), col(PainLog.id))).all()
-        ),
+        pain_logs=pain_logs,
+        next_cursor=next_cursor,
         events=list(
             session.exec(events.order_by(col(EngineEvent.at), col(EngineEvent.position))).all()
         ),
