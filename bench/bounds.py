@@ -70,7 +70,7 @@ def history(http: httpx.Client, days: int) -> tuple[dict[str, str], datetime]:
     assert enrolled.status_code == 201, enrolled.text
     logs = []
     for day in range(days):
-        for n in range(PER_DAY - 1 if day == 0 else PER_DAY):  # room for the backdated one
+        for n in range(PER_DAY - 1 if day == 0 or day >= days - 3 else PER_DAY):  # room to backdate
             at = start + timedelta(days=day, minutes=10 + n * 14)
             if at < now - timedelta(minutes=1):
                 logs.append(
@@ -100,20 +100,33 @@ def measure_history(http: httpx.Client, days: int, repeat: int) -> None:
     headers, start = history(http, days)
     print(f"\n{days} days x {PER_DAY} logs seeded in {time.perf_counter() - seeding:.0f} s")
     early = {"score": 2, "context": "rest", "side": "left"}
+    url = "/v1/clients/me/pain-logs"
+    refused = {**early, "recorded_at": (start + timedelta(minutes=1)).isoformat()}
+    ms, status, _ = timed(lambda: http.post(url, json=refused, headers=headers), repeat)
+    print(f"  pain log at the first day     {ms:8.1f} ms  {status}")
+    # The most backdated write accepted: the earliest day whose replay stays under the cap.
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    for back in (3, 2, 1):
+        at = today - timedelta(days=back) + timedelta(seconds=30)
+        made = http.post(url, json={**early, "recorded_at": at.isoformat()}, headers=headers)
+        if made.status_code == 201:
+            http.delete(f"{url}/{made.json()['id']}", headers=headers)
+            break
     times = []
     for n in range(repeat):
-        at = (start + timedelta(minutes=1, seconds=n)).isoformat()
+        body = {**early, "recorded_at": (at + timedelta(seconds=n)).isoformat()}
         began = time.perf_counter()
-        made = http.post("/v1/clients/me/pain-logs", json={**early, "recorded_at": at}, headers=headers)
+        made = http.post(url, json=body, headers=headers)
         assert made.status_code == 201, made.text
         posted = time.perf_counter()
-        gone = http.delete(f"/v1/clients/me/pain-logs/{made.json()['id']}", headers=headers)
+        gone = http.delete(f"{url}/{made.json()['id']}", headers=headers)
         assert gone.status_code == 204, gone.text
         times.append(((posted - began) * 1000, (time.perf_counter() - posted) * 1000))
-    print(f"  backdated pain log POST   {statistics.median(t[0] for t in times):8.1f} ms")
-    print(f"  backdated pain log DELETE {statistics.median(t[1] for t in times):8.1f} ms")
+    print(f"  backdated {back} days: POST     {statistics.median(t[0] for t in times):8.1f} ms")
+    print(f"  backdated {back} days: DELETE   {statistics.median(t[1] for t in times):8.1f} ms")
     for name, call in [
         ("FHIR (first page)", lambda: http.get("/v1/clients/me/fhir", headers=headers)),
+        ("FHIR (200)", lambda: http.get("/v1/clients/me/fhir?_count=200", headers=headers)),
         ("FHIR (every page)", lambda: fhir_pages(http, headers)),
         ("report", lambda: http.get("/v1/clients/me/report", headers=headers)),
         ("chart", lambda: http.get("/v1/clients/me/charts/pain.svg", headers=headers)),
@@ -149,7 +162,7 @@ def measure_simulations(http: httpx.Client, items: list[int], days: int, repeat:
     print()
     for count in items:
         body = simulation(count, days)
-        ms, status, _ = timed(lambda: http.post("/v1/simulations", json=body), repeat)
+        ms, status, _ = timed(lambda b=body: http.post("/v1/simulations", json=b), repeat)
         print(f"  simulation {count:>5} sessions over {days} days {ms:8.1f} ms  {status}")
 
 
@@ -172,11 +185,13 @@ def main() -> int:
 
 def run(url: str, workdir: Path, args: argparse.Namespace) -> int:
     env = {"HIPFIX_WRITE_RATE_LIMIT": "", "HIPFIX_LOG_LEVEL": "WARNING"}
-    with serving(url, workdir / "server.log", env=env) as server:
-        with httpx.Client(base_url=server.base, timeout=300) as http:
-            for days in args.days:
-                measure_history(http, days, args.repeat)
-            measure_simulations(http, args.items, args.span, args.repeat)
+    with (
+        serving(url, workdir / "server.log", env=env) as server,
+        httpx.Client(base_url=server.base, timeout=300) as http,
+    ):
+        for days in args.days:
+            measure_history(http, days, args.repeat)
+        measure_simulations(http, args.items, args.span, args.repeat)
     print(f"\n{os.cpu_count()} cores; log in {workdir}")
     return 0
 

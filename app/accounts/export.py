@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from app.accounts.access import Caller
 from app.accounts.person_schemas import (
@@ -19,7 +19,8 @@ from app.accounts.person_schemas import (
     PersonExport,
 )
 from app.accounts.service import account_public, client_public
-from app.core.windows import window
+from app.core.responses import model_json
+from app.core.windows import check_items, window
 from app.models import (
     Assessment,
     Client,
@@ -54,6 +55,14 @@ def export_me(
     return document
 
 
+def export_me_json(
+    session: Session, caller: Caller, start: date | None = None, end: date | None = None
+) -> bytes:
+    """`export_me` rendered on the unit's thread: a large document is not serialised on the
+    event loop, where every other request would wait for it."""
+    return model_json(export_me(session, caller, start, end))
+
+
 def _empty() -> PersonExport:
     return PersonExport(
         exported_at=datetime.now(UTC),
@@ -84,10 +93,26 @@ def export_client(session: Session, client: Client, dates: tuple[date, date]) ->
     of_client = client.id
     low, high = _moment(dates[0]), _day_after(dates[1])
 
-    def rows(model: Any, moment: Any, *, dated: bool = True) -> list[Any]:
-        query = select(model).where(model.client_id == of_client)
-        if dated:
-            query = query.where(moment >= low).where(moment < high)
+    def dated(model: Any, moment: Any) -> Any:
+        return select(model).where(model.client_id == of_client).where(moment >= low, moment < high)
+
+    kinds = [
+        (ExerciseSession, col(ExerciseSession.performed_at)),
+        (PainLog, col(PainLog.recorded_at)),
+        (Assessment, col(Assessment.performed_at)),
+        (Override, col(Override.at)),
+        (EngineEvent, col(EngineEvent.at)),
+    ]
+    # Counted before any is read: a window holding too many is refused, not built.
+    check_items(
+        sum(
+            session.execute(select(func.count()).select_from(dated(*kind).subquery())).one()[0]
+            for kind in kinds
+        )
+    )
+
+    def rows(model: Any, moment: Any, *, whole: bool = False) -> list[Any]:
+        query = select(model).where(model.client_id == of_client) if whole else dated(model, moment)
         return list(session.exec(query.order_by(moment)))
 
     sessions = rows(ExerciseSession, col(ExerciseSession.performed_at))
@@ -101,7 +126,7 @@ def export_client(session: Session, client: Client, dates: tuple[date, date]) ->
     document.timezone_changes = list(client.timezone_changes)
     document.enrollments = [
         enrollment_public(session, e)
-        for e in rows(Enrollment, col(Enrollment.started_at), dated=False)
+        for e in rows(Enrollment, col(Enrollment.started_at), whole=True)
     ]
     document.pain_logs = [
         ExportedPainLog(**pain_public(log).model_dump(), deleted_at=log.deleted_at) for log in logs

@@ -269,7 +269,7 @@ async def export_me(
     window of UTC dates (`from`, `to`; older ones in further windows). One at a time per
     caller (a second waits, or gets 429)."""
     async with one_at_a_time(request):
-        return json_response(await db.read(export.export_me, caller, start, end))
+        return json_response(await db.read(export.export_me_json, caller, start, end))
 
 
 @router.post(

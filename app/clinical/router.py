@@ -25,9 +25,10 @@ PRIVATE_REVALIDATE = "private, no-cache"
 
 _NOT_MODIFIED = {"description": "Not Modified: the `If-None-Match` ETag is current."}
 _CLIENT_ERRORS = problem_responses(400, 401, 404, 422, 429)
-# Observations per FHIR page: the whole page is built and validated in one unit of work.
-FHIR_PAGE_DEFAULT = 100
-FHIR_PAGE_MAX = 200
+# Observations per FHIR page: each is built and validated with the FHIR models (most of a
+# page's cost, about a millisecond each: bench/bounds.py), in one unit of work.
+FHIR_PAGE_DEFAULT = 50
+FHIR_PAGE_MAX = 100
 
 
 def _only(

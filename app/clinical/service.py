@@ -42,7 +42,7 @@ def chart_svg(
     session: Session, access: ClientAccess, start: date | None, end: date | None
 ) -> Rendered:
     low, high = window(start, end)
-    record = read_record(session, access, start=low, end=high)
+    record = read_record(session, access, start=low, end=high, bounded=True)
     # Drawn over what was asked (or what the window holds), as before windows.
     return Rendered.of(pain_chart(record, start, end).encode())
 
@@ -51,7 +51,7 @@ def report(
     session: Session, access: ClientAccess, start: date | None = None, end: date | None = None
 ) -> bytes:
     low, high = window(start, end)
-    record = read_record(session, access, start=low, end=high, all_decisions=True)
+    record = read_record(session, access, start=low, end=high, all_decisions=True, bounded=True)
     return report_html(record, (low, high)).encode()
 
 

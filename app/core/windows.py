@@ -15,10 +15,17 @@ from app.core.problems import ProblemError
 from app.core.types import HISTORY_DAYS, QueryDate
 
 WINDOW_DAYS = HISTORY_DAYS
+# What a window may hold: a client may log up to 100 items a local date, and what these
+# reads cost grows with the items, not the dates (about a tenth of a millisecond each to
+# read, more to render: bench/bounds.py). 1,000 hold the longest window of an honest diary
+# (five or so a day) and keep the densest answer to a fraction of a second.
+WINDOW_ITEMS = 1_000
 WINDOW_BOUND = (
     f"At most {WINDOW_DAYS} local dates from `from` to `to` (both included): a whole course "
     "of about three months and a month's margin, in one answer of bounded size. Without "
-    f"either, the newest {WINDOW_DAYS} dates; with one, {WINDOW_DAYS} dates from it (or to it)."
+    f"either, the newest {WINDOW_DAYS} dates; with one, {WINDOW_DAYS} dates from it (or to it). "
+    f"A window holding more than {WINDOW_ITEMS} items is refused (422 `window-too-full`): ask "
+    "for shorter ones."
 )
 
 FromQuery = Annotated[
@@ -67,3 +74,13 @@ def window(start: date | None, end: date | None, *, today: date | None = None) -
     if end is None:
         end = today if today is not None else _shifted(datetime.now(UTC).date(), 1)
     return _shifted(end, 1 - WINDOW_DAYS), end
+
+
+def check_items(held: int) -> None:
+    """422 for a window that holds more than `WINDOW_ITEMS` items."""
+    if held > WINDOW_ITEMS:
+        raise _problem(
+            "window-too-full",
+            f"These dates hold {held} items; one answer holds at most {WINDOW_ITEMS} (ask for "
+            "fewer dates).",
+        )

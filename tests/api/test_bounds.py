@@ -10,7 +10,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
 from app.core.types import HISTORY_DAYS
-from app.core.windows import WINDOW_DAYS
+from app.core.windows import WINDOW_DAYS, WINDOW_ITEMS
 from app.progression.replay import REPLAY_CAP
 from app.progression.schemas import SIMULATION_DAYS, SIMULATION_ITEMS
 from tests.conftest import Actor, assert_problem, signup
@@ -126,13 +126,14 @@ def test_the_history_bound_is_stated_in_the_api(client):
         ("AssessmentCreate", "performed_at"),
     ]:
         described = str(schemas[name]["properties"][field])
-        assert f"{HISTORY_DAYS} days" in described and "three months" in described, name
+        assert f"{HISTORY_DAYS} days" in described, name
+        assert "three months" in described, name
 
 
 def test_a_write_replays_at_most_its_bound_of_stored_items(client):
     sam = signup(client)
-    assert _enrol(client, sam, 12).status_code == 201
-    start = (NOW - timedelta(days=9)).replace(hour=0, minute=0, second=0)
+    assert _enrol(client, sam, 13).status_code == 201
+    start = (NOW - timedelta(days=11)).replace(hour=0, minute=0, second=0)
     stored = [
         _pain(start + timedelta(days=n // 40, minutes=10 + 20 * (n % 40))) for n in range(400)
     ]
@@ -149,8 +150,9 @@ def test_a_write_replays_at_most_its_bound_of_stored_items(client):
     assert str(REPLAY_CAP) in body["detail"]
     gone = client.delete(f"/v1/clients/me/pain-logs/{first}", headers=sam.headers)
     assert_problem(gone, 422, "too-far-back")
-    listed = client.get("/v1/clients/me/pain-logs?limit=200", headers=sam.headers).json()
-    assert first in {log["id"] for log in listed["items"]} or listed["next_cursor"]
+    exported = client.get("/v1/me/export", headers=sam.headers).json()["pain_logs"]
+    assert len(exported) == 400
+    assert all(log["deleted_at"] is None for log in exported)
 
     # Among the newest (fewer than the bound follow): as before.
     late = _pain(start + timedelta(days=9, minutes=5))
@@ -207,13 +209,13 @@ def test_a_long_history_comes_as_fhir_pages_linked_by_next(client):
 
 def test_a_fhir_page_is_bounded_and_says_so(client):
     sam = _history(client, 10)
-    assert_problem(client.get("/v1/clients/me/fhir?_count=201", headers=sam.headers), 422)
+    assert_problem(client.get("/v1/clients/me/fhir?_count=101", headers=sam.headers), 422)
     assert_problem(client.get("/v1/clients/me/fhir?_cursor=junk", headers=sam.headers), 400)
     whole = client.get("/v1/clients/me/fhir", headers=sam.headers).json()
     assert "link" not in whole  # one page: no next
     parameters = client.get("/openapi.json").json()["paths"]["/v1/clients/{client_id}/fhir"]
     names = {p["name"]: p for p in parameters["get"]["parameters"]}
-    assert names["_count"]["schema"]["maximum"] == 200
+    assert names["_count"]["schema"]["maximum"] == 100
 
 
 def test_an_increment_keeps_its_since_across_pages(client):
@@ -252,6 +254,22 @@ def test_the_chart_the_report_and_the_export_refuse_a_window_too_long(client):
         assert client.get(path, params=longest, headers=sam.headers).status_code == 200, path
 
 
+def test_a_window_holds_at_most_its_bound_of_items(client):
+    sam = signup(client)
+    assert _enrol(client, sam, 13).status_code == 201
+    start = (NOW - timedelta(days=12)).replace(hour=0, minute=0, second=0)
+    logs = [_pain(start + timedelta(days=n // 91, minutes=1 + 15 * (n % 91))) for n in range(1001)]
+    for first in range(0, len(logs), 500):
+        batch = {"items": logs[first : first + 500]}
+        done = client.post("/v1/clients/me/pain-logs/batch", json=batch, headers=sam.headers)
+        assert done.status_code == 201, done.text
+    fewer = {"from": (start + timedelta(days=1)).date().isoformat()}
+    for path in ["/v1/clients/me/charts/pain.svg", "/v1/clients/me/report", "/v1/me/export"]:
+        body = assert_problem(client.get(path, headers=sam.headers), 422, "window-too-full")
+        assert str(WINDOW_ITEMS) in body["detail"]
+        assert client.get(path, params=fewer, headers=sam.headers).status_code == 200, path
+
+
 def test_the_export_holds_the_window_it_names(client):
     sam = _history(client, 3)
     whole = client.get("/v1/me/export", headers=sam.headers).json()
@@ -259,7 +277,8 @@ def test_the_export_holds_the_window_it_names(client):
     assert date.fromisoformat(whole["dated_to"]) >= NOW.date()
     tomorrow = (NOW + timedelta(days=1)).date().isoformat()
     later = client.get("/v1/me/export", params={"from": tomorrow}, headers=sam.headers).json()
-    assert later["pain_logs"] == [] and later["dated_from"] == tomorrow
+    assert later["pain_logs"] == []
+    assert later["dated_from"] == tomorrow
     assert len(later["enrollments"]) == 1  # undated: always whole
 
 
