@@ -1,6 +1,8 @@
 """The ASGI application: `app.main:app`."""
 
+import gc
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +16,7 @@ from app.catalogue.router import router as catalogue_router
 from app.clinical.router import router as clinical_router
 from app.core.caches import Caches
 from app.core.config import Settings, get_settings
+from app.core.costs import GIL_SWITCH_SECONDS
 from app.core.db import Database, get_engine
 from app.core.db.engine import database_threads
 from app.core.docs import install_docs
@@ -33,6 +36,7 @@ from app.webhooks.worker import DeliveryWorker, running
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # The webhook worker stops (its round recorded) before the database it writes to closes.
     async with running(app.state.webhooks, enabled=app.state.settings.webhooks_worker):
+        gc.freeze()  # see app/core/costs.py
         yield
     app.state.database.close()  # its threads finish what they hold and stop
 
@@ -44,6 +48,7 @@ def create_app(
     test suite gives a connection inside a transaction it rolls back)."""
     settings = settings or get_settings()
     caches = Caches()
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)  # see app/core/costs.py
     logging.getLogger("hipfix").setLevel(settings.log_level)
     app = FastAPI(
         title="HipFix API",

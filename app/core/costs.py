@@ -29,6 +29,12 @@ from app.core.problems import ProblemError
 # an app that sends two at once is served in turn rather than refused.
 WAIT_SECONDS = 2.0
 RETRY_AFTER_SECONDS = 1
+# How long a thread may keep the GIL while another waits for it (Python's default: 5 ms).
+# A thread rendering a bounded but heavy answer holds it for whole intervals; each time the
+# event loop or a light unit of work wants it back, it waits up to one. At 1 ms another
+# caller's request, which asks for it several times, waits a fifth as long
+# (tests/e2e/test_bounds_served.py), for a little more switching in heavy work.
+GIL_SWITCH_SECONDS = 0.001
 
 
 @dataclass

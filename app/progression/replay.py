@@ -53,10 +53,11 @@ EVENT_NAMESPACE = uuid.UUID("6f1c3a52-9b7e-4f0a-8d21-5e4b7c9a0d13")
 RECENT_CHECKPOINT_DAYS = 35
 DAY_CAP = 100  # items of one enrolment on one local date, every kind together
 # Items a client's write (an item added before others, or deleted) may re-evaluate: the
-# replay costs about a tenth of a millisecond an item (bench/bounds.py), and on SQLite every
-# other write waits for it. 300 is two months of an honest day's five or so logs; dates
-# alone cannot bound it (120 days of full dates are 12,000 items).
-REPLAY_CAP = 300
+# replay costs about a tenth of a millisecond an item, more on a busy machine
+# (bench/bounds.py), and on SQLite every other write waits for it. 150 are a month of an
+# honest day's five or so logs; dates alone cannot bound it (120 days of full dates are
+# 12,000 items).
+REPLAY_CAP = 150
 _FOREVER = datetime.max.replace(tzinfo=UTC)
 
 # Built once, run on the connection (a state is read as its JSON, never as an ORM object).
