@@ -36,8 +36,13 @@ from app.webhooks.worker import DeliveryWorker, running
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # The webhook worker stops (its round recorded) before the database it writes to closes.
     async with running(app.state.webhooks, enabled=app.state.settings.webhooks_worker):
-        gc.freeze()  # see app/core/costs.py
-        yield
+        # What startup built lives as long as the process: kept out of the collector's full
+        # passes, which otherwise stop every thread for a long while (app/core/costs.py).
+        gc.freeze()
+        try:
+            yield
+        finally:
+            gc.unfreeze()
     app.state.database.close()  # its threads finish what they hold and stop
 
 

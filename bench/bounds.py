@@ -1,15 +1,17 @@
 """The worst case each bound allows, measured on a served instance (issue 25, OWASP API4).
 
-    .venv/bin/python bench/bounds.py                    # SQLite, a history of 90 full days
-    .venv/bin/python bench/bounds.py --days 30 90 365 --items 500 1000 5000
+    .venv/bin/python bench/bounds.py                    # SQLite, the longest history (119 days)
+    .venv/bin/python bench/bounds.py --days 30 90 --items 300 --span 119
     .venv/bin/python bench/bounds.py --db postgres      # HIPFIX_TEST_POSTGRES_URL's server
 
 For each history length: a client enrolled that many days ago with every local date full
-(100 pain logs, the day cap), then the wall time of the heavy routes as that client asks
-them one at a time: a pain log backdated to its first day posted and deleted (the replay of
-the whole history), the FHIR bundle (its first page, and every page when paged), the report,
-the chart and the export. Then a simulation of N sessions (each with two pain scores) at the
-simulator's bounds. Median of `--repeat` calls, in ms.
+(100 pain logs, the day cap; 99 on the first and last three), then the wall time of the
+heavy routes as that client asks them one at a time: a pain log dated at its first day (the
+replay of the whole history; refused since the replay bound), the most backdated pain log
+accepted, posted and deleted, the FHIR bundle (its first page, a page of 100, every page),
+the report, the chart and the export (default window; refused past the window's item bound:
+pass `--window` dates to measure the fullest accepted). Then a simulation of N sessions
+(each with two pain scores) over `--span` days. Median of `--repeat` calls, in ms.
 """
 
 import argparse
@@ -31,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from tests.e2e.server import serving  # noqa: E402
 
 PER_DAY = 100  # the day cap (replay.DAY_CAP)
+CHART = "/v1/clients/me/charts/pain.svg"
 BATCH = 500
 
 
@@ -95,7 +98,7 @@ def fhir_pages(http: httpx.Client, headers: dict[str, str]) -> httpx.Response:
     return response
 
 
-def measure_history(http: httpx.Client, days: int, repeat: int) -> None:
+def measure_history(http: httpx.Client, days: int, repeat: int, window_dates: int) -> None:
     seeding = time.perf_counter()
     headers, start = history(http, days)
     print(f"\n{days} days x {PER_DAY} logs seeded in {time.perf_counter() - seeding:.0f} s")
@@ -104,10 +107,11 @@ def measure_history(http: httpx.Client, days: int, repeat: int) -> None:
     refused = {**early, "recorded_at": (start + timedelta(minutes=1)).isoformat()}
     ms, status, _ = timed(lambda: http.post(url, json=refused, headers=headers), repeat)
     print(f"  pain log at the first day     {ms:8.1f} ms  {status}")
-    # The most backdated write accepted: the earliest day whose replay stays under the cap.
+    # The most backdated write accepted: the earliest hour whose replay stays under the cap.
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    for back in (3, 2, 1):
-        at = today - timedelta(days=back) + timedelta(seconds=30)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    for back in range(72, 0, -1):
+        at = now - timedelta(hours=back, minutes=-7)
         made = http.post(url, json={**early, "recorded_at": at.isoformat()}, headers=headers)
         if made.status_code == 201:
             http.delete(f"{url}/{made.json()['id']}", headers=headers)
@@ -122,15 +126,19 @@ def measure_history(http: httpx.Client, days: int, repeat: int) -> None:
         gone = http.delete(f"{url}/{made.json()['id']}", headers=headers)
         assert gone.status_code == 204, gone.text
         times.append(((posted - began) * 1000, (time.perf_counter() - posted) * 1000))
-    print(f"  backdated {back} days: POST     {statistics.median(t[0] for t in times):8.1f} ms")
-    print(f"  backdated {back} days: DELETE   {statistics.median(t[1] for t in times):8.1f} ms")
+    print(f"  backdated {back} hours: POST     {statistics.median(t[0] for t in times):8.1f} ms")
+    print(f"  backdated {back} hours: DELETE   {statistics.median(t[1] for t in times):8.1f} ms")
+    window = f"from={(today - timedelta(days=window_dates - 1)).date().isoformat()}"
     for name, call in [
         ("FHIR (first page)", lambda: http.get("/v1/clients/me/fhir", headers=headers)),
-        ("FHIR (200)", lambda: http.get("/v1/clients/me/fhir?_count=200", headers=headers)),
+        ("FHIR (100)", lambda: http.get("/v1/clients/me/fhir?_count=100", headers=headers)),
         ("FHIR (every page)", lambda: fhir_pages(http, headers)),
         ("report", lambda: http.get("/v1/clients/me/report", headers=headers)),
         ("chart", lambda: http.get("/v1/clients/me/charts/pain.svg", headers=headers)),
         ("export", lambda: http.get("/v1/me/export", headers=headers)),
+        ("report (window)", lambda: http.get(f"/v1/clients/me/report?{window}", headers=headers)),
+        ("chart (window)", lambda: http.get(f"{CHART}?{window}", headers=headers)),
+        ("export (window)", lambda: http.get(f"/v1/me/export?{window}", headers=headers)),
     ]:
         ms, status, size = timed(call, repeat)
         print(f"  {name:<25} {ms:8.1f} ms  {status}  {size / 1024:8.0f} KiB")
@@ -169,9 +177,10 @@ def measure_simulations(http: httpx.Client, items: list[int], days: int, repeat:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--days", type=int, nargs="*", default=[90])
-    parser.add_argument("--items", type=int, nargs="*", default=[500, 5000])
-    parser.add_argument("--span", type=int, default=90, help="a simulation's days")
+    parser.add_argument("--days", type=int, nargs="*", default=[119])
+    parser.add_argument("--items", type=int, nargs="*", default=[300])
+    parser.add_argument("--span", type=int, default=119, help="a simulation's days")
+    parser.add_argument("--window", type=int, default=10, help="dates of the fullest window")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="hipfix-bounds-"))
@@ -190,7 +199,7 @@ def run(url: str, workdir: Path, args: argparse.Namespace) -> int:
         httpx.Client(base_url=server.base, timeout=300) as http,
     ):
         for days in args.days:
-            measure_history(http, days, args.repeat)
+            measure_history(http, days, args.repeat, args.window)
         measure_simulations(http, args.items, args.span, args.repeat)
     print(f"\n{os.cpu_count()} cores; log in {workdir}")
     return 0

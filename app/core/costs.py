@@ -35,6 +35,10 @@ RETRY_AFTER_SECONDS = 1
 # caller's request, which asks for it several times, waits a fifth as long
 # (tests/e2e/test_bounds_served.py), for a little more switching in heavy work.
 GIL_SWITCH_SECONDS = 0.001
+# The same heavy answers allocate tens of thousands of objects; the collector's full passes
+# then walk every object the process holds (modules, models, caches) with every thread
+# stopped: 100 ms and more, seen as other callers' slowest requests. The app's lifespan
+# freezes what startup built (`gc.freeze`), so those passes walk only what requests made.
 
 
 @dataclass
