@@ -1,6 +1,8 @@
 """The ASGI application: `app.main:app`."""
 
+import gc
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +16,7 @@ from app.catalogue.router import router as catalogue_router
 from app.clinical.router import router as clinical_router
 from app.core.caches import Caches
 from app.core.config import Settings, get_settings
+from app.core.costs import GIL_SWITCH_SECONDS
 from app.core.db import Database, get_engine
 from app.core.db.engine import database_threads
 from app.core.docs import install_docs
@@ -34,7 +37,13 @@ from app.webhooks.worker import DeliveryWorker, running
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # The webhook worker stops (its round recorded) before the database it writes to closes.
     async with running(app.state.webhooks, enabled=app.state.settings.webhooks_worker):
-        yield
+        # What startup built lives as long as the process: kept out of the collector's full
+        # passes, which otherwise stop every thread for a long while (app/core/costs.py).
+        gc.freeze()
+        try:
+            yield
+        finally:
+            gc.unfreeze()
     app.state.database.close()  # its threads finish what they hold and stop
 
 
@@ -45,6 +54,7 @@ def create_app(
     test suite gives a connection inside a transaction it rolls back)."""
     settings = settings or get_settings()
     caches = Caches()
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)  # see app/core/costs.py
     logging.getLogger("hipfix").setLevel(settings.log_level)
     install_log_redaction()  # no secret in any log line (app/core/logs.py)
     app = FastAPI(

@@ -2,7 +2,7 @@
 erasure."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -203,6 +203,12 @@ class PersonExport(BaseModel):
     )
 
     exported_at: datetime
+    dated_from: date | None = Field(
+        None,
+        description="The first UTC date of the window whose pain logs, sessions, assessments, "
+        "overrides and decisions this export holds (`from`); the rest is always whole.",
+    )
+    dated_to: date | None = Field(None, description="The window's last UTC date (`to`).")
     account: AccountPublic | None = Field(description="Null for a managed client's export.")
     client: ClientPublic | None = Field(description="The client profile; null for a coach.")
     timezone_changes: list[dict[str, Any]] = Field(

@@ -40,6 +40,7 @@ from app.accounts.schemas import (
     TokenRequest,
 )
 from app.core.config import Settings
+from app.core.costs import one_at_a_time
 from app.core.db import DatabaseDep
 from app.core.idempotency import IdempotencyKey
 from app.core.mail import public_link, send_mail
@@ -48,6 +49,7 @@ from app.core.problems import ProblemError, problem_responses
 from app.core.responses import json_response
 from app.core.security import hash_password, new_secret, secret_hash, verify_password
 from app.core.strict_requests import StrictRoute
+from app.core.windows import FromQuery, ToQuery
 from app.progression import dashboard
 
 router = APIRouter(route_class=StrictRoute)
@@ -271,13 +273,22 @@ async def reset_password(token: ResetToken, payload: NewPassword, db: DatabaseDe
     tags=["accounts"],
     response_model=PersonExport,
     summary="Export your data",
-    responses=_AUTH,
+    responses=problem_responses(401, 422, 429),
 )
-async def export_me(caller: CallerDep, db: DatabaseDep) -> Response:
+async def export_me(
+    request: Request,
+    caller: CallerDep,
+    db: DatabaseDep,
+    start: FromQuery = None,
+    end: ToQuery = None,
+) -> Response:
     """Everything HipFix holds about you as one JSON document: the account, its sign-ins
-    (never their secrets), and for a client every enrolment, pain log (deleted ones too),
-    session, assessment, override and decision (retracted ones too)."""
-    return json_response(await db.read(export.export_me, caller))
+    (never their secrets), and for a client every enrolment, and the pain logs (deleted ones
+    too), sessions, assessments, overrides and decisions (retracted ones too) dated within a
+    window of UTC dates (`from`, `to`; older ones in further windows). One at a time per
+    caller (a second waits, or gets 429)."""
+    async with one_at_a_time(request):
+        return json_response(await db.read(export.export_me_json, caller, start, end))
 
 
 @router.post(

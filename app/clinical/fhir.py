@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from fhir.resources.R4B.annotation import Annotation
-from fhir.resources.R4B.bundle import Bundle, BundleEntry
+from fhir.resources.R4B.bundle import Bundle, BundleEntry, BundleLink
 from fhir.resources.R4B.careplan import CarePlan, CarePlanActivity, CarePlanActivityDetail
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.coding import Coding
@@ -215,14 +215,27 @@ def _changed_since(moment: datetime, since: datetime | None) -> bool:
     return since is None or moment >= since
 
 
-def client_bundle(record: ClinicalRecord, since: datetime | None) -> Bundle:
+def client_bundle(
+    record: ClinicalRecord,
+    since: datetime | None,
+    *,
+    first_page: bool = True,
+    next_url: str | None = None,
+) -> Bundle:
     """The client's record as a `collection` Bundle. `since`: an increment — pain logs stored
     or withdrawn since then, care plans whose enrolment or decisions are new since then, and
-    referrals opened or cleared since then; the Patient always, as their subject."""
+    referrals opened or cleared since then; the Patient always, as their subject.
+
+    Paged: the record's pain logs are one page of them, and `next_url` (a `next` link) leads
+    to the rest. The first page also holds the care plans, plan definitions and flags; the
+    others hold the Patient and their Observations."""
     client = record.client
     subject = Reference(reference=_urn(client.id), display=client.display_name)
     resources: list[tuple[str, Resource]] = [(_urn(client.id), _patient(client))]
     resources += [(_urn(log.id), _observation(log, subject)) for log in record.pain_logs]
+    links = [BundleLink(relation="next", url=next_url)] if next_url is not None else None
+    if not first_page:
+        return _bundle(record, resources, links)
 
     opened = course.stages_opened(record)
     referral = course.open_referral(record)
@@ -251,9 +264,16 @@ def client_bundle(record: ClinicalRecord, since: datetime | None) -> Bundle:
 
     for (slug, version), definition in definitions.items():
         resources.append((f"{BASE}/PlanDefinition/{slug}-v{version}", definition))
+    return _bundle(record, resources, links)
+
+
+def _bundle(
+    record: ClinicalRecord, resources: list[tuple[str, Resource]], links: list[BundleLink] | None
+) -> Bundle:
     return Bundle(
         type="collection",
         timestamp=record.generated_at,
+        link=links,
         entry=[BundleEntry(fullUrl=url, resource=resource) for url, resource in resources],
     )
 

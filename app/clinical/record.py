@@ -2,14 +2,19 @@
 enrolments with their protocol documents, pain logs, the decisions still standing and the
 overrides with who made them. A plain function taking a Session, run in one unit of work."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, or_, select
 
 from app.accounts.access import ClientAccess
+from app.core.pagination import keyset_page
+from app.core.windows import check_items
 from app.models import Account, Client, EngineEvent, Enrollment, Override, PainLog
 from app.models.base import utcnow
 from app.progression.engine import zoned_date, zoned_day_start
@@ -34,10 +39,14 @@ class ClinicalRecord:
     client: Client
     enrollments: list[Enrollment]  # oldest first
     documents: dict[tuple[str, int], dict[str, Any]]  # (protocol, version) -> its document
-    pain_logs: list[PainLog]  # oldest first; deleted ones only in an increment (`since`)
+    # Oldest first; deleted ones only in an increment (`since`). Rows with PainLog's
+    # columns (read as rows, see `read_record`), not PainLog objects.
+    pain_logs: list[PainLog]
     events: list[EngineEvent]  # standing decisions, oldest first
     overrides: list[OverrideMade]  # oldest first
     generated_at: datetime
+    # When the pain logs are one page of them (FHIR): the cursor of the next, None at the end.
+    next_cursor: str | None = None
 
     @property
     def zones(self) -> tuple[str, tuple[ZoneChange, ...]]:
@@ -100,10 +109,17 @@ def read_record(
     since: datetime | None = None,
     start: date | None = None,
     end: date | None = None,
+    page: tuple[int, str | None] | None = None,
+    all_decisions: bool = False,
+    bounded: bool = False,
 ) -> ClinicalRecord:
     """The client's record; 401/404 as every client-scoped read. `since`: only pain logs
     stored or deleted at or after it (a FHIR increment). `start`/`end`: only pain logs and
-    decisions on those local dates (the chart's `from`/`to`)."""
+    decisions on those local dates (the chart's `from`/`to`). `page`: (how many, the
+    cursor) of the pain logs, oldest first (FHIR's pages). `all_decisions`: every standing
+    decision whatever `start`/`end` say (the report: a stage opened or a referral made before
+    the window still stands; decisions are few, pain logs many). `bounded`: 422 when more
+    pain logs than a window may hold (`check_items`) would be read."""
     principal, client = access.resolve(session)
     enrollments = list(
         session.exec(
@@ -118,7 +134,9 @@ def read_record(
     }
     low, high = _window(start, end, *zones(client.timezone, client.timezone_changes))
 
-    logs = select(PainLog).where(PainLog.client_id == client.id)
+    # As rows with the table's columns, not ORM objects: a window may hold thousands of
+    # logs, and building an object for each costs about ten times reading it.
+    logs = sa_select(*PainLog.__table__.columns).where(col(PainLog.client_id) == client.id)  # type: ignore[attr-defined]
     if since is None:
         logs = logs.where(col(PainLog.deleted_at).is_(None))
     else:
@@ -130,10 +148,12 @@ def read_record(
     )
     if low is not None:
         logs = logs.where(col(PainLog.recorded_at) >= low)
-        events = events.where(col(EngineEvent.at) >= low)
+        if not all_decisions:
+            events = events.where(col(EngineEvent.at) >= low)
     if high is not None:
         logs = logs.where(col(PainLog.recorded_at) < high)
-        events = events.where(col(EngineEvent.at) < high)
+        if not all_decisions:
+            events = events.where(col(EngineEvent.at) < high)
 
     overrides = session.exec(
         select(Override, Account.display_name)
@@ -146,13 +166,29 @@ def read_record(
     )
     reader = reader_of(principal)
     withheld = withheld_decisions(session, reader, standing)
+    if bounded:
+        check_items(session.execute(sa_select(func.count()).select_from(logs.subquery())).one()[0])
+    next_cursor = None
+    rows: Sequence[Any]
+    if page is None:
+        ordered = logs.order_by(col(PainLog.recorded_at), col(PainLog.id))
+        rows = session.execute(ordered).all()
+    else:
+        rows, next_cursor = keyset_page(
+            session,
+            logs,  # type: ignore[arg-type]
+            moment=col(PainLog.recorded_at),
+            ident=col(PainLog.id),
+            limit=page[0],
+            cursor=page[1],
+            newest_first=False,
+        )
     return ClinicalRecord(
         client=client,
         enrollments=enrollments,
         documents=documents,
-        pain_logs=list(
-            session.exec(logs.order_by(col(PainLog.recorded_at), col(PainLog.id))).all()
-        ),
+        pain_logs=list(rows),  # type: ignore[arg-type]  # rows with its columns
+        next_cursor=next_cursor,
         events=[_without_words(e) if e.id in withheld else e for e in standing],
         overrides=[
             OverrideMade(row, name)

@@ -2,7 +2,7 @@
 every value (names, notes, reasons: anything a person typed); the only markup passed
 through is the chart, which ElementTree built and escaped."""
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -36,7 +36,9 @@ def _figure(value: Any) -> str:
     return str(value)
 
 
-def report_html(record: ClinicalRecord) -> str:
+def report_html(record: ClinicalRecord, dates: tuple[date, date] | None = None) -> str:
+    """`dates`: the window of local dates whose pain logs the record holds, to say so."""
+
     def when(moment: datetime) -> str:
         local = moment.astimezone(record.zone_at(moment))
         return local.strftime("%Y-%m-%d %H:%M (UTC%z)")
@@ -46,6 +48,7 @@ def report_html(record: ClinicalRecord) -> str:
     page = _TEMPLATES.get_template("report.html").render(
         client=record.client,
         generated_at=when(record.generated_at),
+        dates=f"local dates {dates[0].isoformat()} to {dates[1].isoformat()}" if dates else "",
         # The heading already says it: the protocol's text may open with the same words.
         disclaimer=(documents[-1]["disclaimer"] if documents else _FALLBACK_NOTICE)
         .removeprefix("Not medical advice.")

@@ -9,10 +9,12 @@ from app.clinical import service
 from app.clinical.fhir import MEDIA_TYPE as FHIR_JSON
 from app.clinical.report import MEDIA_TYPE as HTML
 from app.core.caching import VersionedBodies, etagged
+from app.core.costs import one_at_a_time
 from app.core.db import DatabaseDep
 from app.core.problems import problem_responses
 from app.core.strict_requests import StrictRoute
-from app.core.types import QueryDate, QueryMoment
+from app.core.types import QueryMoment
+from app.core.windows import FromQuery, ToQuery
 
 router = APIRouter(tags=["clinical"], route_class=StrictRoute)
 
@@ -22,7 +24,11 @@ OCTET_STREAM = "application/octet-stream"
 PRIVATE_REVALIDATE = "private, no-cache"
 
 _NOT_MODIFIED = {"description": "Not Modified: the `If-None-Match` ETag is current."}
-_CLIENT_ERRORS = problem_responses(400, 401, 404, 422)
+_CLIENT_ERRORS = problem_responses(400, 401, 404, 422, 429)
+# Observations per FHIR page: each is built and validated with the FHIR models (most of a
+# page's cost, about a millisecond each: bench/bounds.py), in one unit of work.
+FHIR_PAGE_DEFAULT = 50
+FHIR_PAGE_MAX = 100
 
 
 def _only(
@@ -83,7 +89,8 @@ _RESOURCE = {"type": "object", "required": ["resourceType"]}
     responses={
         **_only(
             FHIR_JSON,
-            "A `collection` Bundle: Patient, Observations, CarePlans, PlanDefinitions, Flag.",
+            "A `collection` Bundle, paged: Patient, Observations, CarePlans, PlanDefinitions, "
+            "Flag; a `next` link while more follow.",
             _RESOURCE,
             _BUNDLE_EXAMPLE,
         ),
@@ -91,6 +98,7 @@ _RESOURCE = {"type": "object", "required": ["resourceType"]}
     },
 )
 async def get_client_fhir(
+    request: Request,
     access: ClientAccessDep,
     db: DatabaseDep,
     since: Annotated[
@@ -101,13 +109,34 @@ async def get_client_fhir(
             "this moment (the Patient always).",
         ),
     ] = None,
+    count: Annotated[
+        int,
+        Query(
+            alias="_count",
+            ge=1,
+            le=FHIR_PAGE_MAX,
+            description=f"Observations per page, at most {FHIR_PAGE_MAX}: a history grows "
+            "without bound, one answer may not.",
+        ),
+    ] = FHIR_PAGE_DEFAULT,
+    cursor: Annotated[
+        str | None,
+        Query(
+            alias="_cursor",
+            max_length=512,
+            description="From the previous page's `next` link; omit it for the first page.",
+        ),
+    ] = None,
 ) -> Response:
-    """A `collection` Bundle: the Patient (display name and HipFix id), one Observation per
-    pain log (LOINC 72514-3, with side and context), a CarePlan per enrolment with one
-    activity per stage and its state, the PlanDefinition of each protocol version, and a
-    Flag for an open referral. A withdrawn pain log comes as `entered-in-error` in an
-    increment."""
-    body = await db.read(service.client_fhir, access, since)
+    """A `collection` Bundle, paged: the Patient (display name and HipFix id), one
+    Observation per pain log (LOINC 72514-3, with side and context) oldest first, up to
+    `_count` a page; on the first page also a CarePlan per enrolment with one activity per
+    stage and its state, the PlanDefinition of each protocol version, and a Flag for an open
+    referral. While more follow, `Bundle.link` holds a `next` link (relative to this server)
+    to the next page, `_since` kept. A withdrawn pain log comes as `entered-in-error` in an
+    increment. One at a time per caller (a second waits, or gets 429)."""
+    async with one_at_a_time(request):
+        body = await db.read(service.client_fhir, access, since, count, cursor, request.url.path)
     return Response(body, media_type=FHIR_JSON)
 
 
@@ -137,17 +166,16 @@ async def get_pain_chart(
     request: Request,
     access: ClientAccessDep,
     db: DatabaseDep,
-    start: Annotated[
-        QueryDate | None, Query(alias="from", description="First local date shown, YYYY-MM-DD.")
-    ] = None,
-    end: Annotated[
-        QueryDate | None, Query(alias="to", description="Last local date shown, YYYY-MM-DD.")
-    ] = None,
+    start: FromQuery = None,
+    end: ToQuery = None,
 ) -> Response:
     """Each day's highest pain as points, the 7-day mean as a line, stage openings as
     labelled triangles, flare holds shaded, referrals as labelled diamonds with hatching
-    until cleared. Readable without colour; strong ETag, `If-None-Match` answers 304."""
-    rendered = await db.read(service.chart_svg, access, start, end)
+    until cleared. Readable without colour; strong ETag, `If-None-Match` answers 304.
+    Over a window of dates (`from`, `to`); one at a time per caller (a second waits, or gets
+    429)."""
+    async with one_at_a_time(request):
+        rendered = await db.read(service.chart_svg, access, start, end)
     accept = request.headers.get("accept", "")
     as_file = OCTET_STREAM in accept and SVG not in accept
     response = etagged(
@@ -173,10 +201,19 @@ async def get_pain_chart(
         **_CLIENT_ERRORS,
     },
 )
-async def get_report(access: ClientAccessDep, db: DatabaseDep) -> Response:
+async def get_report(
+    request: Request,
+    access: ClientAccessDep,
+    db: DatabaseDep,
+    start: FromQuery = None,
+    end: ToQuery = None,
+) -> Response:
     """The chart, the stage timeline, every decision with its reason and figures, red flags
-    and referrals, overrides and who made them, and the not-medical-advice notice."""
-    body = await db.read(service.report, access)
+    and referrals, overrides and who made them, and the not-medical-advice notice. Pain
+    logs over a window of dates (`from`, `to`), decisions whenever made; one at a time per
+    caller (a second waits, or gets 429)."""
+    async with one_at_a_time(request):
+        body = await db.read(service.report, access, start, end)
     return Response(body, media_type=HTML)
 
 

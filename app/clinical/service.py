@@ -2,6 +2,7 @@
 only readable inside it)."""
 
 from datetime import date, datetime
+from urllib.parse import urlencode
 
 from sqlmodel import Session
 
@@ -12,30 +13,46 @@ from app.clinical.chart import pain_chart
 from app.clinical.record import read_record
 from app.clinical.report import report_html
 from app.core.caching import Rendered, VersionedBodies
-from app.core.problems import NotFoundError, ProblemError
+from app.core.problems import NotFoundError
+from app.core.windows import window
 
 
-def client_fhir(session: Session, access: ClientAccess, since: datetime | None) -> bytes:
-    record = read_record(session, access, since=since)
-    return fhir.render(fhir.client_bundle(record, since))
+def client_fhir(
+    session: Session,
+    access: ClientAccess,
+    since: datetime | None,
+    count: int,
+    cursor: str | None,
+    path: str,
+) -> bytes:
+    """One page of the client's bundle: `count` pain logs after `cursor`, and a `next` link
+    (relative to this server, from `path`) while more follow."""
+    record = read_record(session, access, since=since, page=(count, cursor))
+    next_url = None
+    if record.next_cursor is not None:
+        query = {"_count": count, "_cursor": record.next_cursor}
+        if since is not None:
+            query["_since"] = since.isoformat()
+        next_url = f"{path}?{urlencode(query)}"
+    bundle = fhir.client_bundle(record, since, first_page=cursor is None, next_url=next_url)
+    return fhir.render(bundle)
 
 
 def chart_svg(
     session: Session, access: ClientAccess, start: date | None, end: date | None
 ) -> Rendered:
-    if start is not None and end is not None and start > end:
-        raise ProblemError(
-            422,
-            "invalid-range",
-            "`from` is after `to`.",
-            errors=[{"loc": ["query", "from"], "msg": "After `to`", "type": "invalid_range"}],
-        )
-    record = read_record(session, access, start=start, end=end)
+    low, high = window(start, end)
+    record = read_record(session, access, start=low, end=high, bounded=True)
+    # Drawn over what was asked (or what the window holds), as before windows.
     return Rendered.of(pain_chart(record, start, end).encode())
 
 
-def report(session: Session, access: ClientAccess) -> bytes:
-    return report_html(read_record(session, access)).encode()
+def report(
+    session: Session, access: ClientAccess, start: date | None = None, end: date | None = None
+) -> bytes:
+    low, high = window(start, end)
+    record = read_record(session, access, start=low, end=high, all_decisions=True, bounded=True)
+    return report_html(record, (low, high)).encode()
 
 
 def render_plan_definition(

@@ -22,6 +22,16 @@ from app.core.problems import describe_pattern
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+# How far back a stored item or an enrolment's start may be dated. The protocol judges over
+# days to weeks and its course runs about three months (see a clinician if not clearly
+# better by then): 120 days hold a whole course and a month's margin for a clinic or an app
+# catching up on recent history. It also bounds what one write re-evaluates and what one
+# enrolment can hold (100 items a local date).
+HISTORY_DAYS = 120
+HISTORY_BOUND = (
+    f"no earlier than {HISTORY_DAYS} days before now: the protocol's course of about three "
+    "months and a month's margin to catch up on recent history"
+)
 
 # Names that are not IANA zones: the host's own setting, a placeholder, a POSIX rule
 # template, and whole copies of the database (posix/, right/: the latter counts leap
@@ -140,6 +150,12 @@ def _not_after_now(value: datetime) -> datetime:
     return value
 
 
+def _recent(value: datetime) -> datetime:
+    if value < datetime.now(UTC) - timedelta(days=HISTORY_DAYS):
+        raise ValueError(f"is more than {HISTORY_DAYS} days ago (the most a history holds)")
+    return value
+
+
 Timezone = Annotated[str, _TimeZoneName, Field(examples=["Europe/Paris"])]
 # Body times: an ISO 8601 string with an offset, never a number (no Unix times).
 _BodyMoment = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
@@ -155,6 +171,14 @@ StartMoment = Annotated[
     _BodyMoment,
     AfterValidator(_not_after_now),
     Field(examples=["2026-10-17T08:00:00Z"]),
+]
+# What is stored in a client's history: a moment that has happened, and not more than
+# `HISTORY_DAYS` ago.
+RecentMoment = Annotated[
+    PastMoment, AfterValidator(_recent), Field(description=f"A moment {HISTORY_BOUND}.")
+]
+RecentStart = Annotated[
+    StartMoment, AfterValidator(_recent), Field(description=f"A moment {HISTORY_BOUND}.")
 ]
 
 
@@ -189,6 +213,17 @@ def _iso_date_text(value: Any) -> Any:
 
 # A query parameter's date: YYYY-MM-DD only (pydantic alone reads "0" as 1970-01-01).
 QueryDate = Annotated[date, BeforeValidator(_iso_date_text)]
+
+
+def _not_before_2000(value: date) -> date:
+    if value < EARLIEST.date():
+        raise ValueError("is before the year 2000, the earliest date HipFix knows")
+    return value
+
+
+# A date the engine is asked about (today's routine): from 2000 on, as every stored moment
+# (at the calendar's first date, the day before it cannot be computed).
+EngineDate = Annotated[QueryDate, AfterValidator(_not_before_2000)]
 
 
 def _whole_number(value: Any) -> Any:

@@ -52,6 +52,13 @@ from app.webhooks import outbox
 EVENT_NAMESPACE = uuid.UUID("6f1c3a52-9b7e-4f0a-8d21-5e4b7c9a0d13")
 RECENT_CHECKPOINT_DAYS = 35
 DAY_CAP = 100  # items of one enrolment on one local date, every kind together
+# Items a client's write (an item added before others, or deleted) may re-evaluate: the
+# replay costs about a tenth of a millisecond an item, more on a busy machine
+# (bench/bounds.py), and on SQLite every other write waits for it. 150 are a month of an
+# honest day's five or so logs; dates alone cannot bound it (120 days of full dates are
+# 12,000 items).
+REPLAY_CAP = 150
+_FOREVER = datetime.max.replace(tzinfo=UTC)
 
 # Built once, run on the connection (a state is read as its JSON, never as an ORM object).
 _LATEST_STATE = (
@@ -159,7 +166,22 @@ def record(
                 "hold; nothing was stored.",
             )
     since = min(map(position_of, added))
-    reevaluate(session, enrollment, client, since, added, actor=actor)
+    reevaluate(session, enrollment, client, since, added, actor=actor, bounded=True)
+
+
+def _check_replay(session: Session, enrollment: Enrollment, after: Position | None) -> None:
+    """A client's write re-evaluates at most `REPLAY_CAP` stored items (422 otherwise)."""
+    since = after.at if after is not None else enrollment.started_at
+    following = items_between(session, enrollment, since, _FOREVER)
+    if following > REPLAY_CAP:
+        raise ProblemError(
+            422,
+            "too-far-back",
+            f"This change comes before {following} items stored for this client; at most "
+            f"{REPLAY_CAP} may follow an item added, changed or deleted (the engine "
+            "re-evaluates every one of them, and everyone's writes wait for it). Nothing was "
+            "stored.",
+        )
 
 
 def reevaluate(
@@ -170,15 +192,19 @@ def reevaluate(
     added: Sequence[Item] = (),
     *,
     actor: Actor,
+    bounded: bool = False,
 ) -> "Changes":
     """Replay from before `since` (the earliest changed item's position; see `_start`) to
     the end, and store what changed, credited to `actor`. No commit. `added`: the items this
-    write stored."""
+    write stored. `bounded`: a client's item write, refused (422 `too-far-back`) when it
+    would replay more than `REPLAY_CAP` items."""
     # Writers of one enrolment take turns from here to their commit: each replays from
     # what the one before stored, so none overwrites a checkpoint with a stale state.
     lock_for_update(session, select(col(Enrollment.id)).where(col(Enrollment.id) == enrollment.id))
     plan = plan_for(session, enrollment, client)
     state, after, at_end = _start(session, plan, enrollment, since)
+    if bounded and not at_end:
+        _check_replay(session, enrollment, after)
     # After the timeline's end, what this write added is all there is: no need to read it.
     appended = at_end and bool(added)
     items = sorted(added, key=position_of) if appended else items_after(session, enrollment, after)

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from app.accounts.access import (
     CallerDep,
@@ -13,6 +14,7 @@ from app.accounts.access import (
     ClientRef,
     create_for_client,
 )
+from app.core.costs import one_at_a_time
 from app.core.csv_lists import csv_responses, listed
 from app.core.db import DatabaseDep, database_of
 from app.core.idempotency import IdempotencyKey
@@ -22,10 +24,12 @@ from app.core.problems import problem_responses
 from app.core.responses import json_response
 from app.core.security import BearerSecret
 from app.core.strict_requests import StrictRoute
-from app.core.types import QueryDate
+from app.core.types import EngineDate
 from app.progression import feed, overrides, reads, views
 from app.progression.schemas import (
+    SIMULATION_DAYS,
     SIMULATION_EXAMPLES,
+    SIMULATION_ITEMS,
     Event,
     EventPage,
     EventType,
@@ -38,7 +42,7 @@ from app.progression.schemas import (
     SimulationResult,
     Today,
 )
-from app.progression.simulation import simulate
+from app.progression.simulation import protocol_for, simulate
 
 router = APIRouter(tags=["progression"], route_class=StrictRoute)
 
@@ -51,7 +55,9 @@ _EVENTS_CSV = (
 )
 # Read by the route (see app/core/lean_query.py): today is among the most asked reads.
 _DATE = LeanQuery(
-    "date", QueryDate, "A local date, YYYY-MM-DD; default today in the client's zone."
+    "date",
+    EngineDate,
+    "A local date, YYYY-MM-DD, from 2000-01-01 on; default today in the client's zone.",
 )
 
 
@@ -183,12 +189,19 @@ async def create_override(
     description=(
         "Replays a posted timeline through the same engine and returns every decision. "
         "Public, and stores nothing: for app developers, coaches tuning parameters and anyone "
-        "exploring the rules (listed under the `progression` tag)."
+        "exploring the rules (listed under the `progression` tag). Bounded: at most "
+        f"{SIMULATION_ITEMS} timeline entries within {SIMULATION_DAYS} days of `started_at` "
+        "(422 `beyond-span` past it), and one simulation at a time per client address (a "
+        "second waits for the first, or gets 429 with `Retry-After`)."
     ),
-    responses=problem_responses(400, 413, 422),
+    responses=problem_responses(400, 413, 422, 429),
 )
 async def create_simulation(
+    request: Request,
     payload: Annotated[SimulationRequest, Body(openapi_examples=SIMULATION_EXAMPLES)],
     db: DatabaseDep,
 ) -> Response:
-    return json_response(await db.read(simulate, payload))
+    async with one_at_a_time(request, signed_out=True):
+        document = await db.read(protocol_for, payload)
+        # The engine's work needs no database: on a thread of its own, not a lane's.
+        return json_response(await run_in_threadpool(simulate, payload, document))

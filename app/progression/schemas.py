@@ -11,7 +11,7 @@ from pydantic.config import JsonDict, JsonValue
 from app.catalogue.schemas import Dose
 from app.core.actors import ActorPublic
 from app.core.pagination import Page
-from app.core.types import Note, PainScore, PastMoment, Reason, Timezone
+from app.core.types import HISTORY_DAYS, Note, PainScore, PastMoment, Reason, Timezone
 from app.progression.model import DecisionType, Status
 from app.tracking.schemas import (
     AssessmentCreate,
@@ -397,19 +397,30 @@ def _example(model: type[BaseModel], type_: str) -> ConfigDict:
     return ConfigDict(extra="forbid", json_schema_extra={"examples": [{"type": type_, **example}]})
 
 
+# A simulated timeline is not stored: it may lie anywhere in the past (the documented
+# examples keep their dates), within `SIMULATION_DAYS` of its `started_at`. The bounds keep
+# one request's engine work to a fraction of a second (bench/bounds.py), since anyone may
+# ask, signed out too.
+SIMULATION_DAYS = HISTORY_DAYS
+SIMULATION_ITEMS = 300
+
+
 class SimPain(PainLogCreate):
     model_config = _example(PainLogCreate, "pain")
     type: Literal["pain"]
+    recorded_at: PastMoment
 
 
 class SimSession(SessionCreate):
     model_config = _example(SessionCreate, "session")
     type: Literal["session"]
+    performed_at: PastMoment
 
 
 class SimAssessment(AssessmentCreate):
     model_config = _example(AssessmentCreate, "assessment")
     type: Literal["assessment"]
+    performed_at: PastMoment
 
 
 class SimOverride(BaseModel):
@@ -547,7 +558,12 @@ class SimulationRequest(BaseModel):
     )
     params: ProgressionParamsOverride | None = None
     timeline: list[TimelineItem] = Field(
-        max_length=5000, description="In any order: it is sorted by time."
+        max_length=SIMULATION_ITEMS,
+        description=f"In any order: it is sorted by time. At most {SIMULATION_ITEMS} entries, "
+        f"each within {SIMULATION_DAYS} days of `started_at` (as are `timezone_changes`): "
+        "the longest course a stored history may hold, with two or three entries a day "
+        "(more is refused, 422: the engine's work for one request stays bounded, as it runs "
+        "for anyone, signed out too).",
     )
 
 

@@ -1,7 +1,12 @@
-"""`POST /v1/simulations`: the same engine over a posted timeline, storing nothing."""
+"""`POST /v1/simulations`: the same engine over a posted timeline, storing nothing.
+
+The protocol is read in a unit of work (`protocol_for`); the engine then runs on a worker
+thread of its own (`simulate`), holding no database lane. The request's size and span are
+bounded (`SIMULATION_ITEMS`, `SIMULATION_DAYS`) and the router lets one caller run one
+simulation at a time (app/core/costs.py)."""
 
 import uuid
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -21,6 +26,7 @@ from app.progression.model import (
 from app.progression.plans import make_plan, protocol_document
 from app.progression.replay import EVENT_NAMESPACE, event_id
 from app.progression.schemas import (
+    SIMULATION_DAYS,
     Event,
     SimAssessment,
     SimOverride,
@@ -84,13 +90,39 @@ def _items(request: SimulationRequest) -> list[tuple[int, Item]]:
             items.append(
                 (index, OverrideEntry(ident, at, entry.action, entry.stage, entry.reason, entry.by))
             )
+        field = {SimPain: "recorded_at", SimOverride: "at"}.get(type(entry), "performed_at")
         if at < request.started_at:
-            field = {SimPain: "recorded_at", SimOverride: "at"}.get(type(entry), "performed_at")
             raise _problem(index, field, "before-enrollment", "This is before `started_at`.")
+        if at > request.started_at + timedelta(days=SIMULATION_DAYS):
+            raise _problem(index, field, "beyond-span", _BEYOND)
     return items
 
 
-def simulate(session: Session, request: SimulationRequest) -> SimulationResult:
+_BEYOND = (
+    f"This is more than {SIMULATION_DAYS} days after `started_at`: a simulation spans at most "
+    f"{SIMULATION_DAYS} days, as a stored history does."
+)
+
+
+def _check_zone_changes(request: SimulationRequest) -> None:
+    for index, change in enumerate(request.timezone_changes or ()):
+        if change.at > request.started_at + timedelta(days=SIMULATION_DAYS):
+            raise ProblemError(
+                422,
+                "beyond-span",
+                _BEYOND,
+                errors=[
+                    {
+                        "loc": ["body", "timezone_changes", index, "at"],
+                        "msg": _BEYOND,
+                        "type": "beyond_span",
+                    }
+                ],
+            )
+
+
+def protocol_for(session: Session, request: SimulationRequest) -> dict[str, Any]:
+    """The protocol document the simulation names (422 if none is published)."""
     protocol = protocol_row(session, request.protocol, request.version)
     if protocol is None:
         raise ProblemError(
@@ -101,7 +133,12 @@ def simulate(session: Session, request: SimulationRequest) -> SimulationResult:
                 {"loc": ["body", "protocol"], "msg": "Unknown protocol", "type": "unknown_protocol"}
             ],
         )
-    document = protocol_document(session, protocol.slug, protocol.version)
+    return protocol_document(session, protocol.slug, protocol.version)
+
+
+def simulate(request: SimulationRequest, document: dict[str, Any]) -> SimulationResult:
+    """The engine over the timeline: pure work, on a thread that holds no database lane."""
+    _check_zone_changes(request)
     overrides: dict[str, Any] = (
         request.params.model_dump(exclude_none=True) if request.params is not None else {}
     )

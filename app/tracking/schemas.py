@@ -13,12 +13,13 @@ from app.catalogue.schemas import RedFlagCode
 from app.core.actors import ActorPublic
 from app.core.pagination import Page
 from app.core.types import (
+    HISTORY_BOUND,
     WHOLE_NUMBER,
     Note,
     PainScore,
-    PastMoment,
     Reason,
-    StartMoment,
+    RecentMoment,
+    RecentStart,
     integer,
 )
 from app.progression.params import ProgressionParams
@@ -147,10 +148,10 @@ class EnrollmentCreate(BaseModel):
         description="A published version; default the latest. Pinned for the enrolment's life.",
     )
     baseline_pain: PainScore
-    started_at: StartMoment | None = Field(
+    started_at: RecentStart | None = Field(
         None,
         description="Default: the start of the client's local day, so the day's earlier logs "
-        "count. May be in the past, not in the future.",
+        f"count. May be in the past ({HISTORY_BOUND}), not in the future.",
     )
     params: ProgressionParamsOverride | None = Field(
         None, description="Coach only: thresholds to change for this client."
@@ -282,7 +283,7 @@ class PainLogCreate(BaseModel):
     id: ItemId = None
     score: PainScore
     context: PainContext
-    recorded_at: PastMoment
+    recorded_at: RecentMoment
     side: Side
     location: PainLocation | None = None
     flags: RedFlags = Field(
@@ -383,7 +384,7 @@ class SessionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_SESSION_CREATE]})
 
     id: ItemId = None
-    performed_at: PastMoment
+    performed_at: RecentMoment
     exercises: list[SessionExercise] = Field(min_length=1, max_length=30)
     pain_during: PainScore | None = Field(None, description="Logged as a `during` pain log.")
     pain_after: PainScore | None = Field(None, description="Logged as an `after` pain log.")
@@ -442,7 +443,7 @@ class AssessmentCreate(BaseModel):
     kind: Literal["squat-knee-tracking"]
     left: KneeTracking
     right: KneeTracking
-    performed_at: PastMoment
+    performed_at: RecentMoment
     note: Note | None = None
 
 

@@ -452,9 +452,8 @@ def delete_pain_log(session: Session, access: ClientAccess, log_id: uuid.UUID) -
     session.flush()
     enrollment = session.get(Enrollment, log.enrollment_id)
     assert enrollment is not None
-    replay.reevaluate(
-        session, enrollment, client, position_of(timeline.pain_entry(log)), actor=principal.actor
-    )
+    since = position_of(timeline.pain_entry(log))
+    replay.reevaluate(session, enrollment, client, since, actor=principal.actor, bounded=True)
 
 
 # --- sessions -------------------------------------------------------------------------------
@@ -733,4 +732,4 @@ def _reevaluate_without(
     enrollment = session.get(Enrollment, enrollment_id)
     assert enrollment is not None  # a foreign key
     since = min(map(position_of, removed))
-    replay.reevaluate(session, enrollment, client, since, actor=principal.actor)
+    replay.reevaluate(session, enrollment, client, since, actor=principal.actor, bounded=True)

@@ -271,7 +271,9 @@ def test_chart_draws_a_single_day_a_few_days_and_the_calendars_ends(client, cour
         (day, day + timedelta(days=2), 3),
         ("0001-01-01", "0001-01-01", 0),
         ("9999-12-31", "9999-12-31", 0),
-        ("0001-01-01", "9999-12-31", 19),
+        ("0001-01-01", "0001-04-30", 0),  # the longest window (120 dates) at each end
+        ("9999-09-03", "9999-12-31", 0),
+        (STARTED.date() - timedelta(days=30), STARTED.date() + timedelta(days=89), 19),
     ]
     for first, last, logged in ranges:
         response = _chart(client, course, **{"from": str(first), "to": str(last)})
@@ -283,6 +285,9 @@ def test_chart_draws_a_single_day_a_few_days_and_the_calendars_ends(client, cour
         assert (f"{logged} days logged" if logged else "No pain logged") in desc.text
     for params in ({"to": "0001-01-01"}, {"from": "9999-12-31"}):
         assert _chart(client, course, **params).status_code == 200, params
+    # The whole calendar is no longer one answer (issue 25): windows of at most 120 dates.
+    whole = _chart(client, course, **{"from": "0001-01-01", "to": "9999-12-31"})
+    assert_problem(whole, 422, "window-too-long")
 
 
 def test_chart_etag_answers_304_until_the_record_changes(client, course):
