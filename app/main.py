@@ -37,8 +37,10 @@ from app.webhooks.worker import DeliveryWorker, running
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # The webhook worker stops (its round recorded) before the database it writes to closes.
     async with running(app.state.webhooks, enabled=app.state.settings.webhooks_worker):
-        # What startup built lives as long as the process: kept out of the collector's full
-        # passes, which otherwise stop every thread for a long while (app/core/costs.py).
+        # A serving process's own tuning (app/core/costs.py says why): threads hand the GIL
+        # over sooner, and what startup built lives as long as the process, kept out of the
+        # collector's full passes, which otherwise stop every thread for a long while.
+        sys.setswitchinterval(GIL_SWITCH_SECONDS)
         gc.freeze()
         try:
             yield
@@ -54,7 +56,6 @@ def create_app(
     test suite gives a connection inside a transaction it rolls back)."""
     settings = settings or get_settings()
     caches = Caches()
-    sys.setswitchinterval(GIL_SWITCH_SECONDS)  # see app/core/costs.py
     logging.getLogger("hipfix").setLevel(settings.log_level)
     install_log_redaction()  # no secret in any log line (app/core/logs.py)
     app = FastAPI(
