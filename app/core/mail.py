@@ -54,16 +54,15 @@ def send_mail(settings: Settings, mail: Mail) -> None:
     try:
         if settings.smtp_url:
             _send_smtp(settings.smtp_url, message)
-            log.info("mail sent: %r to %s", mail.subject, mail.to)
+            # No recipient in a log line: an e-mail address is personal data.
+            log.info("mail sent: %r", mail.subject)
         else:
             path = _write(Path(settings.mail_dir), message)
             # No mail server: the developer reads the link in the file. Not in the log: no
             # secret goes into a log line (app/core/logs.py).
-            log.info(
-                "mail %r to %s written to %s (no HIPFIX_SMTP_URL)", mail.subject, mail.to, path
-            )
+            log.info("mail %r written to %s (no HIPFIX_SMTP_URL)", mail.subject, path)
     except (OSError, smtplib.SMTPException):
-        log.exception("mail to %s could not be sent", mail.to)
+        log.exception("mail %r could not be sent", mail.subject)
 
 
 def _send_smtp(url: str, message: EmailMessage) -> None:
