@@ -72,8 +72,9 @@ class EngineEvent(SQLModel, table=True):
 class FeedEntry(SQLModel, table=True):
     """One line of the event feed: a decision made, or made again, or retracted.
 
-    `seq` is handed out in commit order (see `app.progression.feed`), so a poller that
-    keeps the last one it saw gets every entry exactly once."""
+    `seq` says which transaction wrote it, and the feed lists an entry only once every
+    transaction numbered below it has finished (see `app.progression.feed`), so a poller
+    that keeps the last one it saw gets every entry exactly once."""
 
     __tablename__ = "feed_entry"
     __table_args__ = (Index(None, "client_id", "seq"),)
@@ -88,16 +89,6 @@ class FeedEntry(SQLModel, table=True):
     recorded_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )
-
-
-class FeedClock(SQLModel, table=True):
-    """The feed's last sequence number: one row, taken (and so locked) by each writer that
-    adds feed entries until it commits."""
-
-    __tablename__ = "feed_clock"
-
-    id: int = Field(primary_key=True)
-    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class EngineCheckpoint(SQLModel, table=True):
