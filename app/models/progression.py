@@ -72,9 +72,10 @@ class EngineEvent(SQLModel, table=True):
 class FeedEntry(SQLModel, table=True):
     """One line of the event feed: a decision made, or made again, or retracted.
 
-    `seq` says which transaction wrote it, and the feed lists an entry only once every
-    transaction numbered below it has finished (see `app.progression.feed`), so a poller
-    that keeps the last one it saw gets every entry exactly once."""
+    `seq` follows the transaction that wrote it on PostgreSQL (commit order on SQLite), and
+    the feed lists an entry only once every transaction numbered below it has finished (see
+    `app.progression.feed`), so a poller that keeps the last one it saw gets every entry
+    exactly once."""
 
     __tablename__ = "feed_entry"
     __table_args__ = (Index(None, "client_id", "seq"),)
@@ -89,6 +90,18 @@ class FeedEntry(SQLModel, table=True):
     recorded_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )
+
+
+class FeedClock(SQLModel, table=True):
+    """SQLite's last feed number: one row, taken by each writer that adds feed entries
+    (SQLite's writers run one at a time anyway). Kept past deletions, so no number comes
+    back after an erasure removed the highest. PostgreSQL numbers by transaction instead
+    (`app.progression.feed`) and leaves it alone."""
+
+    __tablename__ = "feed_clock"
+
+    id: int = Field(primary_key=True)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class EngineCheckpoint(SQLModel, table=True):

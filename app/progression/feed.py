@@ -2,23 +2,23 @@
 clients, in one fixed order, behind a cursor a poller keeps.
 
 The order must never put a new entry behind one a poller has already read, or that poller
-would never see it. Numbers handed out at insert time (an auto-increment) do not ensure it on
-PostgreSQL: writers of different enrolments run at once, and a lower number can commit after
-a higher one was read. Nor does any lock writers share, without making every write that
-decides something wait for every other one until it commits.
+would never see it. An auto-increment does not ensure it on PostgreSQL: writers of different
+enrolments run at once, and a lower number can commit after a higher one was read. A counter
+row held until commit does, but makes every write that decides something wait for every
+other one, whichever client it is for.
 
-So an entry's number says which transaction wrote it (`app/core/db/transactions.py`): on
-PostgreSQL the writer's transaction id times `BLOCK`, plus its place among that transaction's
-entries. Writers never wait for each other. A reader lists only the entries of transactions
-below the oldest one still running: those have all finished, and every transaction yet to
-write an entry has a higher id, so nothing can later appear below what was listed. An entry
-shows once every transaction that started writing before its own has finished (a write held
-open holds back the entries numbered after it, never loses them). On SQLite one writer runs
-at a time, so the next number after the highest stored is already in commit order, and a
-reader lists everything.
+So on PostgreSQL an entry's number says which transaction wrote it: the writer's
+transaction id times `BLOCK`, plus its place among that transaction's entries
+(`app/core/db/transactions.py`). Writers never wait for each other. A reader lists only the
+entries numbered below the lowest number a transaction still running may commit: their
+writers have all finished, and any transaction yet to write has a higher id, so nothing can
+later appear below what was listed. A write held open holds back the entries numbered after
+it, for as long as it is open, and never loses them. Entries numbered under the counter row
+before keep their numbers, all below any transaction's, so cursors kept from then still work.
 
-Entries stored before this numbering keep theirs (all below any transaction id times BLOCK),
-so cursors kept from then still work.
+On SQLite one writer runs at a time, so taking numbers from the counter row costs no wait and
+follows commit order, and a reader lists everything. The row, not the highest number stored,
+so that no number comes back after an erasure removes the highest.
 """
 
 import functools
@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, and_, bindparam, func, insert, literal_column
+from sqlalchemy import Select, bindparam, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
@@ -37,7 +37,7 @@ from app.core.db import transactions
 from app.core.pagination import MAX_LIMIT
 from app.models import EngineEvent
 from app.models.base import utcnow
-from app.models.progression import FeedEntry
+from app.models.progression import FeedClock, FeedEntry
 from app.progression.schemas import FeedEvent, FeedPage
 
 RETRACTED = "decision_retracted"
@@ -52,26 +52,14 @@ class Line:
     type: str
 
 
-# A transaction's entries: numbers from its id times BLOCK, at most BLOCK of them. The
-# numbers stay within the 18 digits `after` takes for any transaction id below 9.5e11.
-BLOCK = 1 << 20
+# SQLite's numbers: its writers run one at a time, so holding the row costs no wait.
+_TAKE = (
+    update(FeedClock)
+    .where(col(FeedClock.id) == 1)
+    .values(seq=col(FeedClock.seq) + bindparam("count"))
+    .returning(col(FeedClock.seq))
+)
 _ADD = insert(FeedEntry)
-
-
-@functools.cache
-def _first_free(dialect: str) -> Select[int]:
-    """The first number free for this transaction's entries (built once per dialect)."""
-    transaction = transactions.current_transaction(dialect)
-    if transaction is None:  # one writer at a time: after everything stored
-        return sa_select(func.coalesce(func.max(FeedEntry.seq), 0) + 1)
-    base = sa_select((transaction * BLOCK).label("base")).subquery()
-    # Past any entries this transaction has already added.
-    ours = and_(col(FeedEntry.seq) >= base.c.base, col(FeedEntry.seq) < base.c.base + BLOCK)
-    return (
-        sa_select(func.coalesce(func.max(FeedEntry.seq) + 1, base.c.base))
-        .select_from(base.outerjoin(FeedEntry, ours))
-        .group_by(base.c.base)
-    )
 
 
 def append(session: Session, lines: Sequence[Line], actor: Actor) -> None:
@@ -81,10 +69,10 @@ def append(session: Session, lines: Sequence[Line], actor: Actor) -> None:
         return
     session.flush()  # the decisions they refer to, added to the session just before
     connection = session.connection()
-    dialect = connection.dialect.name
-    first = int(connection.execute(_first_free(dialect)).scalar_one())
-    if dialect != "sqlite" and (first + len(lines) - 1) // BLOCK != first // BLOCK:
-        raise RuntimeError(f"more than {BLOCK} feed entries in one transaction")
+    first = transactions.take_numbers(connection, "hipfix.feed_entries", len(lines))
+    if first is None:
+        last = int(connection.execute(_TAKE, {"count": len(lines)}).scalar_one())
+        first = last - len(lines) + 1
     now = utcnow()
     connection.execute(
         _ADD,
@@ -113,9 +101,9 @@ def _page_query(dialect: str) -> Select[FeedEntry, EngineEvent]:
         .order_by(col(FeedEntry.seq))
         .limit(bindparam("limit"))
     )
-    if (horizon := transactions.oldest_unfinished(dialect)) is not None:
+    if (unsettled := transactions.lowest_unsettled_number(dialect)) is not None:
         # Only finished transactions' entries: nothing can appear below them later.
-        query = query.where(col(FeedEntry.seq) < horizon * literal_column(str(BLOCK)))
+        query = query.where(col(FeedEntry.seq) < unsettled)
     return query
 
 

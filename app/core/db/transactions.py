@@ -1,34 +1,54 @@
-"""Which transaction wrote a row, and which have all finished: what lets rows be numbered in
-an order readers can trust without writers taking turns. The only dialect-specific piece of
-that; the feed (app/progression/feed.py) builds on it.
+"""Numbers for rows that order them by the transaction that wrote them, without a lock
+writers share, and the lowest number a transaction still running may yet commit: what lets
+readers trust an order while writers never wait for each other. The only dialect-specific
+piece of that; the feed (app/progression/feed.py) builds on it.
 
-PostgreSQL hands each writing transaction an increasing id (xid8, never wrapping). A row
-stamped with its writer's id can be read as final once every transaction below that id has
-finished: nothing stamped lower can appear after. SQLite runs one writer at a time, so
-everything committed is final and there is nothing to stamp (both return None)."""
+PostgreSQL hands each writing transaction an increasing id (xid8, never wrapping): a
+transaction numbers its rows from its id times BLOCK. A row is final once every transaction
+below its writer has finished: nothing numbered lower can appear after. SQLite runs one
+writer at a time, so everything committed is final; it has no use for either (both None).
 
-from sqlalchemy import BigInteger, ColumnElement, Text, cast, func, literal_column
+The ids are the server's: a database copied into another server by dump and restore must not
+take numbers there below those it holds (pg_upgrade keeps the ids; a fresh server starts low).
+"""
+
+from sqlalchemy import BigInteger, ColumnElement, Connection, literal_column, text
+
+# A transaction's rows: at most BLOCK numbers. Numbers stay below 10**18 for any
+# transaction id below 9.5e11.
+BLOCK = 1 << 20
+
+# The transaction's id times BLOCK, plus how many numbers it took before: counted in a setting
+# local to the transaction (gone at its end, undone with a rolled-back savepoint), so a row
+# deleted in it never frees a number for a later one.
+_TAKE = text(
+    "SELECT pg_current_xact_id()::text::bigint * :block + CAST(taken AS bigint) - :count,"
+    " CAST(taken AS bigint) FROM set_config(:counter, CAST(coalesce(nullif("
+    "current_setting(:counter, true), ''), '0')::bigint + :count AS text), true) AS taken"
+)
 
 
-def _as_bigint(xid8: ColumnElement[object]) -> ColumnElement[int]:
-    # xid8 has no cast to bigint; its text is its number (below 2**63 for any real cluster).
-    return cast(cast(xid8, Text), BigInteger)
-
-
-def current_transaction(dialect: str) -> ColumnElement[int] | None:
-    """This transaction's id (assigned by the call if it has none yet)."""
-    if dialect == "sqlite":
+def take_numbers(connection: Connection, counter: str, count: int) -> int | None:
+    """The first of `count` numbers for this transaction's rows (the others follow it),
+    after those it took before under `counter` (a setting name: "hipfix.<name>"). None on
+    SQLite."""
+    if connection.dialect.name == "sqlite":
         return None
-    return _as_bigint(func.pg_current_xact_id())
+    params = {"block": BLOCK, "counter": counter, "count": count}
+    first, taken = connection.execute(_TAKE, params).one()
+    if taken > BLOCK:
+        raise RuntimeError(f"more than {BLOCK} numbers in one transaction")
+    return int(first)
 
 
-# The lowest id of a transaction that may still add rows this statement cannot see. Those are
-# the snapshot's running ids (xip) and every id from its xmax up; this transaction's own id is
-# left out (its rows are seen), and so is any a backend of another database holds: a cluster's
-# ids are shared, but only this database's transactions write its rows. A backend whose id
-# is hidden from this role counts (a later answer, never a wrong one). Among xmax, xmax + 1,
-# ... one more than the backends with an id is enough to find one that is neither.
-_OLDEST_UNFINISHED = """(
+# The lowest id of a transaction that may still commit rows this statement cannot see. Those
+# are the snapshot's running ids (xip) and every id from its xmax up; this transaction's own
+# id is left out (its rows are seen), and so is any a backend of another database holds: a
+# cluster's ids are shared, but only this database's transactions write its rows. A backend
+# whose id is hidden from this role counts (a later answer, never a wrong one). Among xmax,
+# xmax + 1, ... one more than the backends with an id is enough to find one that is neither.
+# pg_current_snapshot() is the statement's own snapshot, the one its rows are read with.
+_LOWEST_UNSETTLED = f"""((
 SELECT min(candidate) FROM (
     SELECT running::text::bigint AS candidate
     FROM pg_snapshot_xip(pg_current_snapshot()) AS running
@@ -44,17 +64,16 @@ WHERE candidate IS DISTINCT FROM pg_current_xact_id_if_assigned()::text::bigint
     WHERE elsewhere.backend_xid::text::bigint = candidate % 4294967296
       AND elsewhere.datname <> current_database()
   )
-)"""
+) * {BLOCK})"""
 
 
-def oldest_unfinished(dialect: str) -> ColumnElement[int] | None:
-    """The lowest id of a transaction that may still add rows, other than this one, as of
-    the statement's snapshot (pg_current_snapshot() is that snapshot, the same in every
-    call): every transaction of this database below it has committed or rolled back, and
-    any transaction yet to write gets a higher id.
+def lowest_unsettled_number(dialect: str) -> ColumnElement[int] | None:
+    """The lowest number a transaction other than this one may still commit, as of the
+    statement's snapshot: every row numbered below it is final (its writer committed or
+    rolled back, and a transaction yet to write gets a higher id). None on SQLite.
 
-    This one is left out so that a unit that wrote rows sees them (the tests' rolled-back
-    transaction writes and reads in one); a unit that only reads has no id anyway."""
+    This transaction is left out so that a unit that wrote rows sees them (the tests'
+    rolled-back transaction writes and reads in one); a unit that only reads has no id."""
     if dialect == "sqlite":
         return None
-    return literal_column(_OLDEST_UNFINISHED, BigInteger)
+    return literal_column(_LOWEST_UNSETTLED, BigInteger)
