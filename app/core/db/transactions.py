@@ -42,38 +42,38 @@ def take_numbers(connection: Connection, counter: str, count: int) -> int | None
 
 
 # The lowest id of a transaction that may still commit rows this statement cannot see. Those
-# are the snapshot's running ids (xip) and every id from its xmax up; this transaction's own
-# id is left out (its rows are seen), and so is any a backend of another database holds: a
-# cluster's ids are shared, but only this database's transactions write its rows. A backend
-# whose id is hidden from this role counts (a later answer, never a wrong one). Among xmax,
-# xmax + 1, ... one more than the backends with an id is enough to find one that is neither.
+# are the snapshot's running ids (xip) and every id from its xmax up, bar any a backend of
+# another database holds: a server's ids are shared by its databases, but only this one's
+# transactions write its rows, and a long one elsewhere should not hold this one back. An id
+# not found among the backends (hidden from this role, or its transaction just ended) counts:
+# a later answer, never a wrong one. Among xmax, xmax + 1, ... one more than the backends with
+# an id is enough to find one held by none of another database.
 # pg_current_snapshot() is the statement's own snapshot, the one its rows are read with.
-_LOWEST_UNSETTLED = f"""((
+_LOWEST_UNSETTLED = f"""(CASE WHEN pg_current_xact_id_if_assigned() IS NOT NULL
+THEN {2**63 - 1} ELSE (
 SELECT min(candidate) FROM (
     SELECT running::text::bigint AS candidate
     FROM pg_snapshot_xip(pg_current_snapshot()) AS running
     UNION ALL
     SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint + step
     FROM generate_series(
-        0, (SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL) + 1
+        0, (SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL)
     ) AS step
 ) AS unfinished
-WHERE candidate IS DISTINCT FROM pg_current_xact_id_if_assigned()::text::bigint
-  AND NOT EXISTS (
+WHERE NOT EXISTS (
     SELECT FROM pg_stat_activity AS elsewhere
     WHERE elsewhere.backend_xid::text::bigint = candidate % 4294967296
       AND elsewhere.datname <> current_database()
-  )
-) * {BLOCK})"""
+)) * {BLOCK} END)"""
 
 
 def lowest_unsettled_number(dialect: str) -> ColumnElement[int] | None:
-    """The lowest number a transaction other than this one may still commit, as of the
-    statement's snapshot: every row numbered below it is final (its writer committed or
-    rolled back, and a transaction yet to write gets a higher id). None on SQLite.
+    """The lowest number a transaction may still commit, as of the statement's snapshot:
+    every row numbered below it is final (its writer committed or rolled back, and a
+    transaction yet to write gets a higher id). None on SQLite.
 
-    This transaction is left out so that a unit that wrote rows sees them (the tests'
-    rolled-back transaction writes and reads in one); a unit that only reads has no id."""
+    A unit that has written is not bounded (no reader of the feed writes; the tests'
+    rolled-back transaction writes and then reads, and must see its own rows)."""
     if dialect == "sqlite":
         return None
     return literal_column(_LOWEST_UNSETTLED, BigInteger)
