@@ -72,8 +72,10 @@ class EngineEvent(SQLModel, table=True):
 class FeedEntry(SQLModel, table=True):
     """One line of the event feed: a decision made, or made again, or retracted.
 
-    `seq` is handed out in commit order (see `app.progression.feed`), so a poller that
-    keeps the last one it saw gets every entry exactly once."""
+    `seq` follows the transaction that wrote it on PostgreSQL (commit order on SQLite), and
+    the feed lists an entry only once every transaction numbered below it has finished (see
+    `app.progression.feed`), so a poller that keeps the last one it saw gets every entry
+    exactly once."""
 
     __tablename__ = "feed_entry"
     __table_args__ = (Index(None, "client_id", "seq"),)
@@ -91,8 +93,10 @@ class FeedEntry(SQLModel, table=True):
 
 
 class FeedClock(SQLModel, table=True):
-    """The feed's last sequence number: one row, taken (and so locked) by each writer that
-    adds feed entries until it commits."""
+    """SQLite's last feed number: one row, taken by each writer that adds feed entries
+    (SQLite's writers run one at a time anyway). Kept past deletions, so no number comes
+    back after an erasure removed the highest. PostgreSQL numbers by transaction instead
+    (`app.progression.feed`) and leaves it alone."""
 
     __tablename__ = "feed_clock"
 

@@ -1,18 +1,27 @@
 """The event feed: every decision made, made again or retracted, for all of a caller's
-clients, in the order the writes committed, behind a cursor a poller keeps.
+clients, in one fixed order, behind a cursor a poller keeps.
 
-Sequence numbers come from one counter row (`feed_clock`), taken by an UPDATE in the unit of
-work that adds entries and held until it commits. Why a lock rather than an auto-increment:
-on PostgreSQL writers of different enrolments run at once, and an id handed out at insert
-time can commit after a higher one was already read; a poller past the higher one would
-never see it. With the counter row, a writer that has taken numbers holds the row until it
-commits or rolls back, so the next writer's numbers are all higher and become visible only
-after; every committed entry has a lower number than any entry still in flight. A reader
-never waits (it does not read the counter). The cost: writes that add entries take turns
-from their counter UPDATE (the last thing their replay does) to their commit; writes that
-decide nothing (most pain logs) never touch it. On SQLite writes are serialised anyway.
+The order must never put a new entry behind one a poller has already read, or that poller
+would never see it. An auto-increment does not ensure it on PostgreSQL: writers of different
+enrolments run at once, and a lower number can commit after a higher one was read. A counter
+row held until commit does, but makes every write that decides something wait for every
+other one, whichever client it is for.
+
+So on PostgreSQL an entry's number says which transaction wrote it: the writer's
+transaction id times `BLOCK`, plus its place among that transaction's entries
+(`app/core/db/transactions.py`). Writers never wait for each other. A reader lists only the
+entries numbered below the lowest number a transaction still running may commit: their
+writers have all finished, and any transaction yet to write has a higher id, so nothing can
+later appear below what was listed. A write held open holds back the entries numbered after
+it, for as long as it is open, and never loses them. Entries numbered under the counter row
+before keep their numbers, all below any transaction's, so cursors kept from then still work.
+
+On SQLite one writer runs at a time, so taking numbers from the counter row costs no wait and
+follows commit order, and a reader lists everything. The row, not the highest number stored,
+so that no number comes back after an erasure removes the highest.
 """
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +33,7 @@ from sqlmodel import Session, col
 from app.accounts.access import Caller
 from app.accounts.visibility import find_visible_client, visible_client_ids
 from app.core.actors import EVERYTHING, Actor, Reader, actor_public
+from app.core.db import transactions
 from app.core.pagination import MAX_LIMIT
 from app.models import EngineEvent
 from app.models.base import utcnow
@@ -43,6 +53,7 @@ class Line:
     type: str
 
 
+# SQLite's numbers: its writers run one at a time, so holding the row costs no wait.
 _TAKE = (
     update(FeedClock)
     .where(col(FeedClock.id) == 1)
@@ -53,19 +64,22 @@ _ADD = insert(FeedEntry)
 
 
 def append(session: Session, lines: Sequence[Line], actor: Actor) -> None:
-    """Add `lines` to the feed, numbered after everything committed (see the module's
-    docstring). Called once per unit of work, after its decisions are stored."""
+    """Add `lines` to the feed, numbered after everything a poller may have read (see the
+    module's docstring). Called after the unit's decisions are stored."""
     if not lines:
         return
     session.flush()  # the decisions they refer to, added to the session just before
     connection = session.connection()
-    last = int(connection.execute(_TAKE, {"count": len(lines)}).scalar_one())
+    first = transactions.take_numbers(connection, "hipfix.feed_entries", len(lines))
+    if first is None:
+        last = int(connection.execute(_TAKE, {"count": len(lines)}).scalar_one())
+        first = last - len(lines) + 1
     now = utcnow()
     connection.execute(
         _ADD,
         [
             {
-                "seq": last - len(lines) + number,
+                "seq": first + number,
                 "client_id": line.client_id,
                 "event_id": line.event_id,
                 "type": line.type,
@@ -74,12 +88,13 @@ def append(session: Session, lines: Sequence[Line], actor: Actor) -> None:
                 "actor_key_id": actor.api_key_id,
                 "recorded_at": now,
             }
-            for number, line in enumerate(lines, start=1)
+            for number, line in enumerate(lines)
         ],
     )
 
 
-def _page_query(types: list[str] | None) -> Select[FeedEntry, EngineEvent]:
+@functools.cache
+def _page_query(dialect: str) -> Select[FeedEntry, EngineEvent]:
     query = (
         sa_select(FeedEntry, EngineEvent)
         .join(EngineEvent, col(EngineEvent.id) == FeedEntry.event_id)
@@ -87,8 +102,9 @@ def _page_query(types: list[str] | None) -> Select[FeedEntry, EngineEvent]:
         .order_by(col(FeedEntry.seq))
         .limit(bindparam("limit"))
     )
-    if types:
-        query = query.where(col(FeedEntry.type).in_(types))
+    if (unsettled := transactions.lowest_unsettled_number(dialect)) is not None:
+        # Only finished transactions' entries: nothing can appear below them later.
+        query = query.where(col(FeedEntry.seq) < unsettled)
     return query
 
 
@@ -127,7 +143,9 @@ def list_feed(
 ) -> FeedPage:
     """Entries after `after`, oldest first: a coach's for all its clients, a client's own."""
     principal = caller.principal(session)
-    query = _page_query(types)
+    query = _page_query(session.get_bind().dialect.name)
+    if types:
+        query = query.where(col(FeedEntry.type).in_(types))
     if client_ref is not None:
         client = find_visible_client(session, principal, str(client_ref))
         query = query.where(col(FeedEntry.client_id) == client.id)

@@ -142,9 +142,10 @@ async def list_feed(
     """Every decision for all of a coach's clients (a client: its own), oldest first, each
     once: a decision when it is made, `decision_retracted` when a later re-evaluation (a
     backfill, a deletion) undoes it, and the decision again if it is made again. Keep
-    `next_cursor` and send it as `after`: entries appear in the order their writes
-    committed, so a poller that does so sees each exactly once. The feed follows who your
-    clients are now: a released client's entries leave it, a linked one's join it."""
+    `next_cursor` and send it as `after`: an entry appears only once every write
+    numbered before it has finished, so a poller that does so sees each exactly once. The
+    feed follows who your clients are now: a released client's entries leave it, a linked
+    one's join it."""
     return json_response(
         await db.read(
             feed.list_feed,
