@@ -13,12 +13,28 @@ def _migrate(_: argparse.Namespace) -> int:
 
     applied = upgrade_to_head()
     print(f"migrations: {applied} applied" if applied else "migrations: none to apply")
+    _reconcile_feed()
     loaded = _load_content(_)
     if loaded != 0:
         return loaded
     # After the content: a replay needs the protocol documents. Only histories evaluated by
     # other rules are replayed, so this is a no-op once they are all current.
     return _reevaluate(argparse.Namespace(every=False))
+
+
+def _reconcile_feed() -> None:
+    """Before anything serves or writes (the replay below adds feed entries): after a restore
+    into a fresh PostgreSQL server, new feed entries must be numbered above the restored ones."""
+    from app.core.db import get_engine
+    from app.progression.feed import reconcile_epoch
+
+    engine = get_engine()
+    try:
+        epochs = reconcile_epoch(engine)
+    finally:
+        engine.dispose()
+    if epochs is not None and epochs[0] != epochs[1]:
+        print(f"feed: epoch raised from {epochs[0]} to {epochs[1]}, above the stored entries")
 
 
 def _reevaluate(args: argparse.Namespace) -> int:

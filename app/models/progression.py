@@ -96,7 +96,8 @@ class FeedClock(SQLModel, table=True):
     """SQLite's last feed number: one row, taken by each writer that adds feed entries
     (SQLite's writers run one at a time anyway). Kept past deletions, so no number comes
     back after an erasure removed the highest. PostgreSQL numbers by transaction instead
-    (`app.progression.feed`) and leaves it alone."""
+    (`app.progression.feed`): there it is the epoch added to transaction ids, raised by
+    `hipfix migrate` after a restore into a fresh server."""
 
     __tablename__ = "feed_clock"
 

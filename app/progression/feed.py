@@ -8,13 +8,20 @@ row held until commit does, but makes every write that decides something wait fo
 other one, whichever client it is for.
 
 So on PostgreSQL an entry's number says which transaction wrote it: the writer's
-transaction id times `BLOCK`, plus its place among that transaction's entries
+transaction id plus the epoch, times `BLOCK`, plus its place among that transaction's entries
 (`app/core/db/transactions.py`). Writers never wait for each other. A reader lists only the
 entries numbered below the lowest number a transaction still running may commit: their
 writers have all finished, and any transaction yet to write has a higher id, so nothing can
 later appear below what was listed. A write held open holds back the entries numbered after
 it, for as long as it is open, and never loses them. Entries numbered under the counter row
 before keep their numbers, all below any transaction's, so cursors kept from then still work.
+
+The epoch is the counter row's number on PostgreSQL (its last count where the row numbered
+entries before: new numbers only rise by it), read in the statement that numbers or lists
+entries. Transaction ids are the server's: restored into a fresh server, a database would
+number new entries below the restored ones, and every poller past those would skip them.
+`hipfix migrate`, which runs before anything serves, raises the epoch so that new numbers
+are above the highest stored (`reconcile_epoch`); it never lowers it.
 
 On SQLite one writer runs at a time, so taking numbers from the counter row costs no wait and
 follows commit order, and a reader lists everything. The row, not the highest number stored,
@@ -26,7 +33,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, bindparam, insert, update
+from sqlalchemy import Engine, Select, bindparam, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
@@ -61,6 +68,10 @@ _TAKE = (
     .returning(col(FeedClock.seq))
 )
 _ADD = insert(FeedEntry)
+# PostgreSQL's epoch, added to the transaction id (see the module's docstring).
+_EPOCH = "(SELECT feed_clock.seq FROM feed_clock WHERE feed_clock.id = 1)"
+_EPOCH_HELD = sa_select(col(FeedClock.seq)).where(col(FeedClock.id) == 1).with_for_update()
+_SET_EPOCH = update(FeedClock).where(col(FeedClock.id) == 1).values(seq=bindparam("epoch"))
 
 
 def append(session: Session, lines: Sequence[Line], actor: Actor) -> None:
@@ -70,7 +81,7 @@ def append(session: Session, lines: Sequence[Line], actor: Actor) -> None:
         return
     session.flush()  # the decisions they refer to, added to the session just before
     connection = session.connection()
-    first = transactions.take_numbers(connection, "hipfix.feed_entries", len(lines))
+    first = transactions.take_numbers(connection, "hipfix.feed_entries", len(lines), _EPOCH)
     if first is None:
         last = int(connection.execute(_TAKE, {"count": len(lines)}).scalar_one())
         first = last - len(lines) + 1
@@ -93,6 +104,22 @@ def append(session: Session, lines: Sequence[Line], actor: Actor) -> None:
     )
 
 
+def reconcile_epoch(engine: Engine) -> tuple[int, int] | None:
+    """Raise PostgreSQL's epoch so that new entries are numbered above every stored one, as
+    after a restore into a fresh server: the epoch before and after, in one transaction. Never
+    lowers it. Run by `hipfix migrate`, while no process serves. None on SQLite."""
+    with engine.begin() as connection:
+        highest = connection.execute(sa_select(func.max(FeedEntry.seq))).scalar_one()
+        needed = transactions.offset_above(connection, highest or 0)
+        if needed is None:
+            return None
+        # Held to the end: another run waits, then starts from this one's epoch.
+        before = int(connection.execute(_EPOCH_HELD).scalar_one())
+        if needed > before:
+            connection.execute(_SET_EPOCH, {"epoch": needed})
+    return before, max(before, needed)
+
+
 @functools.cache
 def _page_query(dialect: str) -> Select[FeedEntry, EngineEvent]:
     query = (
@@ -102,7 +129,7 @@ def _page_query(dialect: str) -> Select[FeedEntry, EngineEvent]:
         .order_by(col(FeedEntry.seq))
         .limit(bindparam("limit"))
     )
-    if (unsettled := transactions.lowest_unsettled_number(dialect)) is not None:
+    if (unsettled := transactions.lowest_unsettled_number(dialect, _EPOCH)) is not None:
         # Only finished transactions' entries: nothing can appear below them later.
         query = query.where(col(FeedEntry.seq) < unsettled)
     return query

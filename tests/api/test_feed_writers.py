@@ -1,7 +1,11 @@
 """The feed under writers that run at once, mostly on a database of its own with real
 commits (not the rolled-back transaction of the other tests): writers that decide something
-never wait for each other, and a poller still gets every entry exactly once, in order."""
+never wait for each other, and a poller still gets every entry exactly once, in order, after
+a restore into a fresh server too."""
 
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -16,6 +20,7 @@ from sqlmodel import Session
 from app.content.loader import load_content
 from app.core.actors import SYSTEM
 from app.core.db import build_engine
+from app.core.db.transactions import BLOCK
 from app.core.migrations import upgrade_to_head
 from app.main import create_app
 from app.models import EngineEvent
@@ -26,6 +31,8 @@ from tests.databases import KINDS, fresh_database, require
 # How long a write may take while another is held open before the test calls it stuck:
 # without the fix it would wait for as long as the other is held.
 STUCK_SECONDS = 20
+
+HIPFIX = Path(sys.executable).parent / "hipfix"
 
 
 @pytest.fixture(scope="module", params=KINDS)
@@ -245,3 +252,88 @@ def test_a_write_held_open_in_another_database_does_not_hold_back_the_feed(
                 held.rollback()
         finally:
             elsewhere.dispose()
+
+
+# How far ahead of this server's transaction ids the restored entries were numbered: as
+# by a server that had run a million more transactions.
+RESTORED_AHEAD = 1_000_000
+
+
+def _epoch(engine) -> int:
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT seq FROM feed_clock WHERE id = 1")).scalar_one()
+
+
+def test_after_a_restore_into_a_fresh_server_migrate_numbers_new_entries_above_the_restored(
+    served, api: TestClient
+):
+    """A dump restored into a fresh server holds entries numbered with that server's higher
+    transaction ids. `hipfix migrate` raises the epoch, so a poller whose cursor is past them
+    still gets every new entry."""
+    kind, engine = served
+    if kind != "postgresql":
+        pytest.skip("PostgreSQL's transaction ids")
+    coach = signup(api, "coach")
+    restored = [managed_client(api, coach, timezone="UTC")["id"] for _ in range(2)]
+    for ref in restored:
+        enrol(api, coach, ref)
+    with engine.begin() as connection:  # as the old server numbered them
+        for ref in restored:
+            connection.execute(
+                text("UPDATE feed_entry SET seq = seq + :ahead WHERE client_id = :ref"),
+                {"ahead": RESTORED_AHEAD * BLOCK, "ref": uuid.UUID(ref)},
+            )
+        highest = connection.execute(text("SELECT max(seq) FROM feed_entry")).scalar_one()
+    cursor = str(highest)  # a poller that had read them all on the old server
+
+    # Without reconciling, a new entry is numbered below the restored ones: skipped for good.
+    skipped = managed_client(api, coach, timezone="UTC")["id"]
+    enrol(api, coach, skipped)
+    assert _poll(api, coach, cursor)["items"] == []
+
+    epoch = _epoch(engine)
+    migrated = subprocess.run(
+        [HIPFIX, "migrate"],
+        env={**os.environ, "HIPFIX_DATABASE_URL": engine.url.render_as_string(False)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+
+    later = managed_client(api, coach, timezone="UTC")["id"]
+    enrol(api, coach, later)
+    assert [(e["client_id"], e["type"]) for e in _poll(api, coach, cursor)["items"]] == [
+        (later, "enrolled")
+    ]
+    # Read from the start, the restored entries are listed too, in their place.
+    everything = [e["client_id"] for e in _everything_after(api, coach, "0")]
+    assert everything == [skipped, *restored, later]
+    assert f"feed: epoch raised from {epoch} to {_epoch(engine)}" in migrated.stdout
+
+
+def test_reconciling_the_epoch_again_changes_nothing_and_never_lowers_it(served, api: TestClient):
+    kind, engine = served
+    coach = signup(api, "coach")
+    enrol(api, coach, managed_client(api, coach, timezone="UTC")["id"])
+    poller = Poller(api, coach)
+    if kind == "sqlite":  # the counter row numbers entries there: left alone
+        clock = _epoch(engine)
+        assert feed.reconcile_epoch(engine) is None
+        assert _epoch(engine) == clock
+        enrol(api, coach, managed_client(api, coach, timezone="UTC")["id"])
+        assert [e["sequence"] for e in poller.poll()] == [clock + 1]
+        return
+
+    first = feed.reconcile_epoch(engine)
+    assert first is not None
+    epoch = first[1]
+    assert feed.reconcile_epoch(engine) == (epoch, epoch)
+    with engine.begin() as connection:  # higher than the entries need
+        connection.execute(text("UPDATE feed_clock SET seq = seq + 10 WHERE id = 1"))
+    assert feed.reconcile_epoch(engine) == (epoch + 10, epoch + 10)
+
+    # Numbered and listed with the same epoch: the next entry is listed.
+    later = managed_client(api, coach, timezone="UTC")["id"]
+    enrol(api, coach, later)
+    assert [e["client_id"] for e in poller.poll()] == [later]
