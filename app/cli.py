@@ -25,14 +25,20 @@ def _migrate(_: argparse.Namespace) -> int:
 def _reconcile_feed() -> None:
     """Before anything serves or writes (the replay below adds feed entries): after a restore
     into a fresh PostgreSQL server, new feed entries must be numbered above the restored ones."""
-    from app.core.db import get_engine
+    import asyncio
+
+    from app.core.caches import Caches
+    from app.core.db import Database, get_engine
     from app.progression.feed import reconcile_epoch
 
-    engine = get_engine()
-    try:
-        epochs = reconcile_epoch(engine)
-    finally:
-        engine.dispose()
+    async def run() -> tuple[int, int] | None:
+        database = Database(get_engine(), threads=1, caches=Caches())
+        try:
+            return await database.write(reconcile_epoch)
+        finally:
+            database.close()
+
+    epochs = asyncio.run(run())
     if epochs is not None and epochs[0] != epochs[1]:
         print(f"feed: epoch raised from {epochs[0]} to {epochs[1]}, above the stored entries")
 

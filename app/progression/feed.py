@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, Select, bindparam, func, insert, update
+from sqlalchemy import Select, bindparam, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
@@ -104,19 +104,19 @@ def append(session: Session, lines: Sequence[Line], actor: Actor) -> None:
     )
 
 
-def reconcile_epoch(engine: Engine) -> tuple[int, int] | None:
+def reconcile_epoch(session: Session) -> tuple[int, int] | None:
     """Raise PostgreSQL's epoch so that new entries are numbered above every stored one, as
-    after a restore into a fresh server: the epoch before and after, in one transaction. Never
-    lowers it. Run by `hipfix migrate`, while no process serves. None on SQLite."""
-    with engine.begin() as connection:
-        highest = connection.execute(sa_select(func.max(FeedEntry.seq))).scalar_one()
-        needed = transactions.offset_above(connection, highest or 0)
-        if needed is None:
-            return None
-        # Held to the end: another run waits, then starts from this one's epoch.
-        before = int(connection.execute(_EPOCH_HELD).scalar_one())
-        if needed > before:
-            connection.execute(_SET_EPOCH, {"epoch": needed})
+    after a restore into a fresh server: the epoch before and after. Never lowers it. Run by
+    `hipfix migrate` in a unit of work of its own, while no process serves. None on SQLite."""
+    connection = session.connection()
+    highest = connection.execute(sa_select(func.max(FeedEntry.seq))).scalar_one()
+    needed = transactions.offset_above(connection, highest or 0)
+    if needed is None:
+        return None
+    # Held to the end: another run waits, then starts from this one's epoch.
+    before = int(connection.execute(_EPOCH_HELD).scalar_one())
+    if needed > before:
+        connection.execute(_SET_EPOCH, {"epoch": needed})
     return before, max(before, needed)
 
 
