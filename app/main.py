@@ -90,6 +90,7 @@ def create_app(
         Edge,
         max_body_bytes=settings.max_body_bytes,
         write_rate_limit=settings.write_rate_limit,
+        replay_budget=settings.replay_budget,
     )
     # Added last, so it runs first: a browser may read every answer, the edge's 413 and 429
     # included.

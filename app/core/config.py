@@ -69,6 +69,21 @@ class Settings(BaseSettings):
         "writes of ~5 ms) and a twentieth over a minute.",
     )
 
+    replay_budget: RateString = Field(
+        default="10000 per 2 minutes",
+        description="Stored items the engine may re-evaluate for one bearer token or API key "
+        "(per address when signed out) and worker process within the window, as `limits` rate "
+        "strings joined by ';'; empty turns the budget off. A caller past it gets 429 with "
+        "Retry-After on its next write until enough of its replays are out of the window. "
+        "Each write is charged what it replayed: an append the items it adds, a backdated "
+        "write at most 150, a coach's change of parameters the whole history (up to about "
+        "12,000 items, over a second of SQLite's writer). Out of reach of honest use: a coach "
+        "changing the parameters of 15 clients with three months of ordinary logs, or a day's "
+        "backfill of 60 backdated logs. At the budget one caller holds the writer about 2% of "
+        "the time (10,000 items, and the one write that crossed the budget, in 2 minutes at "
+        "some 8,000 items a second).",
+    )
+
     webhooks_worker: bool = Field(
         default=True,
         description="Run the webhook delivery worker in each process (off: deliveries wait in "

@@ -11,7 +11,10 @@ their own bundled scripts and styles, and nothing else.
 
 Writes: a principal writing faster than `HIPFIX_WRITE_RATE_LIMIT` gets 429 with `Retry-After`
 (app/core/rate_limit.py), decided from the method, path and headers alone, before the body is
-read or any route runs, and answered after a short hold.
+read or any route runs, and answered after a short hold. A principal whose writes made the
+engine re-evaluate more than `HIPFIX_REPLAY_BUDGET` items within its window gets the same
+429 until enough of them are out of it (app/core/replay_budget.py): each write's replays
+are counted while it runs, and charged when it returns.
 """
 
 import anyio
@@ -21,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.problems import problem_response
 from app.core.rate_limit import HOLD_SECONDS, WriteLimiter, principal, retry_after
+from app.core.replay_budget import ReplayBudget, tallied
 
 _COMMON = [
     (b"x-content-type-options", b"nosniff"),
@@ -47,10 +51,17 @@ class BodyTooLargeError(HTTPException):
 
 
 class Edge:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, write_rate_limit: str = "") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        write_rate_limit: str = "",
+        replay_budget: str = "",
+    ) -> None:
         self.app = app
         self.limit = max_body_bytes
         self.writes = WriteLimiter(write_rate_limit) if write_rate_limit.strip() else None
+        self.replays = ReplayBudget(replay_budget) if replay_budget.strip() else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,16 +81,45 @@ class Edge:
         if refusal is not None:
             await refusal(scope, receive, with_headers)
             return
-        if self.writes is not None and self.writes.counts(scope):
-            who = principal(scope)
-            wait = self.writes.wait(who)
-            if wait is not None:
-                await _too_many(wait)(scope, receive, with_headers)
-                return
-            async with self.writes.turn(who):
-                await self.app(scope, self._counted(receive), with_headers)
+        if (self.writes is not None or self.replays is not None) and WriteLimiter.counts(scope):
+            await self._write(scope, receive, with_headers)
             return
         await self.app(scope, self._counted(receive), with_headers)
+
+    async def _write(self, scope: Scope, receive: Receive, send: Send) -> None:
+        who = principal(scope)
+        # The replay budget first: a caller it refuses uses up none of its writes.
+        if self.replays is not None and (wait := self.replays.wait(who)) is not None:
+            await _too_many(wait, _REPLAYED)(scope, receive, send)
+            return
+        if self.writes is None:
+            await self._charged(who, scope, receive, send)
+            return
+        if (wait := self.writes.wait(who)) is not None:
+            await _too_many(wait, _WRITES)(scope, receive, send)
+            return
+        async with self.writes.turn(who):
+            await self._charged(who, scope, receive, send)
+
+    async def _charged(self, who: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """The write, its replays charged to `who` however it ends: before its answer goes
+        out (its units of work are done by then), so its caller's next write finds them."""
+        replays = self.replays
+        if replays is None:
+            await self.app(scope, self._counted(receive), send)
+            return
+
+        async def charging(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                replays.charge(who, tally.items)
+                tally.items = 0
+            await send(message)
+
+        with tallied() as tally:
+            try:
+                await self.app(scope, self._counted(receive), charging)
+            finally:
+                replays.charge(who, tally.items)  # what no answer was sent for
 
     def _refusal(self, scope: Scope) -> ASGIApp | None:
         declared = None
@@ -116,7 +156,14 @@ class Edge:
         return counted
 
 
-def _too_many(wait: float) -> ASGIApp:
+_WRITES = "Too many writes from this caller"
+_REPLAYED = (
+    "This caller's recent changes made the engine re-evaluate more stored items than one "
+    "caller may in a while (everyone's writes wait for a re-evaluation)"
+)
+
+
+def _too_many(wait: float, why: str) -> ASGIApp:
     hold = min(wait, HOLD_SECONDS)
 
     async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
@@ -127,7 +174,7 @@ def _too_many(wait: float) -> ASGIApp:
             Request(scope),
             429,
             "too-many-requests",
-            f"Too many writes from this caller; nothing was stored. Try again in "
+            f"{why}; nothing was stored. Try again in "
             f"{seconds} second{'s' if seconds != 1 else ''}.",
             headers={"Retry-After": str(seconds)},
         )

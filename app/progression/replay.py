@@ -22,6 +22,7 @@ from sqlmodel import Session, col, delete, select
 from app.core.actors import SYSTEM, Actor
 from app.core.db.writers import lock_for_update
 from app.core.problems import ProblemError
+from app.core.replay_budget import note_replayed
 from app.models import (
     Assessment,
     Client,
@@ -208,6 +209,9 @@ def reevaluate(
     # After the timeline's end, what this write added is all there is: no need to read it.
     appended = at_end and bool(added)
     items = sorted(added, key=position_of) if appended else items_after(session, enrollment, after)
+    # The stored items re-evaluated (what this write added is new work, bounded by its body),
+    # charged to the caller whatever follows: the edge refuses one that replays too much.
+    note_replayed(0 if appended else len(items) - len(added))
     decisions: list[Decision] = []
     snapshots: dict[date, dict[str, Any]] = {}
     day: date | None = None

@@ -134,7 +134,13 @@ async def update_enrollment(
     their values. The engine replays the whole history under them; decisions it no longer
     makes are retracted (in the feed and webhooks too), and `param_changes` records the
     change and how many decisions were added and retracted. The same values again change
-    nothing."""
+    nothing.
+
+    The replay holds every other write back while it runs (up to about 12,000 items, over a
+    second), so it is charged to the caller: one whose writes re-evaluated 10,000 items or
+    more within 2 minutes (`HIPFIX_REPLAY_BUDGET`'s default; an ordinary history is a few
+    hundred) gets 429 with `Retry-After` on its next write until enough of them are out of
+    that window. Other callers are not affected."""
     return json_response(await db.write(service.update_enrollment, access, enrollment_id, payload))
 
 

@@ -89,27 +89,33 @@ def serving(
         server.stop()
 
 
-def enrolled_client(
-    base: str, name: str, timezone: str, started_at: datetime | None = None
-) -> dict[str, str]:
-    """A client account signed up, signed in and enrolled over HTTP: its auth headers."""
+def signed_in(base: str, name: str, role: str = "client", timezone: str = "UTC") -> dict[str, str]:
+    """An account signed up and signed in over HTTP: its auth headers."""
     account = {
-        "email": f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.com",
+        "email": f"{name.lower().replace(' ', '-')}-{uuid.uuid4().hex[:8]}@example.com",
         "password": "correct horse battery",
         "display_name": name,
-        "role": "client",
+        "role": role,
         "timezone": timezone,
     }
-    enrolment: dict[str, object] = {"protocol": "hip-impingement", "baseline_pain": 6}
-    if started_at is not None:
-        enrolment["started_at"] = started_at.isoformat()
     with httpx.Client(base_url=base, timeout=30) as http:
         created = http.post("/v1/accounts", json=account)
         assert created.status_code == 201, created.text
         login = {"username": account["email"], "password": account["password"]}
         token = http.post("/v1/auth/token", data=login)
         assert token.status_code == 200, token.text
-        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+def enrolled_client(
+    base: str, name: str, timezone: str, started_at: datetime | None = None
+) -> dict[str, str]:
+    """A client account signed up, signed in and enrolled over HTTP: its auth headers."""
+    headers = signed_in(base, name, "client", timezone)
+    enrolment: dict[str, object] = {"protocol": "hip-impingement", "baseline_pain": 6}
+    if started_at is not None:
+        enrolment["started_at"] = started_at.isoformat()
+    with httpx.Client(base_url=base, timeout=30) as http:
         enrolled = http.post("/v1/clients/me/enrollments", json=enrolment, headers=headers)
         assert enrolled.status_code == 201, enrolled.text
     return headers

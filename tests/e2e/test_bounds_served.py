@@ -9,7 +9,10 @@ before yesterday re-evaluates close to `REPLAY_CAP` items (the most backdated wr
 accepted). From a process of its own, A then loops: a simulation at the simulator's bounds
 (signed out), the FHIR bundle's largest first page, the report, the chart and the export
 over the fullest window accepted (just under `WINDOW_ITEMS` logs), a pain log dated at the
-history bound (refused) and the most backdated accepted pain log, posted and deleted.
+history bound (refused) and the most backdated accepted pain log, posted and deleted. Beside
+that loop, from the end of its first round, A's coach changes A's parameters over and over,
+each change a replay of the whole history (the only write that still makes one): the replay
+budget lets the first through, as B's phase begins, and refuses the rest with 429.
 
 Account B, from this process: `GET /v1/me`, its progress and a pain-log POST, in turn at a
 steady pace, first alone and then during A's loop. For each, B's p95 during the loop must be
@@ -18,6 +21,7 @@ within 2x its p95 alone or 50 ms, whichever is larger, and every answer a succes
 
 import multiprocessing
 import statistics
+import threading
 import time
 import uuid
 from collections import Counter
@@ -28,12 +32,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.core.config import Settings
 from app.core.types import HISTORY_DAYS
 from app.progression.schemas import SIMULATION_DAYS, SIMULATION_ITEMS
 from tests.databases import KINDS, fresh_database, require
-from tests.e2e.server import enrolled_client, serving
+from tests.e2e.server import enrolled_client, serving, signed_in
 
 pytestmark = pytest.mark.e2e
+# The replay budget as deployed (the suite turns it off: tests/__init__.py).
+SERVED = {"HIPFIX_REPLAY_BUDGET": Settings.model_fields["replay_budget"].default}
 
 PAIN_LOGS = "/v1/clients/me/pain-logs"
 PER_DAY = 100  # the day cap
@@ -70,6 +77,19 @@ def _worst_history(base: str) -> tuple[dict[str, str], datetime]:
     return headers, today - timedelta(days=2)
 
 
+def _coach_of(base: str, client: dict[str, str]) -> tuple[dict[str, str], str]:
+    """A coach the client linked to: its headers and the path of the client's enrolment."""
+    coach = signed_in(base, "Coach A", "coach")
+    with httpx.Client(base_url=base, timeout=30) as http:
+        invited = http.post("/v1/invitations", json={"display_name": "A"}, headers=coach)
+        assert invited.status_code == 201, invited.text
+        code = invited.json()["code"]
+        accepted = http.post(f"/v1/invitations/{code}/accept", headers=client)
+        assert accepted.status_code == 200, accepted.text
+        [enrolment] = http.get("/v1/clients/me/enrollments", headers=client).json()["items"]
+    return coach, f"/v1/clients/{accepted.json()['id']}/enrollments/{enrolment['id']}"
+
+
 def _simulation() -> dict:
     started = datetime.now(UTC).replace(microsecond=0) - timedelta(days=SIMULATION_DAYS)
     step = timedelta(days=SIMULATION_DAYS - 1) / SIMULATION_ITEMS
@@ -91,28 +111,52 @@ def _simulation() -> dict:
     }
 
 
-def _loop(base: str, headers: dict[str, str], backdate: str, ready, stop, results) -> None:
-    """In a process of its own: A's worst cases, one after another, until told to stop."""
+def _loop(
+    base: str,
+    headers: dict[str, str],
+    backdate: str,
+    coach: dict[str, str],
+    enrolment: str,
+    ready,
+    stop,
+    results,
+) -> None:
+    """In a process of its own: A's worst cases, one after another, until told to stop; and
+    from its first round on, beside them, its coach's changes of its parameters."""
     statuses: Counter[str] = Counter()
     slowest: dict[str, float] = {}
+    lock = threading.Lock()
     simulation = _simulation()
     too_old = (datetime.now(UTC) - timedelta(days=HISTORY_DAYS, hours=1)).isoformat()
     deadline = time.monotonic() + LOOP_SECONDS
     # The fullest window accepted: the last days hold a little under WINDOW_ITEMS.
     window = {"from": (datetime.now(UTC) - timedelta(days=WINDOW_DATES - 1)).date().isoformat()}
+
+    def note(what: str, call: Callable[[], httpx.Response]) -> httpx.Response:
+        began = time.perf_counter()
+        response = call()
+        took = (time.perf_counter() - began) * 1000
+        with lock:
+            slowest[what] = round(max(slowest.get(what, 0.0), took))
+            statuses[f"{what} {response.status_code}"] += 1
+        return response
+
+    def changes() -> None:
+        """The coach's loop: each change accepted replays the whole history, and the
+        refusals (held a second each) do not slow A's other worst cases down."""
+        gate = 10
+        with httpx.Client(base_url=base, headers=coach, timeout=60) as coaching:
+            while not stop.is_set() and time.monotonic() < deadline:
+                change = {"params": {"gate_min_days": 21 - gate}}
+                changed = note("parameters", lambda b=change: coaching.patch(enrolment, json=b))
+                if changed.status_code == 200:
+                    gate = 21 - gate  # a change again next time, never the same values
+
+    coaching = threading.Thread(target=changes)
     with (
         httpx.Client(base_url=base, timeout=60) as anonymous,
         httpx.Client(base_url=base, headers=headers, timeout=60) as http,
     ):
-
-        def note(what: str, call: Callable[[], httpx.Response]) -> httpx.Response:
-            began = time.perf_counter()
-            response = call()
-            took = (time.perf_counter() - began) * 1000
-            slowest[what] = round(max(slowest.get(what, 0.0), took))
-            statuses[f"{what} {response.status_code}"] += 1
-            return response
-
         n = 0
         while not stop.is_set() and time.monotonic() < deadline:
             n += 1
@@ -130,7 +174,10 @@ def _loop(base: str, headers: dict[str, str], backdate: str, ready, stop, result
             if made.status_code == 201:
                 path = f"{PAIN_LOGS}/{made.json()['id']}"
                 note("backdated delete", lambda p=path: http.delete(p))
+            if n == 1:  # as B's phase begins: the change the budget lets through lands in it
+                coaching.start()
             ready.set()
+    coaching.join()
     results.put((dict(statuses), slowest))
 
 
@@ -188,9 +235,10 @@ def test_one_callers_worst_cases_leave_anothers_requests_alone(kind: str, tmp_pa
     require(kind)
     with (
         fresh_database(kind, tmp_path) as url,
-        serving(url, tmp_path / "server.log") as server,
+        serving(url, tmp_path / "server.log", env=SERVED) as server,
     ):
         heavy, backdate = _worst_history(server.base)
+        coach, enrolment = _coach_of(server.base, heavy)
         b = enrolled_client(server.base, "B", "UTC", datetime.now(UTC) - timedelta(days=2))
         diary = Diary()
         with httpx.Client(base_url=server.base, headers=b, timeout=30) as http:
@@ -201,7 +249,16 @@ def test_one_callers_worst_cases_leave_anothers_requests_alone(kind: str, tmp_pa
             ready, stop, results = context.Event(), context.Event(), context.Queue()
             loop = context.Process(
                 target=_loop,
-                args=(server.base, heavy, backdate.isoformat(), ready, stop, results),
+                args=(
+                    server.base,
+                    heavy,
+                    backdate.isoformat(),
+                    coach,
+                    enrolment,
+                    ready,
+                    stop,
+                    results,
+                ),
             )
             loop.start()
             try:
@@ -225,6 +282,7 @@ def test_one_callers_worst_cases_leave_anothers_requests_alone(kind: str, tmp_pa
         assert heavy_statuses.get(what, 0) >= 1, heavy_statuses
     assert heavy_statuses.get("too old 422", 0) >= 1, heavy_statuses
     assert heavy_statuses.get("backdated post 201", 0) >= 1, heavy_statuses
+    assert heavy_statuses.get("parameters 200", 0) >= 1, heavy_statuses
     assert not any(s.endswith((" 500", " 503")) for s in heavy_statuses), heavy_statuses
     # B: every answer a success, and its p95 within 2x alone or 50 ms.
     for statuses in (solo_statuses, during_statuses):
