@@ -1,0 +1,64 @@
+"""A lane's thread keeps its connection between units of work, and one found broken is
+replaced (app/core/db/kept.py): units on an Engine, as the served app runs them."""
+
+import asyncio
+import time
+from typing import Any
+
+from sqlalchemy import Engine, text
+from sqlmodel import Session
+
+from app.core.caches import Caches
+from app.core.db import Database
+
+
+def _driver_connection(session: Session) -> Any:
+    session.execute(text("SELECT 1")).one()
+    return session.connection().connection.dbapi_connection
+
+
+
+def test_units_on_one_thread_share_its_connection_and_each_ends_its_transaction(engine: Engine):
+    database = Database(engine, threads=1, caches=Caches())
+    checked_out = engine.pool.checkedout()  # type: ignore[attr-defined]
+
+    async def main() -> list[Any]:
+        return [await database.read(_driver_connection) for _ in range(3)]
+
+    first, second, third = asyncio.run(main())
+    assert first is second is third
+    # Kept, not returned to the pool, and no transaction left open on it between units.
+    assert engine.pool.checkedout() == checked_out + 1  # type: ignore[attr-defined]
+    kept = first
+    assert asyncio.run(database.read(_driver_connection)) is kept
+    database.close()
+    for _ in range(100):  # the thread lets go of its connection as it stops
+        if engine.pool.checkedout() == checked_out:  # type: ignore[attr-defined]
+            break
+        time.sleep(0.05)
+    assert engine.pool.checkedout() == checked_out  # type: ignore[attr-defined]
+
+
+def test_a_broken_kept_connection_is_replaced_and_the_read_runs_again(engine: Engine):
+    database = Database(engine, threads=1, caches=Caches())
+    calls: list[Any] = []
+
+    def breaks_once(session: Session) -> Any:
+        connection = session.connection().connection.dbapi_connection
+        calls.append(connection)
+        if len(calls) == 1:
+            connection.close()  # as when the server went away between two units
+        return _driver_connection(session)
+
+    async def main() -> tuple[Any, Any, Any]:
+        before = await database.read(_driver_connection)
+        answer = await database.read(breaks_once)
+        after = await database.read(_driver_connection)
+        return before, answer, after
+
+    before, answer, after = asyncio.run(main())
+    assert len(calls) == 2
+    assert calls[0] is before
+    assert answer is not before  # a new connection answered the retried read
+    assert after is answer  # and is kept in its turn
+    database.close()
