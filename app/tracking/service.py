@@ -27,6 +27,7 @@ from app.models.base import utcnow
 from app.progression import engine, plans, replay, session_rule, timeline
 from app.progression.model import Item, Position, SessionEntry, position_of
 from app.progression.params import ProgressionParams
+from app.tracking import lists
 from app.tracking.schemas import (
     AssessmentCreate,
     AssessmentPage,
@@ -395,6 +396,10 @@ def list_pain_logs(
     limit: int,
     cursor: str | None,
 ) -> PainLogPage:
+    if since is None and until is None and context is None:  # a phone's list: the lean read
+        page = lists.pain_log_page(session, access, limit, cursor)
+        if page is not None:
+            return page
     client = access.client(session)
     query = (
         select(PainLog)
