@@ -17,7 +17,6 @@ def _driver_connection(session: Session) -> Any:
     return session.connection().connection.dbapi_connection
 
 
-
 def test_units_on_one_thread_share_its_connection_and_each_ends_its_transaction(engine: Engine):
     database = Database(engine, threads=1, caches=Caches())
     checked_out = engine.pool.checkedout()  # type: ignore[attr-defined]
