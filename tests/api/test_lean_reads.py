@@ -67,3 +67,17 @@ def test_a_coach_and_an_api_key_list_a_managed_clients_pain_logs(client):
     for filters in ({}, {"since": EARLY}):
         assert_problem(client.get(path, params=filters, headers=stranger.headers), 404)
         assert_problem(client.get(path, params=filters, headers={"Authorization": "Bearer x"}), 401)
+
+
+def test_me_answers_the_account_as_sign_up_did(client):
+    for role in ("client", "coach"):
+        actor = signup(client, role=role)
+        answer = client.get("/v1/me", headers=actor.headers)
+        assert answer.status_code == 200
+        assert answer.json() == actor.account
+        assert (answer.json()["client_id"] is None) == (role == "coach")
+    key = client.post("/v1/api-keys", json={"name": "sync"}, headers=actor.headers).json()
+    assert client.get("/v1/me", headers={"Authorization": f"Bearer {key['key']}"}).json() == (
+        actor.account
+    )
+    assert_problem(client.get("/v1/me", headers={"Authorization": "Bearer nope"}), 401)
