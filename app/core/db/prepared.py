@@ -63,14 +63,20 @@ class Prepared:
         self, execute: "ExecuteAll", as_read: frozenset[int], **params: Any
     ) -> list[tuple[Any, ...]]:
         """Every row, converted by its columns' types but for the columns `as_read`."""
-        readers = [None if i in as_read else read for i, read in enumerate(self._readers)]
-        return [
-            tuple(
-                value if read is None or value is None else read(value)
-                for read, value in zip(readers, row, strict=True)
-            )
-            for row in execute(self.sql, self._params(params))
+        # Only the columns that have a conversion are visited: most have none.
+        readers = [
+            (i, read)
+            for i, read in enumerate(self._readers)
+            if read is not None and i not in as_read
         ]
+        converted = []
+        for row in execute(self.sql, self._params(params)):
+            values = list(row)
+            for i, read in readers:
+                if values[i] is not None:
+                    values[i] = read(values[i])
+            converted.append(tuple(values))
+        return converted
 
     def convert(self, raw: tuple[Any, ...]) -> tuple[Any, ...]:
         return tuple(
