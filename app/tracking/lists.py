@@ -1,16 +1,18 @@
-"""The pain-log list's lean read: the caller, the client and the page in one statement.
+"""The lean reads of a client's lists (pain logs, sessions): the caller, the client and the
+page in one statement.
 
 Done as the other lists are, a page of 20 costs two ORM queries (caller and client, then the
 page) and an ORM object plus a validation from its attributes for each row: several times
 what the statement takes. Here, inside the same unit of work, one joined SELECT run as a
 `Prepared` statement (app/core/db/prepared.py) finds the caller's live credential, the
-client they may see and a page of its pain logs, and the page is validated once from the
-rows' values. A page with no rows (an unknown token, a client not visible, the end of the
-list) falls back to the ORM read, which says which it is.
+client they may see and a page of its items, and the page is validated once from the rows'
+values. A page with no rows (an unknown token, a client not visible, the end of the list)
+falls back to the ORM read, which says which it is.
 """
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,99 +25,176 @@ from app.accounts.visibility import visible_to_account
 from app.core.db.prepared import rows
 from app.core.pagination import keyset_after, keyset_cursor
 from app.core.security import LIVE_CREDENTIAL, note_key_use, secret_hash
-from app.models import Account, Client, Credential, PainLog
-from app.tracking.schemas import PainLogPage
+from app.models import Account, Client, Credential, ExerciseSession, PainLog
+from app.tracking.schemas import PainLogPage, SessionPage
 
-_COLUMNS = (
-    "id",
-    "client_id",
-    "enrollment_id",
-    "session_id",
-    "score",
-    "context",
-    "recorded_at",
-    "side",
-    "location",
-    "flags",
-    "note",
-    "created_at",
-)
-_ACTOR = 12  # the row's actor columns start here; the caller's credential follows
-_CALLER = _ACTOR + 3
-# UUIDs the page's validation parses anyway: left as the driver reads them.
-_UUIDS = frozenset({0, 1, 2, 3, _ACTOR + 1, _ACTOR + 2})
+# Every list item ends with who wrote it, then the caller's credential (for an API key's
+# last use): these columns follow the item's own.
+_TAIL = ("actor_role", "created_by", "actor_key_id")
 
 
-def _page(*, me: bool, after: bool) -> Select[Any]:
-    statement: Select[Any] = (
-        sa_select(
-            *(getattr(PainLog, name) for name in _COLUMNS),
-            col(PainLog.actor_role),
-            col(PainLog.created_by),
-            col(PainLog.actor_key_id),
-            col(Credential.id),
-            col(Credential.kind),
-            col(Credential.last_used_at),
-        )
-        .select_from(Credential)
-        .join(Account, col(Account.id) == Credential.account_id)
-        .join(Client, visible_to_account(me=me))
-        .join(
-            PainLog,
-            and_(col(PainLog.client_id) == Client.id, col(PainLog.deleted_at).is_(None)),
-        )
-        .where(LIVE_CREDENTIAL)
-        .order_by(col(PainLog.recorded_at).desc(), col(PainLog.id).desc())
-        .limit(bindparam("limit"))
-    )
-    if not me:
-        statement = statement.where(col(Client.id) == bindparam("client_id"))
-    if after:
-        moment, ident = col(PainLog.recorded_at), col(PainLog.id)
-        statement = statement.where(
-            or_(
-                moment < bindparam("moment_after"),
-                and_(moment == bindparam("moment_after"), ident < bindparam("id_after")),
+class _List:
+    """A client's list, newest first by `moment` then id, as statements built once."""
+
+    def __init__(
+        self, model: Any, columns: tuple[str, ...], moment: str, as_read: frozenset[str]
+    ) -> None:
+        self.columns = columns
+        self.moment = columns.index(moment)
+        # Columns the page's validation parses anyway (UUIDs' text): left as the driver
+        # reads them. Ids other code needs as UUIDs are not among them.
+        self.as_read = frozenset(i for i, name in enumerate((*columns, *_TAIL)) if name in as_read)
+        self.statements = {
+            (me, after): self._statement(model, moment, me=me, after=after)
+            for me in (True, False)
+            for after in (True, False)
+        }
+
+    def _statement(self, model: Any, moment_name: str, *, me: bool, after: bool) -> Select[Any]:
+        moment, ident = col(getattr(model, moment_name)), col(model.id)
+        statement: Select[Any] = (
+            sa_select(
+                *(getattr(model, name) for name in (*self.columns, *_TAIL)),
+                col(Credential.id),
+                col(Credential.kind),
+                col(Credential.last_used_at),
             )
+            .select_from(Credential)
+            .join(Account, col(Account.id) == Credential.account_id)
+            .join(Client, visible_to_account(me=me))
+            .join(model, and_(col(model.client_id) == Client.id, col(model.deleted_at).is_(None)))
+            .where(LIVE_CREDENTIAL)
+            .order_by(moment.desc(), ident.desc())
+            .limit(bindparam("limit"))
         )
-    return statement
+        if not me:
+            statement = statement.where(col(Client.id) == bindparam("client_id"))
+        if after:
+            statement = statement.where(
+                or_(
+                    moment < bindparam("moment_after"),
+                    and_(moment == bindparam("moment_after"), ident < bindparam("id_after")),
+                )
+            )
+        return statement
+
+    def page(
+        self,
+        session: Session,
+        access: ClientAccess,
+        limit: int,
+        cursor: str | None,
+        finish: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> dict[str, Any] | None:
+        """`{items, next_cursor}` as plain values, or None when the statement found none.
+        `finish` adds what the rows do not hold to the items."""
+        params: dict[str, Any] = {
+            "secret_hash": secret_hash(access.secret),
+            "now": datetime.now(UTC),
+            "limit": limit + 1,
+        }
+        if access.client_ref != "me":
+            try:
+                params["client_id"] = uuid.UUID(access.client_ref)
+            except ValueError:
+                return None
+        if cursor is not None:
+            params["moment_after"], params["id_after"] = keyset_after(cursor)
+        statement = self.statements[(access.client_ref == "me", cursor is not None)]
+        found = rows(session, statement, self.as_read, **params)
+        if not found:
+            return None
+        width = len(self.columns)
+        credential_id, kind, last_used_at = found[0][width + len(_TAIL) :]
+        note_key_use(session, credential_id, kind, last_used_at)
+        items = []
+        for row in found[:limit]:
+            item = dict(zip(self.columns, row, strict=False))
+            role, account_id, key_id = row[width : width + len(_TAIL)]
+            item["actor"] = {"role": role, "account_id": account_id, "api_key_id": key_id}
+            items.append(item)
+        if finish is not None:
+            finish(items)
+        last = found[limit - 1] if len(found) > limit else None
+        next_cursor = (
+            None
+            if last is None
+            else keyset_cursor(last[self.moment], uuid.UUID(str(last[self.columns.index("id")])))
+        )
+        return {"items": items, "next_cursor": next_cursor}
 
 
-# Built once: (me, after a cursor) -> statement.
-_PAGES = {(me, after): _page(me=me, after=after) for me in (True, False) for after in (True, False)}
+def _json_lists(*names: str) -> Callable[[list[dict[str, Any]]], None]:
+    def parse(items: list[dict[str, Any]]) -> None:
+        for item in items:
+            for name in names:
+                if isinstance(item[name], str):  # a driver that leaves JSON as text
+                    item[name] = json.loads(item[name])
+
+    return parse
+
+
+_PAIN_LOGS = _List(
+    PainLog,
+    (
+        "id",
+        "client_id",
+        "enrollment_id",
+        "session_id",
+        "score",
+        "context",
+        "recorded_at",
+        "side",
+        "location",
+        "flags",
+        "note",
+        "created_at",
+    ),
+    moment="recorded_at",
+    as_read=frozenset({"id", "client_id", "enrollment_id", "session_id", "created_by"}),
+)
+_SESSIONS = _List(
+    ExerciseSession,
+    (
+        "id",
+        "client_id",
+        "enrollment_id",
+        "performed_at",
+        "exercises",
+        "pain_during",
+        "pain_after",
+        "side",
+        "note",
+        "created_at",
+    ),
+    moment="performed_at",
+    as_read=frozenset({"client_id", "enrollment_id", "created_by"}),  # ids: linked logs' keys
+)
 
 
 def pain_log_page(
     session: Session, access: ClientAccess, limit: int, cursor: str | None
 ) -> PainLogPage | None:
     """A page of the client's pain logs, newest first; None when the statement found none."""
-    params: dict[str, Any] = {
-        "secret_hash": secret_hash(access.secret),
-        "now": datetime.now(UTC),
-        "limit": limit + 1,
-    }
-    if access.client_ref != "me":
-        try:
-            params["client_id"] = uuid.UUID(access.client_ref)
-        except ValueError:
-            return None
-    if cursor is not None:
-        params["moment_after"], params["id_after"] = keyset_after(cursor)
-    statement = _PAGES[(access.client_ref == "me", cursor is not None)]
-    found = rows(session, statement, _UUIDS, **params)
-    if not found:
-        return None
-    credential_id, kind, last_used_at = found[0][_CALLER:]
-    note_key_use(session, credential_id, kind, last_used_at)
-    page = found[:limit]
-    items = []
-    for row in page:
-        item = dict(zip(_COLUMNS, row, strict=False))
-        if isinstance(item["flags"], str):  # a driver that leaves JSON as text
-            item["flags"] = json.loads(item["flags"])
-        role, account_id, key_id = row[_ACTOR:_CALLER]
-        item["actor"] = {"role": role, "account_id": account_id, "api_key_id": key_id}
-        items.append(item)
-    last = page[-1]
-    next_cursor = keyset_cursor(last[6], uuid.UUID(str(last[0]))) if len(found) > limit else None
-    return PainLogPage.model_validate({"items": items, "next_cursor": next_cursor})
+    page = _PAIN_LOGS.page(session, access, limit, cursor, _json_lists("flags"))
+    return None if page is None else PainLogPage.model_validate(page)
+
+
+def session_page(
+    session: Session,
+    access: ClientAccess,
+    limit: int,
+    cursor: str | None,
+    linked: Callable[[Session, list[uuid.UUID]], dict[uuid.UUID, list[uuid.UUID]]],
+) -> SessionPage | None:
+    """A page of the client's sessions, newest first, each with its linked pain logs
+    (`linked`: the ORM read's own lookup); None when the statement found none."""
+
+    def finish(items: list[dict[str, Any]]) -> None:
+        _json_lists("exercises")(items)
+        logs = linked(session, [item["id"] for item in items])
+        for item in items:
+            item["pain_log_ids"] = logs[item["id"]]
+
+    page = _SESSIONS.page(session, access, limit, cursor, finish)
+    return None if page is None else SessionPage.model_validate(page)

@@ -569,6 +569,10 @@ def list_sessions(
     limit: int,
     cursor: str | None,
 ) -> SessionPage:
+    if since is None and until is None:  # a phone's list: the lean read
+        page = lists.session_page(session, access, limit, cursor, _linked_log_ids)
+        if page is not None:
+            return page
     client = access.client(session)
     query = (
         select(ExerciseSession)

@@ -81,3 +81,20 @@ def test_me_answers_the_account_as_sign_up_did(client):
         actor.account
     )
     assert_problem(client.get("/v1/me", headers={"Authorization": "Bearer nope"}), 401)
+
+
+def test_the_session_list_answers_as_the_orm_read_does(client, me):
+    posted = []
+    for day, scores in [(2, {"pain_during": 4, "pain_after": 2}), (3, {}), (3, {"pain_after": 1})]:
+        body = {
+            "performed_at": (STARTED + timedelta(days=day, hours=2)).isoformat(),
+            "exercises": [{"exercise": "hip-flexor-stretch", "sets": 2, "hold_seconds": 30}],
+            "side": "left",
+            **scores,
+        }
+        response = client.post("/v1/clients/me/sessions", json=body, headers=me.headers)
+        assert response.status_code == 201, response.text
+        posted.append(response.json())
+    listed = _same_as_orm(client, "/v1/clients/me/sessions", me.headers)
+    assert sorted(listed, key=lambda s: s["id"]) == sorted(posted, key=lambda s: s["id"])
+    assert _same_as_orm(client, f"/v1/clients/{me.client_id}/sessions", me.headers) == listed
