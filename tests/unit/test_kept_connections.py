@@ -5,6 +5,7 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
@@ -60,4 +61,38 @@ def test_a_broken_kept_connection_is_replaced_and_the_read_runs_again(engine: En
     assert calls[0] is before
     assert answer is not before  # a new connection answered the retried read
     assert after is answer  # and is kept in its turn
+    database.close()
+
+
+def _autocommit(session: Session) -> bool:
+    session.execute(text("SELECT 1")).one()
+    return bool(session.connection().connection.dbapi_connection.autocommit)
+
+
+def _note(session: Session, value: int) -> None:
+    session.execute(text("CREATE TEMPORARY TABLE IF NOT EXISTS kept_note (value integer)"))
+    session.execute(text("INSERT INTO kept_note (value) VALUES (:value)"), {"value": value})
+
+
+def _notes(session: Session) -> list[int]:
+    return list(session.execute(text("SELECT value FROM kept_note ORDER BY value")).scalars())
+
+
+def test_reads_run_in_autocommit_on_postgresql_and_writes_in_a_transaction(engine: Engine):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's reads keep their transaction: one snapshot, no round trip")
+    database = Database(engine, threads=1, caches=Caches())
+
+    async def main() -> tuple[bool, list[int], bool, list[int]]:
+        read = await database.read(_autocommit)
+        await database.write(_note, 1)
+        after_write = await database.read(_notes)
+        await database.write(_note, 2)
+        return read, after_write, await database.read(_autocommit), await database.read(_notes)
+
+    read, after_write, read_again, notes = asyncio.run(main())
+    # One round trip for a one-statement read, not BEGIN, SELECT, ROLLBACK.
+    assert read is read_again is True
+    # Writes on the same kept connection still commit (a temporary table: this connection's).
+    assert (after_write, notes) == ([1], [1, 2])
     database.close()

@@ -112,7 +112,7 @@ class Database:
         self._serial = serial
         # An Engine's lane threads keep their connections; a test's Connection is the bind.
         self._kept = (
-            KeptConnections(bind, self._write_bind)
+            KeptConnections(bind, self._write_bind, autocommit_reads=not serial)
             if isinstance(bind, Engine) and isinstance(self._write_bind, Engine)
             else None
         )
@@ -157,7 +157,7 @@ class Database:
         bind: Engine | Connection = self._write_bind if write else self._read_bind
         if kept and self._kept is not None:
             # PostgreSQL's writers and readers share threads and one kind of connection.
-            bind = self._kept.get(write and self._serial)
+            bind = self._kept.get(write and self._serial, reading=not write)
         return Session(
             bind,
             join_transaction_mode="create_savepoint",
