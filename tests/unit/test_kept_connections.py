@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from app.core.caches import Caches
@@ -39,28 +40,26 @@ def test_units_on_one_thread_share_its_connection_and_each_ends_its_transaction(
     assert engine.pool.checkedout() == checked_out  # type: ignore[attr-defined]
 
 
-def test_a_broken_kept_connection_is_replaced_and_the_read_runs_again(engine: Engine):
+def test_a_broken_kept_connection_fails_its_unit_and_is_replaced(engine: Engine):
     database = Database(engine, threads=1, caches=Caches())
-    calls: list[Any] = []
 
-    def breaks_once(session: Session) -> Any:
-        connection = session.connection().connection.dbapi_connection
-        calls.append(connection)
-        if len(calls) == 1:
-            connection.close()  # as when the server went away between two units
+    def breaks(session: Session) -> Any:
+        session.connection().connection.dbapi_connection.close()  # the server went away
         return _driver_connection(session)
 
     async def main() -> tuple[Any, Any, Any]:
         before = await database.read(_driver_connection)
-        answer = await database.read(breaks_once)
-        after = await database.read(_driver_connection)
-        return before, answer, after
+        with pytest.raises(DBAPIError):
+            await database.read(breaks)
+        return (
+            before,
+            await database.read(_driver_connection),
+            await database.read(_driver_connection),
+        )
 
-    before, answer, after = asyncio.run(main())
-    assert len(calls) == 2
-    assert calls[0] is before
-    assert answer is not before  # a new connection answered the retried read
-    assert after is answer  # and is kept in its turn
+    before, replaced, after = asyncio.run(main())
+    assert replaced is not before  # the next unit runs on a new connection
+    assert after is replaced  # which is kept in its turn
     database.close()
 
 

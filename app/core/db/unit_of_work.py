@@ -26,7 +26,7 @@ from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app.core.caches import Caches
@@ -182,13 +182,6 @@ class Database:
                         if not write:
                             raise
                         log.warning("write collided, attempt %d: %s", attempt, exc.orig)
-                    except DBAPIError as exc:
-                        # A kept connection found broken (the server restarted meanwhile) is
-                        # replaced; a read runs once more on the new one. A write does not:
-                        # its COMMIT may have been the statement that failed.
-                        if write or attempt == 2 or not exc.connection_invalidated:
-                            raise
-                        log.warning("a read's connection was broken, retried: %s", exc.orig)
         raise collided()
 
 
