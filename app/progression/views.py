@@ -37,6 +37,7 @@ from app.progression.schemas import (
     StageProgress,
     Today,
 )
+from app.tracking import lists
 
 
 def stages_view(view: engine.ProgressView) -> list[StageProgress]:
@@ -134,6 +135,10 @@ def list_events(
     limit: int,
     cursor: str | None,
 ) -> EventPage:
+    if not types and not include_retracted:  # a phone's list: the lean read
+        page = lists.event_page(session, access, limit, cursor)
+        if page is not None:
+            return page
     client = access.client(session)
     query = select(EngineEvent).where(EngineEvent.client_id == client.id)
     if types:

@@ -1,4 +1,4 @@
-"""The lean reads of a client's lists (pain logs, sessions): the caller, the client and the
+"""The lean reads of a client's lists (pain logs, sessions, events): the caller, the client and the
 page in one statement.
 
 Done as the other lists are, a page of 20 costs two ORM queries (caller and client, then the
@@ -25,25 +25,36 @@ from app.accounts.visibility import visible_to_account
 from app.core.db.prepared import rows
 from app.core.pagination import keyset_after, keyset_cursor
 from app.core.security import LIVE_CREDENTIAL, note_key_use, secret_hash
-from app.models import Account, Client, Credential, ExerciseSession, PainLog
+from app.models import Account, Client, Credential, EngineEvent, ExerciseSession, PainLog
+from app.progression.schemas import EventPage
 from app.tracking.schemas import PainLogPage, SessionPage
 
-# Every list item ends with who wrote it, then the caller's credential (for an API key's
-# last use): these columns follow the item's own.
-_TAIL = ("actor_role", "created_by", "actor_key_id")
+# Every list item ends with who wrote it (role, account, API key: the model's columns),
+# then the caller's credential (for an API key's last use): these columns follow the item's.
+_WRITTEN_BY = ("actor_role", "created_by", "actor_key_id")
+_TAIL = 3
 
 
 class _List:
     """A client's list, newest first by `moment` then id, as statements built once."""
 
     def __init__(
-        self, model: Any, columns: tuple[str, ...], moment: str, as_read: frozenset[str]
+        self,
+        model: Any,
+        columns: tuple[str, ...],
+        moment: str,
+        as_read: frozenset[str],
+        *,
+        gone: str = "deleted_at",
+        actor: tuple[str, str, str] = _WRITTEN_BY,
     ) -> None:
         self.columns = columns
         self.moment = columns.index(moment)
+        self.gone = gone  # a row with this set is not listed
+        self.actor = actor
         # Columns the page's validation parses anyway (UUIDs' text): left as the driver
         # reads them. Ids other code needs as UUIDs are not among them.
-        self.as_read = frozenset(i for i, name in enumerate((*columns, *_TAIL)) if name in as_read)
+        self.as_read = frozenset(i for i, name in enumerate((*columns, *actor)) if name in as_read)
         self.statements = {
             (me, after): self._statement(model, moment, me=me, after=after)
             for me in (True, False)
@@ -54,7 +65,7 @@ class _List:
         moment, ident = col(getattr(model, moment_name)), col(model.id)
         statement: Select[Any] = (
             sa_select(
-                *(getattr(model, name) for name in (*self.columns, *_TAIL)),
+                *(getattr(model, name) for name in (*self.columns, *self.actor)),
                 col(Credential.id),
                 col(Credential.kind),
                 col(Credential.last_used_at),
@@ -62,7 +73,10 @@ class _List:
             .select_from(Credential)
             .join(Account, col(Account.id) == Credential.account_id)
             .join(Client, visible_to_account(me=me))
-            .join(model, and_(col(model.client_id) == Client.id, col(model.deleted_at).is_(None)))
+            .join(
+                model,
+                and_(col(model.client_id) == Client.id, col(getattr(model, self.gone)).is_(None)),
+            )
             .where(LIVE_CREDENTIAL)
             .order_by(moment.desc(), ident.desc())
             .limit(bindparam("limit"))
@@ -105,13 +119,17 @@ class _List:
         if not found:
             return None
         width = len(self.columns)
-        credential_id, kind, last_used_at = found[0][width + len(_TAIL) :]
+        credential_id, kind, last_used_at = found[0][width + _TAIL :]
         note_key_use(session, credential_id, kind, last_used_at)
         items = []
         for row in found[:limit]:
             item = dict(zip(self.columns, row, strict=False))
-            role, account_id, key_id = row[width : width + len(_TAIL)]
-            item["actor"] = {"role": role, "account_id": account_id, "api_key_id": key_id}
+            role, account_id, key_id = row[width : width + _TAIL]
+            item["actor"] = (
+                None  # stored before actors were kept
+                if role is None
+                else {"role": role, "account_id": account_id, "api_key_id": key_id}
+            )
             items.append(item)
         if finish is not None:
             finish(items)
@@ -198,3 +216,22 @@ def session_page(
 
     page = _SESSIONS.page(session, access, limit, cursor, finish)
     return None if page is None else SessionPage.model_validate(page)
+
+
+_EVENTS = _List(
+    EngineEvent,
+    ("id", "type", "rule", "at", "local_date", "stage", "message", "data", "retracted_at"),
+    moment="at",
+    as_read=frozenset({"id", "actor_account_id", "actor_key_id"}),
+    gone="retracted_at",
+    actor=("actor_role", "actor_account_id", "actor_key_id"),
+)
+
+
+def event_page(
+    session: Session, access: ClientAccess, limit: int, cursor: str | None
+) -> EventPage | None:
+    """A page of the client's decisions not retracted, newest first; None when the
+    statement found none."""
+    page = _EVENTS.page(session, access, limit, cursor, _json_lists("data"))
+    return None if page is None else EventPage.model_validate(page)

@@ -4,7 +4,9 @@ change its page (`since` before every item) takes the ORM read: the two must agr
 by page, for every way of asking."""
 
 from datetime import timedelta
+from typing import get_args
 
+from app.progression.schemas import EventType
 from tests.conftest import STARTED, assert_problem, enrol, managed_client, pain_body, signup
 
 EARLY = (STARTED - timedelta(days=400)).isoformat()  # before every item: the ORM read
@@ -98,3 +100,34 @@ def test_the_session_list_answers_as_the_orm_read_does(client, me):
     listed = _same_as_orm(client, "/v1/clients/me/sessions", me.headers)
     assert sorted(listed, key=lambda s: s["id"]) == sorted(posted, key=lambda s: s["id"])
     assert _same_as_orm(client, f"/v1/clients/{me.client_id}/sessions", me.headers) == listed
+
+
+def test_the_event_list_answers_as_the_orm_read_does(client, me):
+    severe = client.post(
+        "/v1/clients/me/pain-logs", json=pain_body(3, score=9), headers=me.headers
+    ).json()
+    assert (
+        client.post(
+            "/v1/clients/me/pain-logs", json=pain_body(4, score=8), headers=me.headers
+        ).status_code
+        == 201
+    )
+    assert (
+        client.delete(f"/v1/clients/me/pain-logs/{severe['id']}", headers=me.headers).status_code
+        == 204
+    )  # what it caused is retracted: not listed
+    every_type = {"type": list(get_args(EventType))}  # the same events, by the ORM read
+    for ref in ("me", me.client_id):
+        path = f"/v1/clients/{ref}/events"
+        for limit in (1, 2, 50):
+            lean = _pages(client, path, me.headers, limit)
+            orm = _pages(client, path, me.headers, limit, **every_type)
+            assert [page["items"] for page in lean] == [page["items"] for page in orm]
+    listed = [item for page in lean for item in page["items"]]
+    assert {item["type"] for item in listed} >= {"enrolled", "referral"}
+    assert all(item["retracted_at"] is None for item in listed)
+    assert listed[0]["actor"] == {
+        "role": "client",
+        "account_id": me.account["id"],
+        "api_key_id": None,
+    }
