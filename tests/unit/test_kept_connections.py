@@ -6,12 +6,13 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, func, text
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from app.core.caches import Caches
 from app.core.db import Database
+from app.models import LoginFailure
 
 
 def _driver_connection(session: Session) -> Any:
@@ -94,4 +95,27 @@ def test_reads_run_in_autocommit_on_postgresql_and_writes_in_a_transaction(engin
     assert read is read_again is True
     # Writes on the same kept connection still commit (a temporary table: this connection's).
     assert (after_write, notes) == ([1], [1, 2])
+    database.close()
+
+
+def test_a_read_that_would_store_something_is_refused_and_stores_nothing(engine: Engine):
+    """On PostgreSQL a read's statements run in autocommit: a flush there would stay. A read
+    that changes stored objects is refused before anything is sent, on both databases."""
+    database = Database(engine, threads=1, caches=Caches())
+    email = "read-unit-writes@example.com"
+
+    def sneaks_a_write(session: Session) -> None:
+        session.add(LoginFailure(email=email, ip="127.0.0.1"))
+        session.flush()
+
+    def count(session: Session) -> int:
+        query = select(func.count()).select_from(LoginFailure).where(LoginFailure.email == email)
+        return session.exec(query).one()
+
+    async def main() -> int:
+        with pytest.raises(RuntimeError, match=r"use db\.write"):
+            await database.read(sneaks_a_write)
+        return await database.read(count)
+
+    assert asyncio.run(main()) == 0
     database.close()

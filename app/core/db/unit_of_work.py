@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -158,12 +158,18 @@ class Database:
         if kept and self._kept is not None:
             # PostgreSQL's writers and readers share threads and one kind of connection.
             bind = self._kept.get(write and self._serial, reading=not write)
-        return Session(
+        session = Session(
             bind,
             join_transaction_mode="create_savepoint",
             expire_on_commit=False,
             info={CACHES_KEY: self.caches},
         )
+        if not write:
+            # A read's unit stores nothing: on PostgreSQL its statements run in autocommit
+            # (app/core/db/kept.py), so a flush there would not be rolled back. Everywhere
+            # (the tests too), a read that would flush is a bug, answered as one.
+            event.listen(session, "before_flush", _refuse_flush)
+        return session
 
     def _unit(self, write: bool, work: Callable[..., T], *args: Any, **kwargs: Any) -> "T | _Owed":
         with self._turn() if write and self._turn else contextlib.nullcontext():
@@ -183,6 +189,11 @@ class Database:
                             raise
                         log.warning("write collided, attempt %d: %s", attempt, exc.orig)
         raise collided()
+
+
+def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("a read's unit of work changed stored objects; use db.write")
 
 
 def caches_of(session: Session) -> Caches:
