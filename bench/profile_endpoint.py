@@ -121,11 +121,16 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--callees", help="also print what functions matching this call")
     parser.add_argument("--rounds", type=int, default=9, help="alternating timed blocks")
+    parser.add_argument(
+        "--database-url",
+        help="an empty database to migrate and seed instead of a temporary SQLite file "
+        "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/hipfix_profile, created first)",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="hipfix-profile-"))
     atexit.register(shutil.rmtree, workdir, ignore_errors=True)
-    url = f"sqlite:///{workdir / 'profile.db'}"
+    url = args.database_url or f"sqlite:///{workdir / 'profile.db'}"
     os.environ["HIPFIX_DATABASE_URL"] = url
     os.environ.setdefault("HIPFIX_LOG_LEVEL", "WARNING")
     # The write limiter runs, so its cost is in the profile, but never refuses: requests here

@@ -62,6 +62,7 @@ class Endpoint:
     pool: str | None
     target: float | None
     page: bool = False  # a list: the probe counts its items
+    server: str = "app"  # or "peer": bench/peer_app.py (PostgreSQL only)
 
 
 ENDPOINTS = [
@@ -78,7 +79,34 @@ ENDPOINTS = [
     Endpoint("post", "POST", PAIN_LOGS, "post", 0.25),
     Endpoint("post-same", "POST", PAIN_LOGS, "same", None),
 ]
-BY_NAME = {e.name: e for e in ENDPOINTS}
+# The peer (bench/peer_app.py, PostgreSQL only): TechEmpower's FastAPI entries, raw asyncpg
+# and SQLAlchemy's async ORM, served like HipFix. Its /json is the ceiling it names.
+PEER_ENDPOINTS = [
+    Endpoint("peer-json", "GET", "/json", None, None, server="peer"),
+    Endpoint("peer-db-raw", "GET", "/raw/db", None, None, server="peer"),
+    Endpoint("peer-db-orm", "GET", "/orm/db", None, None, server="peer"),
+    Endpoint("peer-fortunes-raw", "GET", "/raw/fortunes", None, None, server="peer"),
+    Endpoint("peer-fortunes-orm", "GET", "/orm/fortunes", None, None, server="peer"),
+    Endpoint("peer-updates-raw", "GET", "/raw/updates?queries=1", None, None, server="peer"),
+    Endpoint("peer-updates-orm", "GET", "/orm/updates?queries=1", None, None, server="peer"),
+]
+BY_NAME = {e.name: e for e in ENDPOINTS + PEER_ENDPOINTS}
+# Issue 20's targets on PostgreSQL: HipFix's req/s over its peer's, measured in one run.
+# (HipFix endpoint, peer endpoint, target); a second row for the same HipFix endpoint is
+# a moonshot.
+PEER_TARGETS = [
+    ("me", "peer-db-orm", 1.0),
+    ("me", "peer-db-raw", 0.5),
+    ("progress", "peer-db-orm", 1.0),
+    ("today", "peer-db-orm", 1.0),
+    ("pain-logs", "peer-fortunes-orm", 1.0),
+    ("sessions", "peer-fortunes-orm", None),
+    ("events", "peer-fortunes-orm", None),
+    ("clients", "peer-fortunes-orm", None),
+    ("pain-logs", "peer-fortunes-raw", None),
+    ("post", "peer-updates-orm", 1.0),
+    ("post", "peer-updates-raw", None),
+]
 
 # Ratios to the bare endpoint's requests/s, judged with 1 worker (issue 5 and its sequel).
 POST_TARGET = {"sqlite": 0.25, "postgres": 0.15}
@@ -89,7 +117,7 @@ SCALE_TARGET = 1.3  # progress p50, 2 years / 10 days
 
 
 def target_of(endpoint: Endpoint, db: str) -> float | None:
-    if endpoint.name == "post-same":
+    if endpoint.name == "post-same" or endpoint.server == "peer":
         return None  # judged against the distinct-moment POST, not the bare endpoint
     if endpoint.method == "POST":
         return POST_TARGET[db]
@@ -324,6 +352,19 @@ def serve_both(
     return app, bare
 
 
+def serve_peer(args: argparse.Namespace, workdir: Path) -> Server:
+    """bench/peer_app.py on a database of its own (dropped and created), served like HipFix."""
+    db = f"{args.pg_db}_peer"
+    pg_admin(args, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    pg_admin(args, f'CREATE DATABASE "{db}"')
+    url = args.pg_url.replace("postgresql+psycopg://", "postgresql://") + f"/{db}"
+    env = {**os.environ, "PEER_DATABASE_URL": url}
+    peer_log = open(workdir / "peer.log", "w")  # noqa: SIM115 - lives as long as the server
+    command = [str(BIN / "uvicorn"), "bench.peer_app:app", "--loop", "uvloop", "--http"]
+    command += ["httptools", "--workers", str(args.workers), "--log-level", LOG_LEVEL.lower()]
+    return Server("peer", command, env, "/json", peer_log)
+
+
 def login(base: str, emails: list[str]) -> list[str]:
     def one(email: str) -> str:
         response = httpx.post(
@@ -427,8 +468,13 @@ def summary(runs: list[Run]) -> dict[str, Any]:
     }
 
 
-def phase_main(args, app: Server, bare: Server, pools: dict[str, list[str]]) -> dict[str, Any]:
+def phase_main(
+    args, app: Server, bare: Server, pools: dict[str, list[str]], peer: Server | None = None
+) -> dict[str, Any]:
     endpoints = [BY_NAME[name] for name in args.endpoints]
+    if peer is None:
+        endpoints = [e for e in endpoints if e.server == "app"]
+    base = {"app": app.base, "peer": peer.base if peer else ""}
 
     def tokens_of(endpoint: Endpoint, round_: int | None) -> list[str] | None:
         if endpoint.pool in ("post", "same"):
@@ -448,7 +494,9 @@ def phase_main(args, app: Server, bare: Server, pools: dict[str, list[str]]) -> 
         body = body_of(endpoint)
         if body is not None:
             body = body.replace("{now}", datetime.now(UTC).isoformat())
-        items[endpoint.name] = probe(app.base, endpoint, tokens[0] if tokens else None, body)
+        items[endpoint.name] = probe(
+            base[endpoint.server], endpoint, tokens[0] if tokens else None, body
+        )
         count = "" if items[endpoint.name] is None else f", {items[endpoint.name]} items"
         log(f"main: {endpoint.method} {endpoint.path}: 2xx{count}")
     log("main: warming up")
@@ -456,7 +504,7 @@ def phase_main(args, app: Server, bare: Server, pools: dict[str, list[str]]) -> 
     for endpoint in endpoints:
         wrk(
             endpoint.name,
-            app.base + endpoint.path,
+            base[endpoint.server] + endpoint.path,
             args,
             tokens=tokens_of(endpoint, None),
             body=body_of(endpoint),
@@ -476,7 +524,7 @@ def phase_main(args, app: Server, bare: Server, pools: dict[str, list[str]]) -> 
             bares.append(before)
             run = wrk(
                 endpoint.name,
-                app.base + endpoint.path,
+                base[endpoint.server] + endpoint.path,
                 args,
                 tokens=tokens_of(endpoint, round_),
                 body=body_of(endpoint),
@@ -508,7 +556,32 @@ def phase_main(args, app: Server, bare: Server, pools: dict[str, list[str]]) -> 
         same["ratio_to_post_each"] = [round(x, 3) for x in each]
         same["target_to_post"] = SAME_TARGET
         same["met"] = same["ratio_to_post"] >= SAME_TARGET if args.workers == 1 else None
+    result["peer"] = peer_pairs(args, result, pairs)
     return result
+
+
+def peer_pairs(
+    args: argparse.Namespace, result: dict[str, Any], pairs: dict[str, list[tuple[Run, Run]]]
+) -> list[dict[str, Any]]:
+    """Each HipFix endpoint over its peer's: medians of the run (`ratio`) and the median of
+    the per-round ratios (`paired_ratio`: the two were measured minutes apart, no more)."""
+    rows = []
+    for ours, theirs, target in PEER_TARGETS:
+        if ours not in result or theirs not in result:
+            continue
+        each = [a.rps / b.rps for (_, a), (_, b) in zip(pairs[ours], pairs[theirs], strict=True)]
+        ratio = result[ours]["rps"] / result[theirs]["rps"]
+        rows.append(
+            {
+                "hipfix": ours,
+                "peer": theirs,
+                "ratio": ratio,
+                "paired_ratio": statistics.median(each),
+                "target": target,
+                "met": ratio >= target if target is not None and args.workers == 1 else None,
+            }
+        )
+    return rows
 
 
 def phase_scale(args, app: Server, pools: dict[str, list[str]]) -> dict[str, Any]:
@@ -599,11 +672,15 @@ def main_table(args: argparse.Namespace, m: dict[str, Any]) -> list[str]:
         f"| {m['bare']['p99_ms']:.2f} | 1 | | | | {m['bare']['errors']} |",
     ]
     short = []
-    for endpoint in ENDPOINTS:
+    for endpoint in ENDPOINTS + PEER_ENDPOINTS:
         if endpoint.name not in m:
             continue
         r = m[endpoint.name]
         label = f"`{endpoint.method} {endpoint.path}`"
+        if endpoint.server == "peer":
+            label = f"peer {label}" + (
+                " (the peer's ceiling)" if endpoint.name == "peer-json" else ""
+            )
         if endpoint.name == "clients":
             label += " (coach)"
         elif endpoint.name == "post":
@@ -642,6 +719,25 @@ def main_table(args: argparse.Namespace, m: dict[str, Any]) -> list[str]:
         ]
     if not judged:
         lines += ["Targets are judged with 1 worker: no verdicts here.", ""]
+    if m.get("peer"):
+        ceiling = m.get("peer-json", m["bare"])["rps"]
+        lines += [
+            f"Against the peer (bench/peer_app.py; its ceiling `/json` {ceiling:.0f} req/s):",
+            "",
+            "| HipFix | peer | HipFix × ceiling | peer × ceiling | HipFix / peer | (paired) "
+            "| target | verdict |",
+            "|---|---|---:|---:|---:|---:|---|---|",
+        ]
+        for row in m["peer"]:
+            ours, theirs = m[row["hipfix"]], m[row["peer"]]
+            target = "" if row["target"] is None else f"≥ {row['target']}×"
+            outcome = "" if row["met"] is None else verdict(row["met"])
+            lines.append(
+                f"| {row['hipfix']} | {BY_NAME[row['peer']].path} | {ours['rps'] / ceiling:.2f} "
+                f"| {theirs['rps'] / ceiling:.2f} | {row['ratio']:.2f} "
+                f"| {row['paired_ratio']:.2f} | {target} | {outcome} |"
+            )
+        lines.append("")
     return lines
 
 
@@ -750,12 +846,17 @@ def main(argv: list[str] | None = None) -> int:
         "--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432", help="without a db"
     )
     parser.add_argument("--pg-db", default="hipfix_bench", help="prefix of the databases made")
+    parser.add_argument(
+        "--no-peer", action="store_true", help="PostgreSQL: leave out bench/peer_app.py"
+    )
     parser.add_argument("--json", help="also write every figure here")
     parser.add_argument("--keep", action="store_true", help="keep the work dir and databases")
     args = parser.parse_args(argv)
     phases = set(args.phases.split(","))
     if args.endpoints == "all":
-        args.endpoints = list(BY_NAME)
+        args.endpoints = [e.name for e in ENDPOINTS]
+        if args.db == "postgres" and not args.no_peer:
+            args.endpoints += [e.name for e in PEER_ENDPOINTS]
     else:
         chosen = {name.strip() for name in args.endpoints.split(",") if name.strip()}
         if unknown := chosen - set(BY_NAME):
@@ -806,7 +907,14 @@ def main(argv: list[str] | None = None) -> int:
         if "clients" in args.endpoints:
             pools["coaches"] = seed_coaches(app.base, args.coaches, args.coach_clients)
             log(f"main: {args.coaches} coaches with {args.coach_clients} clients each")
-        return phase_main(args, app, bare, pools)
+        peer = None
+        if any(BY_NAME[name].server == "peer" for name in args.endpoints):
+            if args.db != "postgres":
+                raise SystemExit("the peer (bench/peer_app.py) runs on PostgreSQL only")
+            peer = serve_peer(args, workdir)
+            servers.append(peer)
+            log("main: the peer is up")
+        return phase_main(args, app, bare, pools, peer)
 
     def scale_phase(app: Server, _bare: Server, pools: dict[str, list[str]]) -> dict[str, Any]:
         log(check(app.base, pools["s10d-reads"][0], "10-day client"))
@@ -832,6 +940,7 @@ def main(argv: list[str] | None = None) -> int:
                 if any(BY_NAME[name].pool == kind for name in args.endpoints):
                     groups += [(f"{kind}{r}", args.pool, 30) for r in range(args.runs)]
             with_database("main", groups, lambda emails: emails, main_phase)
+            drop_database(args, "peer")
         if "scale" in phases:
             size = max(8, args.pool // 4)
             groups = []

@@ -4,8 +4,10 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, func
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -23,6 +25,7 @@ from app.accounts.schemas import (
 )
 from app.accounts.throttle import take_turn
 from app.core.config import Settings
+from app.core.db import prepared
 from app.core.fingerprint import body_hash
 from app.core.idempotency import Created
 from app.core.mail import Mail
@@ -41,13 +44,24 @@ from app.core.security import (
 from app.models import Account, Client, Credential, LoginFailure
 from app.models.base import utcnow
 
-# Built once: every `/v1/me` runs it. The caller's account and its own client profile's id.
-_ME = (
-    select(Account, col(Client.id))
+# Built once: every `/v1/me` runs it, as a `Prepared` statement (no ORM object: the answer is
+# validated once from the row). The caller's account and its own client profile's id.
+_ME_FIELDS = ("id", "email", "role", "display_name", "timezone", "created_at", "client_id")
+_ME = cast(
+    "Select[Any]",
+    sa_select(
+        col(Account.id),
+        col(Account.email),
+        col(Account.role),
+        col(Account.display_name),
+        col(Account.timezone),
+        col(Account.created_at),
+        col(Client.id),
+    )
     .select_from(Credential)
     .join(Account, col(Account.id) == Credential.account_id)
     .outerjoin(Client, col(Client.account_id) == Account.id)
-    .where(LIVE_CREDENTIAL)
+    .where(LIVE_CREDENTIAL),
 )
 _OWN_CLIENT = select(col(Client.id)).where(col(Client.account_id) == bindparam("account_id"))
 
@@ -257,12 +271,11 @@ def finish_sign_in(session: Session, settings: Settings, attempt: SignIn) -> Tok
 
 def me(session: Session, caller: Caller) -> AccountPublic:
     digest = secret_hash(caller.secret)
-    row = session.exec(_ME, params={"secret_hash": digest, "now": utcnow()}).first()
+    row = prepared.first(session, _ME, secret_hash=digest, now=utcnow())
     if row is None:  # the lookup on its own says why: the 401 problem
         return account_public(session, caller.principal(session).account)
     VERIFIED.add(digest)  # see app/core/rate_limit.py
-    account, client_id = row
-    return account_public(session, account, client_id)
+    return AccountPublic.model_validate(dict(zip(_ME_FIELDS, row.values(), strict=True)))
 
 
 def revoke_credential(session: Session, caller: Caller) -> None:

@@ -1,7 +1,9 @@
 """When the database is away or refuses writes: 503 with Retry-After, never a 500.
 
-The pool reconnects by itself (`pool_pre_ping`, and SQLite opens its file per connection),
-so the service recovers as soon as the database does; `/readyz` reports the same meanwhile.
+The pool reconnects by itself (`pool_pre_ping`, and SQLite opens its file per connection), and
+a lane's kept connection found broken fails the request that met it and is replaced
+(`app/core/db/kept.py`), so the service recovers as soon as the database does; `/readyz`
+reports the same meanwhile.
 """
 
 import logging

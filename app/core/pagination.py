@@ -72,6 +72,27 @@ def decode_cursor(cursor: str, expected: dict[str, type]) -> dict[str, Any]:
     return key
 
 
+def keyset_after(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (moment, id) of the row a keyset cursor resumes after, or the 400 problem."""
+    after = decode_cursor(cursor, {"t": str, "id": str})
+    try:
+        moment_after = datetime.fromisoformat(after["t"])
+        id_after = uuid.UUID(after["id"])
+        # Converted here, not when the query binds it: a moment whose UTC falls outside
+        # the years datetime holds raises OverflowError, and would be a 500 there.
+        if moment_after.tzinfo is None:
+            raise ValueError("naive moment")
+        moment_after = moment_after.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise _invalid_cursor() from None
+    return moment_after, id_after
+
+
+def keyset_cursor(moment: datetime, ident: uuid.UUID) -> str:
+    """The cursor of a page whose last row is at (moment, ident)."""
+    return encode_cursor({"t": moment.isoformat(), "id": str(ident)})
+
+
 def keyset_page(
     session: Session,
     query: SelectOfScalar[Row],
@@ -84,17 +105,7 @@ def keyset_page(
 ) -> tuple[Sequence[Row], str | None]:
     """One page of rows ordered by (moment, id), resuming after the cursor's row."""
     if cursor is not None:
-        after = decode_cursor(cursor, {"t": str, "id": str})
-        try:
-            moment_after = datetime.fromisoformat(after["t"])
-            id_after = uuid.UUID(after["id"])
-            # Converted here, not when the query binds it: a moment whose UTC falls outside
-            # the years datetime holds raises OverflowError, and would be a 500 there.
-            if moment_after.tzinfo is None:
-                raise ValueError("naive moment")
-            moment_after = moment_after.astimezone(UTC)
-        except (ValueError, OverflowError):
-            raise _invalid_cursor() from None
+        moment_after, id_after = keyset_after(cursor)
         if newest_first:
             query = query.where(
                 or_(moment < moment_after, and_(moment == moment_after, ident < id_after))
@@ -111,5 +122,4 @@ def keyset_page(
     last = rows[-1]
     # `col(Model.field)` is the mapped attribute itself, which knows its name.
     moment_name, ident_name = (cast(QueryableAttribute[Any], c).key for c in (moment, ident))
-    key = {"t": getattr(last, moment_name).isoformat(), "id": str(getattr(last, ident_name))}
-    return rows, encode_cursor(key)
+    return rows, keyset_cursor(getattr(last, moment_name), getattr(last, ident_name))

@@ -47,6 +47,7 @@ from app.progression.schemas import (
     StageProgress,
     Today,
 )
+from app.tracking import lists
 
 
 def _reason(unlock: Unlock | None, withheld: Set[datetime]) -> str | None:
@@ -160,6 +161,10 @@ def list_events(
     limit: int,
     cursor: str | None,
 ) -> EventPage:
+    if not types and not include_retracted:  # a phone's list: the lean read
+        page = lists.event_page(session, access, limit, cursor)
+        if page is not None:
+            return page
     principal, client = access.resolve(session)
     query = select(EngineEvent).where(EngineEvent.client_id == client.id)
     if types:

@@ -28,6 +28,7 @@ from app.progression import engine, plans, replay, session_rule, timeline
 from app.progression.model import Item, Position, SessionEntry, position_of
 from app.progression.params import ProgressionParams
 from app.progression.previous_coach import WITHHELD, reader_of
+from app.tracking import lists
 from app.tracking.schemas import (
     AssessmentCreate,
     AssessmentPage,
@@ -418,6 +419,10 @@ def list_pain_logs(
     limit: int,
     cursor: str | None,
 ) -> PainLogPage:
+    if since is None and until is None and context is None:  # a phone's list: the lean read
+        page = lists.pain_log_page(session, access, limit, cursor)
+        if page is not None:
+            return page
     principal, client = access.resolve(session)
     query = (
         select(PainLog)
@@ -589,6 +594,10 @@ def list_sessions(
     limit: int,
     cursor: str | None,
 ) -> SessionPage:
+    if since is None and until is None:  # a phone's list: the lean read
+        page = lists.session_page(session, access, limit, cursor, _linked_log_ids)
+        if page is not None:
+            return page
     principal, client = access.resolve(session)
     query = (
         select(ExerciseSession)

@@ -132,7 +132,8 @@ def test_a_dry_pool_answers_503_with_retry_after_at_once(tmp_path: Path):
     engine = _served_database(tmp_path, connections=1)
     client = _client_on(engine)
     anyone = {"Authorization": "Bearer hft_unknown"}  # a read that needs the database
-    assert_problem(client.get("/v1/me", headers=anyone), 401)
+    # Held before the app's first unit of work: a lane's thread keeps the connection its
+    # first unit takes (app/core/db/kept.py), so this is when it needs the pool.
     held = [engine.connect() for _ in range(3)]  # the pool's one, and both overflow slots
     try:
         started = time.monotonic()

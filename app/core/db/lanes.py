@@ -58,7 +58,8 @@ class _Queue:
     """What the threads share. It holds no reference to its `Lane`, so that a lane nobody
     uses any more (a test's app) is collected, and its threads told to stop."""
 
-    def __init__(self) -> None:
+    def __init__(self, leave: Callable[[], None] | None) -> None:
+        self.leave = leave
         self.calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self.lock = threading.Lock()
         # Answers finished and not yet handed back, by loop; a key present means that loop
@@ -66,16 +67,20 @@ class _Queue:
         self.finished: dict[asyncio.AbstractEventLoop, list[_Call]] = {}
 
     def serve(self) -> None:
-        while (item := self.calls.get()) is not None:
-            with self.lock:
-                if item.state != _WAITING:
-                    continue  # expired: already answered busy
-                item.state = _RUNNING
-            try:
-                item.outcome = item.context.run(item.call)
-            except BaseException as exc:  # handed to the awaiting request, as run_in_executor
-                item.outcome, item.failed = exc, True
-            self._finish(item)
+        try:
+            while (item := self.calls.get()) is not None:
+                with self.lock:
+                    if item.state != _WAITING:
+                        continue  # expired: already answered busy
+                    item.state = _RUNNING
+                try:
+                    item.outcome = item.context.run(item.call)
+                except BaseException as exc:  # handed to the awaiting request, as run_in_executor
+                    item.outcome, item.failed = exc, True
+                self._finish(item)
+        finally:
+            if self.leave is not None:
+                self.leave()  # on this thread: let go of what it kept (its connection)
 
     def _finish(self, item: _Call) -> None:
         with self.lock:
@@ -118,13 +123,19 @@ def _stop(calls: "queue.SimpleQueue[_Call | None]", threads: int) -> None:
 
 
 class Lane:
-    """`threads` worker threads, started on first use."""
+    """`threads` worker threads, started on first use. Each calls `leave()` as it stops."""
 
-    def __init__(self, name: str, threads: int, admission_seconds: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        threads: int,
+        admission_seconds: float,
+        leave: Callable[[], None] | None = None,
+    ) -> None:
         self._name = name
         self._threads = threads
         self._admission_seconds = admission_seconds
-        self._queue = _Queue()
+        self._queue = _Queue(leave)
         self._started = False
         self._starting = threading.Lock()
         weakref.finalize(self, _stop, self._queue.calls, threads)

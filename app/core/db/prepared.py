@@ -24,6 +24,8 @@ PREPARED = CacheSpec("prepared statements", size=64)
 
 # Runs SQL with parameters in the driver's style; returns the first row or None.
 Execute = Callable[[str, Sequence[Any] | Mapping[str, Any]], Sequence[Any] | None]
+# The same, returning every row.
+ExecuteAll = Callable[[str, Sequence[Any] | Mapping[str, Any]], Sequence[Sequence[Any]]]
 
 
 class Prepared:
@@ -57,6 +59,25 @@ class Prepared:
         row = execute(self.sql, self._params(params))
         return None if row is None else Fetched(tuple(row), self)
 
+    def all(
+        self, execute: "ExecuteAll", as_read: frozenset[int], **params: Any
+    ) -> list[tuple[Any, ...]]:
+        """Every row, converted by its columns' types but for the columns `as_read`."""
+        # Only the columns that have a conversion are visited: most have none.
+        readers = [
+            (i, read)
+            for i, read in enumerate(self._readers)
+            if read is not None and i not in as_read
+        ]
+        converted = []
+        for row in execute(self.sql, self._params(params)):
+            values = list(row)
+            for i, read in readers:
+                if values[i] is not None:
+                    values[i] = read(values[i])
+            converted.append(tuple(values))
+        return converted
+
     def convert(self, raw: tuple[Any, ...]) -> tuple[Any, ...]:
         return tuple(
             value if read is None or value is None else read(value)
@@ -76,17 +97,41 @@ class Fetched:
         return self.prepared.convert(self.raw)
 
 
-def first(session: Session, statement: Select[Any], **params: Any) -> Fetched | None:
-    """The first row of `statement`, run as `Prepared` on the session's connection (as
-    driver SQL: SQLAlchemy's events, error wrapping and invalidation still apply)."""
-    connection = session.connection()
-    dialect = connection.dialect
+def _prepared(session: Session, statement: Select[Any]) -> Prepared:
+    dialect = session.connection().dialect
     cache = caches_of(session)[PREPARED]
     prepared: Prepared | None = cache.get((statement, dialect.name))
     if prepared is None:
         prepared = cache.put((statement, dialect.name), Prepared(statement, dialect))
+    return prepared
+
+
+def first(session: Session, statement: Select[Any], **params: Any) -> Fetched | None:
+    """The first row of `statement`, run as `Prepared` on the session's connection (as
+    driver SQL: SQLAlchemy's events, error wrapping and invalidation still apply)."""
+    connection = session.connection()
+    prepared = _prepared(session, statement)
 
     def execute(sql: str, values: Sequence[Any] | Mapping[str, Any]) -> Sequence[Any] | None:
         return connection.exec_driver_sql(sql, values).first()
 
     return prepared.first(execute, **params)
+
+
+def rows(
+    session: Session,
+    statement: Select[Any],
+    as_read: frozenset[int] = frozenset(),
+    **params: Any,
+) -> list[tuple[Any, ...]]:
+    """Every row of `statement`, run like `first`, converted by its columns' types: values as
+    the models would hold them, with no ORM object built. The columns `as_read` (by
+    position) are left as the driver gave them, for a reader that parses them anyway (a
+    UUID's text for a Pydantic model: SQLite's are hex, PostgreSQL's already UUIDs)."""
+    connection = session.connection()
+    prepared = _prepared(session, statement)
+
+    def execute(sql: str, values: Sequence[Any] | Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+        return connection.exec_driver_sql(sql, values).all()
+
+    return prepared.all(execute, as_read, **params)

@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app.core.caches import Caches
 from app.core.db.engine import WRITE_OPTION, is_sqlite_file
+from app.core.db.kept import KeptConnections
 from app.core.db.lanes import Lane
 from app.core.db.writers import WriterTurn
 from app.core.problems import ProblemError
@@ -108,8 +109,16 @@ class Database:
             if isinstance(bind, Engine) and is_sqlite_file(engine)
             else None
         )
-        self._reads = Lane("hipfix-db", threads, admission_seconds)
-        self._writes = Lane("hipfix-writer", 1, admission_seconds) if serial else self._reads
+        self._serial = serial
+        # An Engine's lane threads keep their connections; a test's Connection is the bind.
+        self._kept = (
+            KeptConnections(bind, self._write_bind, autocommit_reads=not serial)
+            if isinstance(bind, Engine) and isinstance(self._write_bind, Engine)
+            else None
+        )
+        leave = self._kept.release if self._kept is not None else None
+        self._reads = Lane("hipfix-db", threads, admission_seconds, leave)
+        self._writes = Lane("hipfix-writer", 1, admission_seconds, leave) if serial else self._reads
 
     async def read(
         self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
@@ -140,18 +149,32 @@ class Database:
         self._reads.close()
         self._writes.close()
 
-    def session(self, write: bool) -> Session:
-        return Session(
-            self._write_bind if write else self._read_bind,
+    def session(self, write: bool, *, kept: bool = False) -> Session:
+        """A unit's Session. `kept`: on this thread's kept connection (units on the lanes),
+        else on the bind (a pooled connection, or the test's Connection). On a Connection
+        not in a transaction the Session begins one and ends it; inside the test's outer
+        transaction, a SAVEPOINT: the same path above the connection either way."""
+        bind: Engine | Connection = self._write_bind if write else self._read_bind
+        if kept and self._kept is not None:
+            # PostgreSQL's writers and readers share threads and one kind of connection.
+            bind = self._kept.get(write and self._serial, reading=not write)
+        session = Session(
+            bind,
             join_transaction_mode="create_savepoint",
             expire_on_commit=False,
             info={CACHES_KEY: self.caches},
         )
+        if not write:
+            # A read's unit stores nothing: on PostgreSQL its statements run in autocommit
+            # (app/core/db/kept.py), so a flush there would not be rolled back. Everywhere
+            # (the tests too), a read that would flush is a bug, answered as one.
+            event.listen(session, "before_flush", _refuse_flush)
+        return session
 
     def _unit(self, write: bool, work: Callable[..., T], *args: Any, **kwargs: Any) -> "T | _Owed":
         with self._turn() if write and self._turn else contextlib.nullcontext():
             for attempt in (1, 2):
-                with self.session(write) as session:
+                with self.session(write, kept=True) as session:
                     try:
                         answer = work(session, *args, **kwargs)
                         later = session.info.pop(_LATER, None)
@@ -166,6 +189,11 @@ class Database:
                             raise
                         log.warning("write collided, attempt %d: %s", attempt, exc.orig)
         raise collided()
+
+
+def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("a read's unit of work changed stored objects; use db.write")
 
 
 def caches_of(session: Session) -> Caches:
