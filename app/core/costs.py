@@ -8,10 +8,10 @@ once. `HeavyTurns.turn(request)` lets one through per caller and process; a seco
 for the first up to `WAIT_SECONDS`, then gets 429 with `Retry-After`. Others are never
 refused for it: each caller waits only for its own work.
 
-A caller's turn is also paced: it ends as long after its work as the work took
-(`PACE`), so one caller asking heavy work back to back holds the process's CPU about half
-the time, and others' requests find it free the rest. An app that asks now and then never
-notices; one that loops waits a little between its answers.
+A caller's turn is also paced: it ends as long after its work as the work took (`PACE`, up
+to half a second), so one caller asking heavy work back to back holds the process's CPU
+about half the time, and others' requests find it free the rest. An app that asks now and
+then never notices; one that loops waits a little between its answers.
 
 Who is a caller, decided without the database (as the write limiter decides it): the
 bearer secret's hash (one login token or API key), or the client's address for signed-out
@@ -35,8 +35,10 @@ from app.core.problems import ProblemError
 # an app that sends two at once is served in turn rather than refused.
 WAIT_SECONDS = 2.0
 RETRY_AFTER_SECONDS = 1
-# A turn ends this many times its work's duration after the work ends.
+# A turn ends this many times its work's duration after the work ends, and at most
+# `PACE_MAX_SECONDS` after: a wait for the turn grows by no more than that.
 PACE = 1.0
+PACE_MAX_SECONDS = 0.5
 # How long a thread may keep the GIL while another waits for it (Python's default: 5 ms).
 # A thread rendering a bounded but heavy answer holds it for whole intervals; each time the
 # event loop or a light unit of work wants it back, it waits up to one. At 0.2 ms another
@@ -93,7 +95,7 @@ class HeavyTurns:
             try:
                 yield
             finally:
-                rest = (time.monotonic() - began) * self.pace
+                rest = min((time.monotonic() - began) * self.pace, PACE_MAX_SECONDS)
                 # The turn (and the caller's entry, as a user) lasts `rest` more.
                 asyncio.get_running_loop().call_later(rest, self._release, caller, turn)
                 paced = True
