@@ -8,10 +8,10 @@ once. `HeavyTurns.turn(request)` lets one through per caller and process; a seco
 for the first up to `WAIT_SECONDS`, then gets 429 with `Retry-After`. Others are never
 refused for it: each caller waits only for its own work.
 
-A caller's turn is also paced: it ends as long after its work as the work took (`PACE`, up
-to half a second), so one caller asking heavy work back to back holds the process's CPU
-about half the time, and others' requests find it free the rest. An app that asks now and
-then never notices; one that loops waits a little between its answers.
+A caller's turn is also paced: it ends twice as long after its work as the work took
+(`PACE`, up to half a second), so one caller asking heavy work back to back holds the
+process's CPU about a third of the time, and others' requests find it free the rest. An
+app that asks now and then never notices; one that loops waits a little between answers.
 
 Who is a caller, decided without the database (as the write limiter decides it): the
 bearer secret's hash (one login token or API key), or the client's address for signed-out
@@ -37,7 +37,7 @@ WAIT_SECONDS = 2.0
 RETRY_AFTER_SECONDS = 1
 # A turn ends this many times its work's duration after the work ends, and at most
 # `PACE_MAX_SECONDS` after: a wait for the turn grows by no more than that.
-PACE = 1.0
+PACE = 2.0
 PACE_MAX_SECONDS = 0.5
 # How long a thread may keep the GIL while another waits for it (Python's default: 5 ms).
 # A thread rendering a bounded but heavy answer holds it for whole intervals; each time the
