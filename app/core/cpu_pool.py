@@ -18,6 +18,7 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -52,9 +53,20 @@ class CpuPool:
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """`work(*args)` in the worker; its exceptions are raised here (they must pickle)."""
-        if self._executor is None:
+        executor = self._executor
+        if executor is None:
             return await run_in_threadpool(work, *args)
-        return await asyncio.wrap_future(self._executor.submit(work, *args))
+        try:
+            return await asyncio.wrap_future(executor.submit(work, *args))
+        except BrokenProcessPool:
+            # The worker died (killed, out of memory): a new one, and this work once more.
+            if self._executor is executor:
+                executor.shutdown(wait=False)
+                self._executor = None
+                self.start()
+            if self._executor is None:  # shut down meanwhile
+                raise
+            return await asyncio.wrap_future(self._executor.submit(work, *args))
 
     def shutdown(self) -> None:
         if self._executor is not None:
