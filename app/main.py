@@ -17,6 +17,7 @@ from app.clinical.router import router as clinical_router
 from app.core.caches import Caches
 from app.core.config import Settings, get_settings
 from app.core.costs import GIL_SWITCH_SECONDS
+from app.core.cpu_pool import CpuPool
 from app.core.db import Database, get_engine
 from app.core.db.engine import database_threads
 from app.core.docs import install_docs
@@ -42,9 +43,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         # collector's full passes, which otherwise stop every thread for a long while.
         sys.setswitchinterval(GIL_SWITCH_SECONDS)
         gc.freeze()
+        app.state.cpu_pool.start()
         try:
             yield
         finally:
+            app.state.cpu_pool.shutdown()
             gc.unfreeze()
     app.state.database.close()  # its threads finish what they hold and stop
 
@@ -76,6 +79,7 @@ def create_app(
         threads=database_threads(settings),
         caches=caches,
     )
+    app.state.cpu_pool = CpuPool(settings.cpu_processes)
     app.state.webhooks = DeliveryWorker(
         app.state.database,
         poll_seconds=settings.webhooks_poll_seconds,

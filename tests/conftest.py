@@ -25,6 +25,7 @@ from sqlmodel import Session  # noqa: E402
 
 from app.content.loader import load_content  # noqa: E402
 from app.core.caches import Caches  # noqa: E402
+from app.core.config import get_settings  # noqa: E402
 from app.core.db import build_engine  # noqa: E402
 from app.core.db.unit_of_work import CACHES_KEY  # noqa: E402
 from app.core.migrations import upgrade_to_head  # noqa: E402
@@ -80,8 +81,10 @@ def db(connection: Connection) -> Iterator[Session]:
 @pytest.fixture
 def app(connection: Connection) -> FastAPI:
     """The app as production wires it, its units of work bound to the test's connection:
-    each one is a SAVEPOINT inside the transaction rolled back after the test."""
-    return create_app(bind=connection)
+    each one is a SAVEPOINT inside the transaction rolled back after the test. The simulator's
+    engine runs on a thread: a worker process per test would cost a second of imports each
+    (tests/api/test_progression.py runs one app with it)."""
+    return create_app(get_settings().model_copy(update={"cpu_processes": 0}), bind=connection)
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from app.models import (
     PainLog,
 )
 from app.progression.views import event_public
-from app.tracking.service import assessment_public, enrollment_public, pain_public, session_public
+from app.tracking.service import enrollment_public, session_public
 
 
 def export_me(
@@ -128,9 +128,8 @@ def export_client(session: Session, client: Client, dates: tuple[date, date]) ->
         enrollment_public(session, e)
         for e in rows(Enrollment, col(Enrollment.started_at), whole=True)
     ]
-    document.pain_logs = [
-        ExportedPainLog(**pain_public(log).model_dump(), deleted_at=log.deleted_at) for log in logs
-    ]
+    # Read straight from the rows (the public shape and `deleted_at`): validated once.
+    document.pain_logs = [ExportedPainLog.model_validate(log, from_attributes=True) for log in logs]
     document.sessions = [
         ExportedSession(
             **session_public(s, linked[s.id]).model_dump(),
@@ -139,7 +138,7 @@ def export_client(session: Session, client: Client, dates: tuple[date, date]) ->
         for s in sessions
     ]
     document.assessments = [
-        ExportedAssessment(**assessment_public(a).model_dump(), deleted_at=a.deleted_at)
+        ExportedAssessment.model_validate(a, from_attributes=True)
         for a in rows(Assessment, col(Assessment.performed_at))
     ]
     document.overrides = [

@@ -1,7 +1,14 @@
-"""FHIR R4 for clinic systems, built with the R4B models of `fhir.resources` (its R4B
+"""FHIR R4 for clinic systems, checked against the R4B models of `fhir.resources` (its R4B
 Patient, Observation, CarePlan, Flag, PlanDefinition and Bundle have the elements of R4's:
-R4B changed only medication-definition, evidence and subscription resources), so every
-resource is validated as it is made.
+R4B changed only medication-definition, evidence and subscription resources).
+
+The few resources of a bundle's first page (care plans, plan definitions, flags) are built
+with those models, so they are validated as they are made. The many (a page of up to 100
+Observations, the Patient, the Bundle around them) are written as plain JSON in the models'
+element order: validating each costs about a millisecond of CPU, which one caller's page
+would take from every other request in the process. Their validity is the tests' job:
+tests/api/test_clinical.py and test_bounds.py validate every resource of every bundle they
+read with the same models.
 
 Codes, looked up in their systems (never made up here):
 - LOINC 72514-3 "Pain severity - 0-10 verbal numeric rating [Score] - Reported"
@@ -26,22 +33,16 @@ HipFix's own extensions (documented in the README), for what FHIR has no element
 from datetime import datetime
 from typing import Any
 
-from fhir.resources.R4B.annotation import Annotation
-from fhir.resources.R4B.bundle import Bundle, BundleEntry, BundleLink
 from fhir.resources.R4B.careplan import CarePlan, CarePlanActivity, CarePlanActivityDetail
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.coding import Coding
-from fhir.resources.R4B.extension import Extension
 from fhir.resources.R4B.flag import Flag
-from fhir.resources.R4B.humanname import HumanName
-from fhir.resources.R4B.identifier import Identifier
 from fhir.resources.R4B.meta import Meta
-from fhir.resources.R4B.observation import Observation
-from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.period import Period
 from fhir.resources.R4B.plandefinition import PlanDefinition, PlanDefinitionAction
 from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.resource import Resource
+from pydantic_core import to_json
 
 from app.clinical import course
 from app.clinical.record import ClinicalRecord
@@ -118,39 +119,67 @@ def plan_definition(document: dict[str, Any]) -> PlanDefinition:
     )
 
 
-def _patient(client: Client) -> Patient:
-    return Patient(
-        id=str(client.id),
-        meta=Meta(lastUpdated=client.created_at),
-        identifier=[Identifier(system=CLIENT_ID_SYSTEM, value=str(client.id))],
-        name=[HumanName(text=client.display_name)],
-    )
+# Plain JSON: what the models would dump (`tests/api/test_clinical.py` validates it).
+Json = dict[str, Any]
 
 
-def _observation(log: PainLog, subject: Reference) -> Observation:
-    extensions = [
-        Extension(url=f"{EXTENSION}/pain-context", valueCode=log.context),
-        Extension(
-            url=f"{EXTENSION}/pain-side", valueCodeableConcept=_concept(LATERALITY[log.side])
-        ),
-        *(Extension(url=f"{EXTENSION}/red-flag", valueCode=flag) for flag in log.flags),
+def _instant(moment: datetime) -> str:
+    """A stored moment (UTC) as the models write an instant or dateTime."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _coding_json(coding: Coding) -> Json:
+    return coding.model_dump(mode="json", exclude_none=True)
+
+
+def _concept_json(coding: Coding, text: str | None = None) -> Json:
+    concept: Json = {"coding": [_coding_json(coding)]}
+    if text is not None:
+        concept["text"] = text
+    return concept
+
+
+_LATERALITY_JSON = {side: _concept_json(coding) for side, coding in LATERALITY.items()}
+_SURVEY_JSON = [_concept_json(SURVEY)]
+_PAIN_SEVERITY_JSON = _concept_json(PAIN_SEVERITY, "Pain score 0-10")
+_HIP_REGION_CODING = [_coding_json(HIP_REGION)]
+
+
+def _patient(client: Client) -> Json:
+    return {
+        "resourceType": "Patient",
+        "id": str(client.id),
+        "meta": {"lastUpdated": _instant(client.created_at)},
+        "identifier": [{"system": CLIENT_ID_SYSTEM, "value": str(client.id)}],
+        "name": [{"text": client.display_name}],
+    }
+
+
+def _observation(log: PainLog, subject: Json) -> Json:
+    extensions: list[Json] = [
+        {"url": f"{EXTENSION}/pain-context", "valueCode": log.context},
+        {"url": f"{EXTENSION}/pain-side", "valueCodeableConcept": _LATERALITY_JSON[log.side]},
+        *({"url": f"{EXTENSION}/red-flag", "valueCode": flag} for flag in log.flags),
     ]
     where = f"{log.side} hip" + (f", {log.location}" if log.location else "")
-    return Observation(
-        id=str(log.id),
-        meta=Meta(lastUpdated=log.deleted_at or log.created_at),
-        extension=extensions,
+    observation: Json = {
+        "resourceType": "Observation",
+        "id": str(log.id),
+        "meta": {"lastUpdated": _instant(log.deleted_at or log.created_at)},
+        "extension": extensions,
         # A deleted log is withdrawn: in an increment it says so rather than vanish.
-        status="entered-in-error" if log.deleted_at is not None else "final",
-        category=[_concept(SURVEY)],
-        code=_concept(PAIN_SEVERITY, "Pain score 0-10"),
-        subject=subject,
-        effectiveDateTime=log.recorded_at,
-        issued=log.created_at,
-        valueInteger=log.score,
-        bodySite=_concept(HIP_REGION, where),
-        note=[Annotation(text=log.note)] if log.note else None,
-    )
+        "status": "entered-in-error" if log.deleted_at is not None else "final",
+        "category": _SURVEY_JSON,
+        "code": _PAIN_SEVERITY_JSON,
+        "subject": subject,
+        "effectiveDateTime": _instant(log.recorded_at),
+        "issued": _instant(log.created_at),
+        "valueInteger": log.score,
+    }
+    if log.note:  # FHIR's element order: note before bodySite
+        observation["note"] = [{"text": log.note}]
+    observation["bodySite"] = {"coding": _HIP_REGION_CODING, "text": where}
+    return observation
 
 
 def _care_plan(
@@ -221,22 +250,24 @@ def client_bundle(
     *,
     first_page: bool = True,
     next_url: str | None = None,
-) -> Bundle:
-    """The client's record as a `collection` Bundle. `since`: an increment — pain logs stored
-    or withdrawn since then, care plans whose enrolment or decisions are new since then, and
-    referrals opened or cleared since then; the Patient always, as their subject.
+) -> bytes:
+    """The client's record as a `collection` Bundle, as JSON. `since`: an increment — pain
+    logs stored or withdrawn since then, care plans whose enrolment or decisions are new since
+    then, and referrals opened or cleared since then; the Patient always, as their subject.
 
     Paged: the record's pain logs are one page of them, and `next_url` (a `next` link) leads
     to the rest. The first page also holds the care plans, plan definitions and flags; the
     others hold the Patient and their Observations."""
     client = record.client
-    subject = Reference(reference=_urn(client.id), display=client.display_name)
-    resources: list[tuple[str, Resource]] = [(_urn(client.id), _patient(client))]
-    resources += [(_urn(log.id), _observation(log, subject)) for log in record.pain_logs]
-    links = [BundleLink(relation="next", url=next_url)] if next_url is not None else None
+    subject_json: Json = {"reference": _urn(client.id), "display": client.display_name}
+    resources: list[tuple[str, Json]] = [(_urn(client.id), _patient(client))]
+    resources += [(_urn(log.id), _observation(log, subject_json)) for log in record.pain_logs]
+    links = [{"relation": "next", "url": next_url}] if next_url is not None else None
     if not first_page:
         return _bundle(record, resources, links)
 
+    subject = Reference(reference=_urn(client.id), display=client.display_name)
+    models: list[tuple[str, Resource]] = []
     opened = course.stages_opened(record)
     referral = course.open_referral(record)
     definitions: dict[tuple[str, int], PlanDefinition] = {}
@@ -246,7 +277,7 @@ def client_bundle(
             continue
         stages = {s.slug: s for s in opened if s.enrollment.id == enrollment.id}
         referred = referral is not None and referral.enrollment_id == enrollment.id
-        resources.append(
+        models.append(
             (_urn(enrollment.id), _care_plan(record, enrollment, subject, stages, referred))
         )
         key = (enrollment.protocol, enrollment.version)
@@ -260,22 +291,26 @@ def client_bundle(
         if since is None and closed is not None:
             continue  # the full record flags what stands now
         if _changed_since(changed, since):
-            resources.append((_urn(span.event.id), _flag(span.event, subject, closed)))
+            models.append((_urn(span.event.id), _flag(span.event, subject, closed)))
 
     for (slug, version), definition in definitions.items():
-        resources.append((f"{BASE}/PlanDefinition/{slug}-v{version}", definition))
+        models.append((f"{BASE}/PlanDefinition/{slug}-v{version}", definition))
+    resources += [(url, model.model_dump(mode="json")) for url, model in models]
     return _bundle(record, resources, links)
 
 
 def _bundle(
-    record: ClinicalRecord, resources: list[tuple[str, Resource]], links: list[BundleLink] | None
-) -> Bundle:
-    return Bundle(
-        type="collection",
-        timestamp=record.generated_at,
-        link=links,
-        entry=[BundleEntry(fullUrl=url, resource=resource) for url, resource in resources],
-    )
+    record: ClinicalRecord, resources: list[tuple[str, Json]], links: list[Json] | None
+) -> bytes:
+    bundle: Json = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": _instant(record.generated_at),
+    }
+    if links is not None:
+        bundle["link"] = links
+    bundle["entry"] = [{"fullUrl": url, "resource": resource} for url, resource in resources]
+    return to_json(bundle)
 
 
 def render(resource: Resource) -> bytes:

@@ -34,8 +34,7 @@ def client_fhir(
         if since is not None:
             query["_since"] = since.isoformat()
         next_url = f"{path}?{urlencode(query)}"
-    bundle = fhir.client_bundle(record, since, first_page=cursor is None, next_url=next_url)
-    return fhir.render(bundle)
+    return fhir.client_bundle(record, since, first_page=cursor is None, next_url=next_url)
 
 
 def chart_svg(

@@ -84,6 +84,14 @@ class Settings(BaseSettings):
         "some 8,000 items a second).",
     )
 
+    cpu_processes: int = Field(
+        default=1,
+        ge=0,
+        le=4,
+        description="Worker processes for the simulator's engine, so that its CPU is not taken "
+        "from the serving process's other requests (app/core/cpu_pool.py); 0 runs it on a "
+        "thread of the serving process.",
+    )
     webhooks_worker: bool = Field(
         default=True,
         description="Run the webhook delivery worker in each process (off: deliveries wait in "

@@ -86,6 +86,19 @@ class ProblemError(Exception):
         self.errors = errors
         self.headers = headers
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in a worker process (app/core/cpu_pool.py), it comes back whole.
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+def _restore(
+    kind: type[ProblemError], args: tuple[Any, ...], state: dict[str, Any]
+) -> ProblemError:
+    problem = kind.__new__(kind)
+    Exception.__init__(problem, *args)
+    problem.__dict__.update(state)
+    return problem
+
 
 class NotFoundError(ProblemError):
     def __init__(self, detail: str) -> None:

@@ -5,7 +5,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from app.accounts.access import (
     CallerDep,
@@ -15,6 +14,7 @@ from app.accounts.access import (
     create_for_client,
 )
 from app.core.costs import one_at_a_time
+from app.core.cpu_pool import cpu_pool_of
 from app.core.csv_lists import csv_responses, listed
 from app.core.db import DatabaseDep, database_of
 from app.core.idempotency import IdempotencyKey
@@ -42,7 +42,7 @@ from app.progression.schemas import (
     SimulationResult,
     Today,
 )
-from app.progression.simulation import protocol_for, simulate
+from app.progression.simulation import protocol_for, simulate_json
 
 router = APIRouter(tags=["progression"], route_class=StrictRoute)
 
@@ -204,5 +204,5 @@ async def create_simulation(
 ) -> Response:
     async with one_at_a_time(request, signed_out=True):
         document = await db.read(protocol_for, payload)
-        # The engine's work needs no database: on a thread of its own, not a lane's.
-        return json_response(await run_in_threadpool(simulate, payload, document))
+        # The engine's work needs no database: in the worker process, not on a lane.
+        return json_response(await cpu_pool_of(request).run(simulate_json, payload, document))

@@ -1,7 +1,8 @@
 """`POST /v1/simulations`: the same engine over a posted timeline, storing nothing.
 
-The protocol is read in a unit of work (`protocol_for`); the engine then runs on a worker
-thread of its own (`simulate`), holding no database lane. The request's size and span are
+The protocol is read in a unit of work (`protocol_for`); the engine then runs in the app's
+worker process (`simulate_json`, app/core/cpu_pool.py), holding no database lane and not the
+serving process's GIL. The request's size and span are
 bounded (`SIMULATION_ITEMS`, `SIMULATION_DAYS`) and the router lets one caller run one
 simulation at a time (app/core/costs.py)."""
 
@@ -13,6 +14,7 @@ from sqlmodel import Session
 
 from app.catalogue.service import protocol_row
 from app.core.problems import ProblemError
+from app.core.responses import model_json
 from app.progression import engine
 from app.progression.model import (
     AssessmentEntry,
@@ -134,6 +136,11 @@ def protocol_for(session: Session, request: SimulationRequest) -> dict[str, Any]
             ],
         )
     return protocol_document(session, protocol.slug, protocol.version)
+
+
+def simulate_json(request: SimulationRequest, document: dict[str, Any]) -> bytes:
+    """`simulate`, answered as JSON: what the worker process sends back (app/core/cpu_pool.py)."""
+    return model_json(simulate(request, document))
 
 
 def simulate(request: SimulationRequest, document: dict[str, Any]) -> SimulationResult:

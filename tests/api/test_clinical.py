@@ -98,12 +98,18 @@ def _by_type(bundle: dict) -> dict[str, list[dict]]:
     return found
 
 
-def test_every_resource_of_the_bundle_parses_with_the_fhir_models(client, course):
-    bundle = _bundle(client, course)
-    Bundle.model_validate(bundle)  # the whole, then each resource by its own model
+def _valid(bundle: dict) -> None:
+    """The whole bundle, then each resource by its own R4B model: the Patient, Observations
+    and Bundle are written as plain JSON, so this is what proves them FHIR."""
+    Bundle.model_validate(bundle)
     for entry in bundle["entry"]:
         model = get_fhir_model_class(entry["resource"]["resourceType"])
         model.model_validate(entry["resource"])
+
+
+def test_every_resource_of_the_bundle_parses_with_the_fhir_models(client, course):
+    bundle = _bundle(client, course)
+    _valid(bundle)
     found = _by_type(bundle)
     assert {k: len(v) for k, v in found.items()} == {
         "Patient": 1,
@@ -166,13 +172,19 @@ def test_since_gives_an_increment_with_withdrawn_logs(client, course):
     before = _bundle(client, course)
     since = datetime.now(UTC).isoformat()
     ref = f"/v1/clients/{course.client_id}"
-    new = _post(client, course.coach, f"{ref}/pain-logs", pain(20, 3, recorded_at=moment(20, 9)))
+    later = pain(20, 3, recorded_at=moment(20, 9), location="groin", note="a note")
+    new = _post(client, course.coach, f"{ref}/pain-logs", {**later, "flags": ["night_pain"]})
     gone = next(o for o in _by_type(before)["Observation"] if o.get("valueInteger") == 6)
     deleted = client.delete(f"{ref}/pain-logs/{gone['id']}", headers=course.coach.headers)
     assert deleted.status_code == 204
-    found = _by_type(_bundle(client, course, _since=since))
+    increment = _bundle(client, course, _since=since)
+    _valid(increment)  # a withdrawn log, and one with every optional element
+    found = _by_type(increment)
     observations = {o["id"]: o["status"] for o in found["Observation"]}
     assert observations == {new["id"]: "final", gone["id"]: "entered-in-error"}
+    made = next(o for o in found["Observation"] if o["id"] == new["id"])
+    assert made["bodySite"]["text"] == "right hip, groin"
+    assert made["note"] == [{"text": "a note"}]
     assert len(found["Patient"]) == 1
 
 

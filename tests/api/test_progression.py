@@ -9,7 +9,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.core.config import get_settings
 from app.core.types import HISTORY_DAYS
+from app.main import create_app
 from app.models import Client
 from tests.conftest import Actor, assert_problem, managed_client, signup
 from tests.statements import Statements
@@ -398,6 +400,32 @@ def test_simulations_are_public_validated_and_store_nothing(client, sam):
     assert_problem(
         client.post("/v1/simulations", json={**body, "protocol": "knee"}), 422, "unknown-protocol"
     )
+
+
+def test_the_worker_process_simulates_as_a_thread_does(client, connection):
+    """Served, the engine runs in a worker process (app/core/cpu_pool.py): the same answers,
+    its problems included, as on the thread the other tests use."""
+    timeline = [{"type": "pain", **pain(day, 6 if day < 9 else 3)} for day in range(1, 30)]
+    timeline += [{"type": "session", **session_body(d, EARLY)} for d in range(1, 30)]
+    body = {
+        "protocol": "hip-impingement",
+        "baseline_pain": 6,
+        "started_at": STARTED.isoformat(),
+        "timezone": "Europe/Paris",
+        "timeline": timeline,
+    }
+    locked = {**body, "timeline": [{"type": "session", **session_body(3, FEET)}]}
+    served = create_app(get_settings().model_copy(update={"cpu_processes": 1}), bind=connection)
+    with TestClient(served, raise_server_exceptions=False) as pooled:
+        assert served.state.cpu_pool.processes == 1
+        for sent in (body, locked):
+            there, here = (
+                pooled.post("/v1/simulations", json=sent),
+                client.post("/v1/simulations", json=sent),
+            )
+            assert (there.status_code, there.json()) == (here.status_code, here.json())
+    problem = assert_problem(there, 422, "stage-locked")  # raised in the worker, whole
+    assert problem["errors"][0]["loc"][:3] == ["body", "timeline", 0]
 
 
 def test_who_may_read_progress_and_override(client, sam):
