@@ -79,7 +79,8 @@ def create_app(
         threads=database_threads(settings),
         caches=caches,
     )
-    app.state.cpu_pool = CpuPool(settings.cpu_processes)
+    # The simulator's engine runs in the worker: its modules are imported as it starts.
+    app.state.cpu_pool = CpuPool(settings.cpu_processes, warm=("app.progression.simulation",))
     app.state.webhooks = DeliveryWorker(
         app.state.database,
         poll_seconds=settings.webhooks_poll_seconds,

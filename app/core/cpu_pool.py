@@ -14,6 +14,7 @@ it. Work is fed plain picklable data read in a unit of work, and answers bytes.
 """
 
 import asyncio
+import importlib
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -37,8 +38,11 @@ def _lower_priority() -> None:
 class CpuPool:
     """Pure functions run in a worker process (or, with no process, on a thread)."""
 
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, warm: tuple[str, ...] = ()) -> None:
+        """`warm`: modules the worker imports as it starts (named by the app, which knows
+        what work it sends)."""
         self.processes = processes
+        self.warm = warm
         self._executor: ProcessPoolExecutor | None = None
 
     def start(self) -> None:
@@ -49,7 +53,7 @@ class CpuPool:
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_lower_priority,
             )
-            self._executor.submit(_warm)
+            self._executor.submit(_warm, self.warm)
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """`work(*args)` in the worker; its exceptions are raised here (they must pickle)."""
@@ -79,6 +83,7 @@ def cpu_pool_of(request: Request) -> CpuPool:
     return pool
 
 
-def _warm() -> None:
+def _warm(modules: tuple[str, ...]) -> None:
     # The work's modules, imported while nothing waits for them.
-    import app.progression.simulation  # noqa: F401
+    for module in modules:
+        importlib.import_module(module)
