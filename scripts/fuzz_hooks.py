@@ -32,9 +32,12 @@ negative checks see them as generated.
    must not start before its `started_at`. No JSON Schema can say "now" or compare two
    fields or requests, so: every enrolment starts when the run's client's did, 30 days ago
    (also one that would default to now); other well-formed times outside [that, now] are
-   moved into it; a simulation starts at its earliest item at the latest; and the pain
-   chart's `from` and `to`, two well-formed dates in the wrong order, are swapped (the 422
-   invalid-range stays for people who send them so).
+   moved into it; a simulation starts at its earliest item at the latest; the `from` and
+   `to` of the pain chart, the report and the export, two well-formed dates in the wrong
+   order, are swapped (the 422 invalid-range stays for people who send them so) and brought
+   within a window's stated span (422 window-too-long otherwise); and the
+   date today's routine is asked for is moved to 2000 or later when it is earlier (the
+   engine knows no date before; a schema's `format: date` cannot say so).
 4. Idempotency-Key. The generator repeats the documented example key on different bodies,
    which the API rightly refuses (422 idempotency-key-reused, as the IETF draft asks). A
    real client makes a key per request: a well-formed key gets a suffix derived from the
@@ -78,6 +81,7 @@ import httpx
 import schemathesis
 
 from app.core.types import zone_names
+from app.core.windows import WINDOW_DAYS
 from app.webhooks.schemas import URL_PATTERN
 
 BASE = os.environ["FUZZ_BASE_URL"]
@@ -258,14 +262,33 @@ def _managed_client() -> str:
         return _MANAGED["id"]
 
 
+DATE_RANGES = {
+    "GET /v1/clients/{client_id}/charts/pain.svg",
+    "GET /v1/clients/{client_id}/report",
+    "GET /v1/me/export",
+}
+
+
+def _from_2000(query: dict) -> None:
+    """A well-formed `date` before 2000 moved to the run's start."""
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        if date.fromisoformat(query["date"]) < date(2000, 1, 1):
+            query["date"] = STARTED.date().isoformat()
+
+
 def _date_range(query: dict) -> None:
-    """`from` no later than `to`, when both are well-formed dates."""
+    """`from` no later than `to`, and at most `WINDOW_DAYS` dates apart, when both are
+    well-formed dates."""
     try:
         start, end = date.fromisoformat(query["from"]), date.fromisoformat(query["to"])
     except (KeyError, TypeError, ValueError):
         return
     if start > end:
-        query["from"], query["to"] = query["to"], query["from"]
+        start, end = end, start
+    # Within the stated bound on a window's span, as a client paging through windows asks.
+    with contextlib.suppress(OverflowError):
+        start = max(start, end - timedelta(days=WINDOW_DAYS - 1))
+    query["from"], query["to"] = start.isoformat(), end.isoformat()
 
 
 def _label(case: Any) -> str:
@@ -380,8 +403,10 @@ def before_call(context, case, kwargs):
         with contextlib.suppress(TypeError, ValueError, AttributeError):
             uuid.UUID(body.get("client_id"))
             body["client_id"] = _managed_client()
-    if label == "GET /v1/clients/{client_id}/charts/pain.svg" and isinstance(case.query, dict):
+    if label in DATE_RANGES and isinstance(case.query, dict):
         _date_range(case.query)
+    if label == "GET /v1/clients/{client_id}/today" and isinstance(case.query, dict):
+        _from_2000(case.query)
     if isinstance(body, dict) and label in WEBHOOK_BODIES and isinstance(body.get("url"), str):
         body["url"] = _loopback(body["url"])
     _on_throwaway(case, label)
