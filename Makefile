@@ -35,7 +35,7 @@ migrate: $(STAMP)
 
 # The whole suite, as CI (.ci/run) runs it: ruff, mypy, pytest (with the generated clients'
 # walkthrough and type-check: tests/e2e/test_clients.py), the contract fuzz, the audit.
-test: $(STAMP) node-tools
+test: $(STAMP) node-tools browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -87,7 +87,11 @@ $(NODE_TOOLS): clients/package.json clients/package-lock.json
 	@touch $@
 
 # For `make test`: without npm (or the registry) the TypeScript check is skipped, saying why.
-.PHONY: node-tools
+.PHONY: node-tools browser
+# Chromium for the report's browser test, installed here once (never from inside a test).
+browser:
+	@sh scripts/browser.sh
+
 node-tools:
 	@$(MAKE) --no-print-directory $(NODE_TOOLS) || echo "clients: npm could not install clients/ (the TypeScript check will say it was skipped)"
 
