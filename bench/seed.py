@@ -117,7 +117,8 @@ def seed_client(session: Session, email: str, days: int, now: datetime, password
             timezone=TIMEZONE,
         ),
         password_hash,
-    )
+        "http://bench.invalid/v1/password-resets",  # mailed only to an e-mail already taken
+    ).account
     account = session.get(Account, public.id)
     client = session.get(Client, public.client_id)
     assert account is not None
