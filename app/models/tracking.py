@@ -84,6 +84,16 @@ class Enrollment(SQLModel, table=True):
 ENROLLMENT_IS_ACTIVE = col(Enrollment.status) == literal_column("'active'")
 
 
+# Names under which a write's unit notes an enrolment it holds for writing
+# (app/core/db/writers.py `hold`), so that it is neither read nor locked twice.
+def held_enrollment(enrollment_id: uuid.UUID) -> tuple[str, uuid.UUID]:
+    return ("enrollment", enrollment_id)
+
+
+def held_active_enrollment(client_id: uuid.UUID) -> tuple[str, uuid.UUID]:
+    return ("active enrollment of", client_id)
+
+
 class ExerciseSession(SQLModel, table=True):
     __tablename__ = "exercise_session"
     # By client for the lists; by enrolment for the engine's replay of what followed a moment.

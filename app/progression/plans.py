@@ -10,9 +10,10 @@ from sqlmodel import Session, col, select
 
 from app.core.caches import CacheSpec
 from app.core.db import caches_of
+from app.core.db.writers import for_writing, held, hold
 from app.core.problems import ProblemError
 from app.models import Client, Enrollment, ProtocolRow
-from app.models.tracking import ENROLLMENT_IS_ACTIVE
+from app.models.tracking import ENROLLMENT_IS_ACTIVE, held_active_enrollment, held_enrollment
 from app.progression.model import Plan, StageSpec, ZoneChange
 from app.progression.params import ProgressionParams
 
@@ -23,6 +24,8 @@ _ACTIVE_ENROLLMENT = (
     .where(col(Enrollment.client_id) == bindparam("client_id"))
     .where(ENROLLMENT_IS_ACTIVE)
 )
+# Read as it stands once the writers before have committed (refreshing the identity map).
+_ACTIVE_ENROLLMENT_HELD = for_writing(_ACTIVE_ENROLLMENT).execution_options(populate_existing=True)
 
 
 def protocol_document(session: Session, slug: str, version: int) -> dict[str, Any]:
@@ -114,9 +117,21 @@ def active_enrollment(session: Session, client: Client) -> Enrollment | None:
     return session.exec(_ACTIVE_ENROLLMENT, params={"client_id": client.id}).first()
 
 
-def require_active_enrollment(session: Session, client: Client) -> Enrollment:
-    """The client's active enrolment, or the 409 problem: logs and progress need one."""
-    enrollment = active_enrollment(session, client)
+def require_active_enrollment(
+    session: Session, client: Client, *, for_write: bool = False
+) -> Enrollment:
+    """The client's active enrolment, or the 409 problem: logs and progress need one.
+    `for_write`: held until the unit commits (writers of it take turns; `replay.reevaluate`
+    then sends no lock of its own), unless this unit already holds it (`hold_active`)."""
+    if for_write:
+        enrollment = held(session, held_active_enrollment(client.id))
+        if enrollment is None:
+            params = {"client_id": client.id}
+            enrollment = session.exec(_ACTIVE_ENROLLMENT_HELD, params=params).first()
+            if enrollment is not None:
+                hold_active(session, enrollment)
+    else:
+        enrollment = active_enrollment(session, client)
     if enrollment is None:
         raise ProblemError(
             409,
@@ -124,6 +139,12 @@ def require_active_enrollment(session: Session, client: Client) -> Enrollment:
             "The client has no active enrolment: enrol them in a protocol first.",
         )
     return enrollment
+
+
+def hold_active(session: Session, enrollment: Enrollment) -> None:
+    """Note the client's active enrolment as selected `for_writing` in this unit."""
+    hold(session, held_enrollment(enrollment.id))
+    hold(session, held_active_enrollment(enrollment.client_id), enrollment)
 
 
 _NEWEST_ENROLLMENT = (

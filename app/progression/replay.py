@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, union_all
+from sqlalchemy import bindparam, func, true, union_all
 from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, delete, select
 
 from app.core.actors import SYSTEM, Actor
@@ -33,6 +35,7 @@ from app.models import (
     PainLog,
 )
 from app.models.base import utcnow
+from app.models.tracking import held_enrollment
 from app.progression import engine, feed, rules
 from app.progression.codec import dump_state, load_state, rules_of
 from app.progression.model import (
@@ -47,7 +50,12 @@ from app.progression.model import (
     position_of,
 )
 from app.progression.plans import plan_for
-from app.progression.timeline import enrolled_entry, items_after, items_between
+from app.progression.timeline import (
+    ITEMS_BETWEEN_TOTAL,
+    enrolled_entry,
+    items_after,
+    items_between,
+)
 from app.webhooks import outbox
 
 EVENT_NAMESPACE = uuid.UUID("6f1c3a52-9b7e-4f0a-8d21-5e4b7c9a0d13")
@@ -68,6 +76,20 @@ _LATEST_STATE = (
     .order_by(col(EngineCheckpoint.day).desc())
     .limit(1)
 )
+# The newest checkpoint's state and day, and how many items one local date holds (the day
+# cap's count, `record`): one round trip. A row even when there is no checkpoint yet.
+_NEWEST = (
+    sa_select(col(EngineCheckpoint.state), col(EngineCheckpoint.day))
+    .where(col(EngineCheckpoint.enrollment_id) == bindparam("enrollment_id"))
+    .order_by(col(EngineCheckpoint.day).desc())
+    .limit(1)
+    .subquery()
+)
+_ITEMS_ON_DAY = ITEMS_BETWEEN_TOTAL.subquery()
+_NEWEST_AND_DAY_COUNT = sa_select(
+    _ITEMS_ON_DAY.c.item_count, _NEWEST.c.state, _NEWEST.c.day
+).select_from(_ITEMS_ON_DAY.outerjoin(_NEWEST, true()))
+_NEWEST_ONLY = sa_select(_NEWEST.c.state, _NEWEST.c.day)
 _STATE_BEFORE_DAY = (
     select(col(EngineCheckpoint.state))
     .where(col(EngineCheckpoint.enrollment_id) == bindparam("enrollment_id"))
@@ -89,17 +111,66 @@ def _latest_state(session: Session, enrollment: Enrollment) -> dict[str, Any] | 
     return state
 
 
+@dataclass(frozen=True, slots=True)
+class _DayCap:
+    """A local date that items were added to, and its span: checked against `DAY_CAP`."""
+
+    day: date
+    start: datetime
+    end: datetime
+
+
+def _day_full(day: date) -> ProblemError:
+    return ProblemError(
+        422,
+        "day-full",
+        f"{day.isoformat()} already holds {DAY_CAP} items for this client (pain logs, "
+        "sessions, assessments and overrides together), the most one day may hold; nothing "
+        "was stored.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Start:
+    """Where a replay starts: the state, the position it is at, whether that is the end of
+    the stored timeline, and the newest checkpoint's day (None: there is none)."""
+
+    state: State
+    after: Position | None
+    at_end: bool
+    newest_day: date | None
+
+
+def _newest(
+    session: Session, enrollment: Enrollment, cap: _DayCap | None
+) -> tuple[dict[str, Any] | None, date | None]:
+    """The newest checkpoint's state and day; with `cap`, in the same statement as its
+    date's count (422 `day-full` past `DAY_CAP`)."""
+    connection = session.connection()
+    if cap is None:
+        row = connection.execute(_NEWEST_ONLY, {"enrollment_id": enrollment.id}).first()
+        return (row[0], row[1]) if row is not None else (None, None)
+    params = {"enrollment_id": enrollment.id, "start": cap.start, "end": cap.end}
+    items, state, day = connection.execute(_NEWEST_AND_DAY_COUNT, params).one()
+    if int(items) > DAY_CAP:
+        raise _day_full(cap.day)
+    return state, day
+
+
 def _start(
-    session: Session, plan: Plan, enrollment: Enrollment, since: Position
-) -> tuple[State, Position | None, bool]:
-    """The state to replay from when what changed starts at `since`, the position it is at,
-    and whether that is the end of the stored timeline.
+    session: Session,
+    plan: Plan,
+    enrollment: Enrollment,
+    since: Position,
+    cap: _DayCap | None = None,
+) -> _Start:
+    """Where to replay from when what changed starts at `since` (`cap`: see `_newest`).
 
     The newest checkpoint holds the state after the timeline's last item (every write
     replays to the end, holding the enrolment's lock). When `since` follows that item (an
     append: the common case), replay starts there; otherwise from the checkpoint before
     the local date of `since`."""
-    latest = _latest_state(session, enrollment)
+    latest, newest_day = _newest(session, enrollment, cap)
     if latest is not None:
         state = load_state(latest)
         # An item at the last item's moment may stop what closing that moment opened (gates
@@ -107,18 +178,19 @@ def _start(
         # nothing, the state is as if the moment were still open, and `since` appends.
         last = state.last
         if last is not None and last < since and (last.at < since.at or not state.opened):
-            return state, last, True
+            return _Start(state, last, True, newest_day)
     params = {"enrollment_id": enrollment.id, "day": engine.local_date(plan, since.at)}
     before = session.connection().execute(_STATE_BEFORE_DAY, params).scalar()
     if before is None:
-        return State(), None, False
+        return _Start(State(), None, False, newest_day)
     state = load_state(before)
-    return state, state.last, False
+    return _Start(state, state.last, False, newest_day)
 
 
 def state_before(session: Session, plan: Plan, enrollment: Enrollment, position: Position) -> State:
     """The engine's state just before an item at `position` (for the session rule)."""
-    state, after, _ = _start(session, plan, enrollment, position)
+    start = _start(session, plan, enrollment, position)
+    state, after = start.state, start.after
     before = [i for i in items_after(session, enrollment, after) if position_of(i) < position]
     for index, item in enumerate(before):
         # The item at `position` follows the last of these: none closes its moment.
@@ -156,18 +228,18 @@ def record(
     day it lands on, so the cap bounds what any write costs (a stuck clock posting
     thousands of logs at one moment is refused, not slowed down for everyone)."""
     plan = plan_for(session, enrollment, client)
-    for day in {engine.local_date(plan, item.at) for item in added}:
-        start, end = engine.local_span(plan, day)
-        if items_between(session, enrollment, start, end) > DAY_CAP:
-            raise ProblemError(
-                422,
-                "day-full",
-                f"{day.isoformat()} already holds {DAY_CAP} items for this client (pain "
-                "logs, sessions, assessments and overrides together), the most one day may "
-                "hold; nothing was stored.",
-            )
+    caps = [_DayCap(day, *engine.local_span(plan, day)) for day in _days(plan, added)]
+    if len(caps) > 1:  # (one date, the common case: counted as the replay starts)
+        for cap in caps:
+            if items_between(session, enrollment, cap.start, cap.end) > DAY_CAP:
+                raise _day_full(cap.day)
     since = min(map(position_of, added))
-    reevaluate(session, enrollment, client, since, added, actor=actor, bounded=True)
+    cap = caps[0] if len(caps) == 1 else None
+    reevaluate(session, enrollment, client, since, added, actor=actor, bounded=True, _cap=cap)
+
+
+def _days(plan: Plan, items: Sequence[Item]) -> list[date]:
+    return sorted({engine.local_date(plan, item.at) for item in items})
 
 
 def _check_replay(session: Session, enrollment: Enrollment, after: Position | None) -> None:
@@ -194,16 +266,23 @@ def reevaluate(
     *,
     actor: Actor,
     bounded: bool = False,
+    _cap: _DayCap | None = None,
 ) -> "Changes":
     """Replay from before `since` (the earliest changed item's position; see `_start`) to
     the end, and store what changed, credited to `actor`. No commit. `added`: the items this
     write stored. `bounded`: a client's item write, refused (422 `too-far-back`) when it
-    would replay more than `REPLAY_CAP` items."""
+    would replay more than `REPLAY_CAP` items. `_cap`: `record`'s day cap, checked here."""
     # Writers of one enrolment take turns from here to their commit: each replays from
     # what the one before stored, so none overwrites a checkpoint with a stale state.
-    lock_for_update(session, select(col(Enrollment.id)).where(col(Enrollment.id) == enrollment.id))
+    # (Nothing is sent when this unit already holds it: read `for_writing`.)
+    lock_for_update(
+        session,
+        select(col(Enrollment.id)).where(col(Enrollment.id) == enrollment.id),
+        held_enrollment(enrollment.id),
+    )
     plan = plan_for(session, enrollment, client)
-    state, after, at_end = _start(session, plan, enrollment, since)
+    start = _start(session, plan, enrollment, since, _cap)
+    state, after, at_end = start.state, start.after, start.at_end
     if bounded and not at_end:
         _check_replay(session, enrollment, after)
     # After the timeline's end, what this write added is all there is: no need to read it.
@@ -224,7 +303,7 @@ def reevaluate(
         day = item_day
     if day is not None:
         snapshots[day] = dump_state(state)
-    _store_checkpoints(session, enrollment, after, plan, snapshots)
+    _store_checkpoints(session, enrollment, after, plan, snapshots, start.newest_day)
     _store_standing(session, enrollment, plan, state, items, appended=appended)
     lines: list[feed.Line] = []
     changes = _store_decisions(
@@ -246,7 +325,19 @@ _LAPSE_DAILY_CHECKPOINTS = (
     .where(col(EngineCheckpoint.day) < bindparam("cutoff"))
     .where(col(EngineCheckpoint.weekly).is_(False))
 )
-_ADD_CHECKPOINT = insert(EngineCheckpoint)
+
+
+def _upsert(insert: Any) -> Any:
+    """A checkpoint written over the one stored for its day, if any."""
+    statement = insert(EngineCheckpoint)
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[col(EngineCheckpoint.enrollment_id), col(EngineCheckpoint.day)],
+        set_={"last_key": excluded.last_key, "state": excluded.state, "weekly": excluded.weekly},
+    )
+
+
+_WRITE_CHECKPOINTS = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
 
 
 def _store_checkpoints(
@@ -255,20 +346,15 @@ def _store_checkpoints(
     after: Position | None,
     plan: Plan,
     snapshots: dict[date, dict[str, Any]],
+    newest_day: date | None,
 ) -> None:
+    """`newest_day`: the newest stored checkpoint's (read under the enrolment's lock)."""
     first_replayed = engine.local_date(plan, after.at) if after is not None else date.min
     # Days after the one replayed from are stale, and so is that day when it was replayed
     # on (an append from its own checkpoint): their checkpoints are written anew.
     stale_from = min([first_replayed + timedelta(days=1), *snapshots])
-    # On the connection: plain SQL, no ORM bookkeeping (no checkpoint is loaded as an object).
-    connection = session.connection()
-    connection.execute(
-        _DROP_CHECKPOINTS_FROM, {"enrollment_id": enrollment.id, "stale_from": stale_from}
-    )
-    if not snapshots:
-        return
     # Daily checkpoints for the last five weeks, weekly ones (Sundays) before that.
-    cutoff = max(snapshots) - timedelta(days=RECENT_CHECKPOINT_DAYS)
+    cutoff = max(snapshots) - timedelta(days=RECENT_CHECKPOINT_DAYS) if snapshots else None
     rows = [
         {
             "enrollment_id": enrollment.id,
@@ -278,10 +364,22 @@ def _store_checkpoints(
             "weekly": day.weekday() == 6,
         }
         for day, state in snapshots.items()
-        if day >= cutoff or day.weekday() == 6
+        if cutoff is not None and (day >= cutoff or day.weekday() == 6)
     ]
-    connection.execute(_ADD_CHECKPOINT, rows)
-    if max(snapshots) > first_replayed:  # a new day: older daily checkpoints may lapse
+    # On the connection: plain SQL, no ORM bookkeeping (no checkpoint is loaded as an object).
+    connection = session.connection()
+    # The stored days from `stale_from` on all lie between it and the newest: none, or only
+    # that one day rewritten below (an append on the newest day), leaves nothing to drop.
+    if newest_day is not None and not (
+        newest_day < stale_from or (newest_day == stale_from and newest_day in snapshots)
+    ):
+        connection.execute(
+            _DROP_CHECKPOINTS_FROM, {"enrollment_id": enrollment.id, "stale_from": stale_from}
+        )
+    if not rows:
+        return
+    connection.execute(_WRITE_CHECKPOINTS[connection.dialect.name], rows)
+    if cutoff is not None and max(snapshots) > first_replayed:  # a new day: older ones lapse
         connection.execute(
             _LAPSE_DAILY_CHECKPOINTS, {"enrollment_id": enrollment.id, "cutoff": cutoff}
         )

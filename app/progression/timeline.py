@@ -124,6 +124,11 @@ _ITEMS_BETWEEN = union_all(
 )
 
 
+# The same count as one value, to read beside something else in one statement.
+_COUNTS = _ITEMS_BETWEEN.subquery()
+ITEMS_BETWEEN_TOTAL = select(func.coalesce(func.sum(next(iter(_COUNTS.c))), 0).label("item_count"))
+
+
 def items_between(session: Session, enrollment: Enrollment, start: datetime, end: datetime) -> int:
     params = {"enrollment_id": enrollment.id, "start": start, "end": end}
     counts: list[int] = list(session.connection().execute(_ITEMS_BETWEEN, params).scalars())

@@ -24,6 +24,7 @@ from app.core.retries import id_conflict, stored_retry
 from app.core.security import Principal
 from app.models import Assessment, Client, Enrollment, ExerciseSession, PainLog
 from app.models.base import utcnow
+from app.models.tracking import held_enrollment
 from app.progression import engine, plans, replay, session_rule, timeline
 from app.progression.model import Item, Position, SessionEntry, position_of
 from app.progression.params import ProgressionParams
@@ -192,7 +193,11 @@ def _visible_enrollment(session: Session, client: Client, enrollment_id: uuid.UU
         raise NotFoundError(f"No enrolment {enrollment_id}.")
     # Writers of one enrolment take turns (see `replay.reevaluate`): an end or a change of
     # parameters waits for a log being stored, and the other way round.
-    lock_for_update(session, select(col(Enrollment.id)).where(col(Enrollment.id) == enrollment.id))
+    lock_for_update(
+        session,
+        select(col(Enrollment.id)).where(col(Enrollment.id) == enrollment.id),
+        held_enrollment(enrollment.id),
+    )
     session.refresh(enrollment)
     return enrollment
 
@@ -346,7 +351,7 @@ def _existing_pain_log(
 def create_pain_log(
     session: Session, principal: Principal, client: Client, payload: PainLogCreate
 ) -> Created:
-    enrollment = plans.require_active_enrollment(session, client)
+    enrollment = plans.require_active_enrollment(session, client, for_write=True)
     digest = body_hash(payload)
     existing = _existing_pain_log(session, client, payload, digest, ["body", "id"])
     if existing is not None:
@@ -363,7 +368,7 @@ def create_pain_logs(
     session: Session, principal: Principal, client: Client, batch: PainLogBatch
 ) -> Created:
     """All or nothing: any refused item refuses the batch, naming the item."""
-    enrollment = plans.require_active_enrollment(session, client)
+    enrollment = plans.require_active_enrollment(session, client, for_write=True)
     seen: dict[uuid.UUID, str] = {}
     logs: list[PainLog] = []
     created_ids: set[uuid.UUID] = set()
@@ -521,7 +526,7 @@ def _linked_log_ids(
 def create_session(
     session: Session, principal: Principal, client: Client, payload: SessionCreate
 ) -> Created:
-    enrollment = plans.require_active_enrollment(session, client)
+    enrollment = plans.require_active_enrollment(session, client, for_write=True)
     digest = body_hash(payload)
     existing = stored_retry(
         session,
@@ -631,7 +636,7 @@ def assessment_public(row: Assessment) -> AssessmentPublic:
 def create_assessment(
     session: Session, principal: Principal, client: Client, payload: AssessmentCreate
 ) -> Created:
-    enrollment = plans.require_active_enrollment(session, client)
+    enrollment = plans.require_active_enrollment(session, client, for_write=True)
     digest = body_hash(payload)
     existing = stored_retry(
         session,

@@ -4,8 +4,8 @@ PostgreSQL. Used only inside the unit of work (app/core/db/unit_of_work.py)."""
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Hashable, Iterator
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from sqlalchemy import Select
@@ -41,11 +41,39 @@ class WriterTurn:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
-def lock_for_update(session: Session, statement: Select[Any]) -> None:
+S = TypeVar("S", bound=Select[Any])
+
+# What this unit's transaction already holds (`hold`, `lock_for_update`'s `key`).
+_HELD = "hipfix.held"
+
+
+def for_writing(statement: S) -> S:
+    """`statement`, holding the rows it selects until the transaction ends (PostgreSQL:
+    FOR NO KEY UPDATE; SQLite's compiler leaves it out, its writer holds the whole file).
+    NO KEY UPDATE, not UPDATE: inserting a row that refers to these takes KEY SHARE on them,
+    which UPDATE would wait for (two writers deadlocked so); only writers wait."""
+    return statement.with_for_update(key_share=True)
+
+
+def hold(session: Session, key: Hashable, value: object = True) -> None:
+    """Note that this unit's transaction holds what `key` names (a statement made
+    `for_writing` selected it, `value`): a later `lock_for_update` of it sends nothing."""
+    session.info.setdefault(_HELD, {})[key] = value
+
+
+def held(session: Session, key: Hashable) -> Any:
+    """What `hold` noted under `key` in this unit, or None."""
+    return session.info.get(_HELD, {}).get(key)
+
+
+def lock_for_update(session: Session, statement: Select[Any], key: Hashable = None) -> None:
     """Hold the rows `statement` selects until the transaction ends, so that concurrent
-    writers of them take turns (PostgreSQL: SELECT ... FOR NO KEY UPDATE). SQLite needs
-    nothing: a writer holds the whole database from its first statement (BEGIN IMMEDIATE)."""
+    writers of them take turns (`for_writing`). SQLite needs nothing: a writer holds the
+    whole database from its first statement (BEGIN IMMEDIATE). `key`: a name for them,
+    when this unit may already hold them (`hold`); then nothing is sent."""
+    if key is not None and held(session, key) is not None:
+        return
     if session.get_bind().dialect.name != "sqlite":
-        # NO KEY UPDATE, not UPDATE: inserting a row that refers to these takes KEY SHARE on
-        # them, which UPDATE would wait for (two writers deadlocked so); only writers wait.
-        session.execute(statement.with_for_update(key_share=True)).all()
+        session.execute(for_writing(statement)).all()
+    if key is not None:
+        hold(session, key)
