@@ -11,11 +11,12 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import Select, bindparam
+from sqlalchemy import Select, and_, bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
 from app.accounts.visibility import find_visible_client, visible_to_account
+from app.core.db.writers import for_writing
 from app.core.idempotency import Created, respond_once
 from app.core.problems import ProblemError, describe_pattern
 from app.core.rate_limit import VERIFIED
@@ -27,8 +28,10 @@ from app.core.security import (
     note_key_use,
     secret_hash,
 )
-from app.models import Account, Client, Credential
+from app.models import Account, Client, Credential, Enrollment
 from app.models.base import utcnow
+from app.models.tracking import ENROLLMENT_IS_ACTIVE
+from app.progression.plans import hold_active
 
 ClientRef = Annotated[
     str,
@@ -78,9 +81,22 @@ def _caller_and_client(*, me: bool) -> Select[uuid.UUID, Account, Client, str, d
     return statement if me else statement.where(col(Client.id) == bindparam("client_id"))
 
 
+def _with_active_enrollment(
+    statement: Select[uuid.UUID, Account, Client, str, datetime | None],
+) -> Select[uuid.UUID, Account, Client, str, datetime | None, Enrollment]:
+    """`statement` and the client's active enrolment, held for writing (see
+    `plans.require_active_enrollment`): nothing found when there is none."""
+    joined = statement.add_columns(Enrollment).join(
+        Enrollment, and_(col(Enrollment.client_id) == Client.id, ENROLLMENT_IS_ACTIVE)
+    )
+    return for_writing(joined, of=Enrollment)
+
+
 # Built once: every request that names a client runs one of them.
 _CALLER_AND_OWN_CLIENT = _caller_and_client(me=True)
 _CALLER_AND_CLIENT = _caller_and_client(me=False)
+_CALLER_OWN_CLIENT_ENROLLED = _with_active_enrollment(_CALLER_AND_OWN_CLIENT)
+_CALLER_CLIENT_ENROLLED = _with_active_enrollment(_CALLER_AND_CLIENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,23 +106,28 @@ class ClientAccess:
     secret: str
     client_ref: str
 
-    def resolve(self, session: Session) -> tuple[Principal, Client]:
+    def resolve(self, session: Session, *, enrolled: bool = False) -> tuple[Principal, Client]:
         """The caller and the client, or the 401 / 404 problem. One statement finds both;
-        when it finds nothing, the two lookups say which problem it is."""
+        when it finds nothing, the two lookups say which problem it is. `enrolled`: a write
+        that needs the client's active enrolment held (`require_active_enrollment(...,
+        for_write=True)`) finds it in the same statement."""
         digest = secret_hash(self.secret)
         params: dict[str, object] = {"secret_hash": digest, "now": utcnow()}
+        statement: Select[*tuple[Any, ...]] | None  # (with the enrolment: one more column)
         if self.client_ref == "me":
-            statement = _CALLER_AND_OWN_CLIENT
+            statement = _CALLER_OWN_CLIENT_ENROLLED if enrolled else _CALLER_AND_OWN_CLIENT
         else:
             try:
                 params["client_id"] = uuid.UUID(self.client_ref)
             except ValueError:
                 statement = None
             else:
-                statement = _CALLER_AND_CLIENT
+                statement = _CALLER_CLIENT_ENROLLED if enrolled else _CALLER_AND_CLIENT
         row = session.execute(statement, params).first() if statement is not None else None
         if row is not None:
-            credential_id, account, client, kind, last_used_at = row
+            credential_id, account, client, kind, last_used_at = row[:5]
+            if enrolled:
+                hold_active(session, row[5])
             VERIFIED.add(digest)  # see app/core/rate_limit.py
             note_key_use(session, credential_id, kind, last_used_at)
             return Principal(account, credential_id, kind, last_used_at), client
@@ -139,10 +160,13 @@ def create_for_client(
     key: str | None,
     payload: BaseModel,
     create: Create,
+    *,
+    enrolled: bool = False,
 ) -> JSONResponse:
     """A create for the client named in the path, once: who asks and for which client, then
-    `create` with its Idempotency-Key's record (app/core/idempotency.py)."""
-    principal, client = access.resolve(session)
+    `create` with its Idempotency-Key's record (app/core/idempotency.py). `enrolled`: see
+    `ClientAccess.resolve`."""
+    principal, client = access.resolve(session, enrolled=enrolled)
     return respond_once(
         session,
         request,

@@ -24,8 +24,7 @@ _ACTIVE_ENROLLMENT = (
     .where(col(Enrollment.client_id) == bindparam("client_id"))
     .where(ENROLLMENT_IS_ACTIVE)
 )
-# Read as it stands once the writers before have committed (refreshing the identity map).
-_ACTIVE_ENROLLMENT_HELD = for_writing(_ACTIVE_ENROLLMENT).execution_options(populate_existing=True)
+_ACTIVE_ENROLLMENT_HELD = for_writing(_ACTIVE_ENROLLMENT)
 
 
 def protocol_document(session: Session, slug: str, version: int) -> dict[str, Any]:
@@ -123,6 +122,7 @@ def require_active_enrollment(
     """The client's active enrolment, or the 409 problem: logs and progress need one.
     `for_write`: held until the unit commits (writers of it take turns; `replay.reevaluate`
     then sends no lock of its own), unless this unit already holds it (`hold_active`)."""
+    enrollment: Enrollment | None
     if for_write:
         enrollment = held(session, held_active_enrollment(client.id))
         if enrollment is None:

@@ -230,9 +230,9 @@ def record(
     plan = plan_for(session, enrollment, client)
     caps = [_DayCap(day, *engine.local_span(plan, day)) for day in _days(plan, added)]
     if len(caps) > 1:  # (one date, the common case: counted as the replay starts)
-        for cap in caps:
-            if items_between(session, enrollment, cap.start, cap.end) > DAY_CAP:
-                raise _day_full(cap.day)
+        for each in caps:
+            if items_between(session, enrollment, each.start, each.end) > DAY_CAP:
+                raise _day_full(each.day)
     since = min(map(position_of, added))
     cap = caps[0] if len(caps) == 1 else None
     reevaluate(session, enrollment, client, since, added, actor=actor, bounded=True, _cap=cap)

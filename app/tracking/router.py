@@ -163,7 +163,13 @@ async def create_pain_log(
     """A 0–10 pain score with its context. Backdating is fine (offline upload); more than
     5 minutes ahead, or before the enrolment started, is refused."""
     return await db.write(
-        create_for_client, access, request, idempotency_key, payload, service.create_pain_log
+        create_for_client,
+        access,
+        request,
+        idempotency_key,
+        payload,
+        service.create_pain_log,
+        enrolled=True,
     )
 
 
@@ -185,7 +191,13 @@ async def create_pain_log_batch(
     """Up to 500 pain logs, all or nothing: one refused item refuses the batch and is named.
     Items with ids already stored (same body) are returned as they are: 200 if none was new."""
     return await db.write(
-        create_for_client, access, request, idempotency_key, payload, service.create_pain_logs
+        create_for_client,
+        access,
+        request,
+        idempotency_key,
+        payload,
+        service.create_pain_logs,
+        enrolled=True,
     )
 
 
@@ -250,7 +262,13 @@ async def create_session(
     """The exercises done, each from a stage unlocked for the client (otherwise 422
     `stage-locked`). `pain_during` and `pain_after` become linked pain logs."""
     return await db.write(
-        create_for_client, access, request, idempotency_key, payload, service.create_session
+        create_for_client,
+        access,
+        request,
+        idempotency_key,
+        payload,
+        service.create_session,
+        enrolled=True,
     )
 
 
@@ -294,7 +312,13 @@ async def create_assessment(
 ) -> JSONResponse:
     """Per side, whether the knee stayed over the foot or drifted inward."""
     return await db.write(
-        create_for_client, access, request, idempotency_key, payload, service.create_assessment
+        create_for_client,
+        access,
+        request,
+        idempotency_key,
+        payload,
+        service.create_assessment,
+        enrolled=True,
     )
 
 

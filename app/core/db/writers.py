@@ -47,12 +47,15 @@ S = TypeVar("S", bound=Select[Any])
 _HELD = "hipfix.held"
 
 
-def for_writing(statement: S) -> S:
-    """`statement`, holding the rows it selects until the transaction ends (PostgreSQL:
-    FOR NO KEY UPDATE; SQLite's compiler leaves it out, its writer holds the whole file).
-    NO KEY UPDATE, not UPDATE: inserting a row that refers to these takes KEY SHARE on them,
-    which UPDATE would wait for (two writers deadlocked so); only writers wait."""
-    return statement.with_for_update(key_share=True)
+def for_writing(statement: S, of: Any = None) -> S:
+    """`statement`, holding the rows it selects (of the table `of` only, if given) until the
+    transaction ends (PostgreSQL: FOR NO KEY UPDATE; SQLite's compiler leaves it out, its
+    writer holds the whole file). NO KEY UPDATE, not UPDATE: inserting a row that refers to
+    these takes KEY SHARE on them, which UPDATE would wait for (two writers deadlocked so);
+    only writers wait. What it reads replaces what the unit's Session held of those rows:
+    they are as the writers before left them."""
+    held = statement.with_for_update(key_share=True, of=of)
+    return held.execution_options(populate_existing=True)
 
 
 def hold(session: Session, key: Hashable, value: object = True) -> None:
