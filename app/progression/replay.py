@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, true, union_all
+from sqlalchemy import bindparam, func, true, union_all, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, delete, select
 
 from app.core.actors import SYSTEM, Actor
@@ -303,8 +304,8 @@ def reevaluate(
         day = item_day
     if day is not None:
         snapshots[day] = dump_state(state)
-    _store_checkpoints(session, enrollment, after, plan, snapshots, start.newest_day)
-    _store_standing(session, enrollment, plan, state, items, appended=appended)
+    standing = _standing(session, enrollment, plan, state, items, appended=appended)
+    _store_checkpoints(session, enrollment, after, plan, snapshots, start.newest_day, standing)
     lines: list[feed.Line] = []
     changes = _store_decisions(
         session, enrollment, after, decisions, appended=appended, actor=actor, lines=lines
@@ -327,9 +328,15 @@ _LAPSE_DAILY_CHECKPOINTS = (
 )
 
 
+_CHECKPOINT_COLUMNS = ("enrollment_id", "day", "last_key", "state", "weekly")
+
+
 def _upsert(insert: Any) -> Any:
     """A checkpoint written over the one stored for its day, if any."""
-    statement = insert(EngineCheckpoint)
+    table = EngineCheckpoint.__table__  # type: ignore[attr-defined]  # SQLModel's table
+    statement = insert(EngineCheckpoint).values(
+        {name: bindparam(name, type_=table.c[name].type) for name in _CHECKPOINT_COLUMNS}
+    )
     excluded = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=[col(EngineCheckpoint.enrollment_id), col(EngineCheckpoint.day)],
@@ -339,6 +346,25 @@ def _upsert(insert: Any) -> Any:
 
 _WRITE_CHECKPOINTS = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
 
+# The enrolment's standing (see `_standing`), its values named `standing_<column>`.
+_STANDING = ("referred", "resolved", "hold_ends_at", "top_stage", "last_logged_at")
+_ENROLLMENT_COLUMNS = Enrollment.__table__.c  # type: ignore[attr-defined]  # SQLModel's table
+_SET_STANDING = (
+    update(Enrollment)
+    .where(col(Enrollment.id) == bindparam("standing_of"))
+    .values(
+        {
+            name: bindparam(f"standing_{name}", type_=_ENROLLMENT_COLUMNS[name].type)
+            for name in _STANDING
+        }
+    )
+)
+# PostgreSQL: a checkpoint and the standing it gives in one statement (a data-modifying
+# WITH runs once, whether or not the statement reads it): one round trip, not two.
+_WRITE_CHECKPOINT_AND_STANDING = _WRITE_CHECKPOINTS["postgresql"].add_cte(
+    _SET_STANDING.cte("standing")
+)
+
 
 def _store_checkpoints(
     session: Session,
@@ -347,8 +373,10 @@ def _store_checkpoints(
     plan: Plan,
     snapshots: dict[date, dict[str, Any]],
     newest_day: date | None,
+    standing: dict[str, Any],
 ) -> None:
-    """`newest_day`: the newest stored checkpoint's (read under the enrolment's lock)."""
+    """The checkpoints of `snapshots` and the enrolment's `standing` (`_standing`).
+    `newest_day`: the newest stored checkpoint's (read under the enrolment's lock)."""
     first_replayed = engine.local_date(plan, after.at) if after is not None else date.min
     # Days after the one replayed from are stale, and so is that day when it was replayed
     # on (an append from its own checkpoint): their checkpoints are written anew.
@@ -370,15 +398,27 @@ def _store_checkpoints(
     connection = session.connection()
     # The stored days from `stale_from` on all lie between it and the newest: none, or only
     # that one day rewritten below (an append on the newest day), leaves nothing to drop.
+    rewritten = {row["day"] for row in rows}
     if newest_day is not None and not (
-        newest_day < stale_from or (newest_day == stale_from and newest_day in snapshots)
+        newest_day < stale_from or (newest_day == stale_from and newest_day in rewritten)
     ):
         connection.execute(
             _DROP_CHECKPOINTS_FROM, {"enrollment_id": enrollment.id, "stale_from": stale_from}
         )
+    standing_params = {"standing_of": enrollment.id} | {
+        f"standing_{name}": value for name, value in standing.items()
+    }
+    if len(rows) == 1 and connection.dialect.name == "postgresql":  # an append: the usual
+        connection.execute(_WRITE_CHECKPOINT_AND_STANDING, rows[0] | standing_params)
+    else:
+        if rows:
+            connection.execute(_WRITE_CHECKPOINTS[connection.dialect.name], rows)
+        connection.execute(_SET_STANDING, standing_params)
+    # Stored above: the Session takes them as stored, and its flush leaves them alone.
+    for name, value in standing.items():
+        set_committed_value(enrollment, name, value)
     if not rows:
         return
-    connection.execute(_WRITE_CHECKPOINTS[connection.dialect.name], rows)
     if cutoff is not None and max(snapshots) > first_replayed:  # a new day: older ones lapse
         connection.execute(
             _LAPSE_DAILY_CHECKPOINTS, {"enrollment_id": enrollment.id, "cutoff": cutoff}
@@ -406,7 +446,7 @@ _LAST_LOGGED = sa_select(
 _LOGS = (PainEntry, SessionEntry, AssessmentEntry)
 
 
-def _store_standing(
+def _standing(
     session: Session,
     enrollment: Enrollment,
     plan: Plan,
@@ -414,25 +454,25 @@ def _store_standing(
     replayed: Sequence[Item],
     *,
     appended: bool,
-) -> None:
+) -> dict[str, Any]:
     """The newest state's standing on the enrolment, for the coach's list to filter and sort
     by (see `Enrollment.referred`): written with the checkpoint it comes from."""
-    enrollment.referred = state.referral is not None
-    enrollment.resolved = state.resolved
-    enrollment.hold_ends_at = (
-        engine.local_span(plan, state.hold_until)[1] if state.hold_until else None
-    )
     unlocked = [stage.slug for stage in plan.stages if stage.slug in state.unlocked]
-    enrollment.top_stage = unlocked[-1] if unlocked else None
     logged = [item.at for item in replayed if isinstance(item, _LOGS)]
     if appended:  # what was logged before is unchanged: only the new items can be newer
+        # (The enrolment was read under its lock: no other writer's log is missed.)
         known = enrollment.last_logged_at
-        enrollment.last_logged_at = max([*logged, *([known] if known else [])], default=None)
+        last_logged = max([*logged, *([known] if known else [])], default=None)
     else:  # a replay may follow a deletion: ask the tables
         params = {"enrollment_id": enrollment.id}
-        last = session.connection().execute(_LAST_LOGGED, params).scalar()
-        enrollment.last_logged_at = _aware(last)
-    session.add(enrollment)
+        last_logged = _aware(session.connection().execute(_LAST_LOGGED, params).scalar())
+    return {
+        "referred": state.referral is not None,
+        "resolved": state.resolved,
+        "hold_ends_at": engine.local_span(plan, state.hold_until)[1] if state.hold_until else None,
+        "top_stage": unlocked[-1] if unlocked else None,
+        "last_logged_at": last_logged,
+    }
 
 
 def _aware(moment: datetime | str | None) -> datetime | None:
