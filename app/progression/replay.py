@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, true, union_all, update
+from sqlalchemy import bindparam, func, insert, true, union_all, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -91,6 +91,23 @@ _NEWEST_AND_DAY_COUNT = sa_select(
     _ITEMS_ON_DAY.c.item_count, _NEWEST.c.state, _NEWEST.c.day
 ).select_from(_ITEMS_ON_DAY.outerjoin(_NEWEST, true()))
 _NEWEST_ONLY = sa_select(_NEWEST.c.state, _NEWEST.c.day)
+# PostgreSQL: a new pain log stored in the same statement (a data-modifying WITH; the count,
+# on the statement's snapshot, does not see it, so `_newest` adds it): one round trip less.
+_PAIN_LOG_COLUMNS = PainLog.__table__.c  # type: ignore[attr-defined]  # SQLModel's table
+_ADD_PAIN_LOG = insert(PainLog).values(
+    {
+        column.name: bindparam(f"log_{column.name}", type_=column.type)
+        for column in _PAIN_LOG_COLUMNS
+    }
+)
+_ADD_LOG_AND_NEWEST = _NEWEST_AND_DAY_COUNT.add_cte(_ADD_PAIN_LOG.cte("added"))
+
+
+def pain_log_row(log: PainLog) -> dict[str, Any]:
+    """A new log's values, for `record(..., log=...)` to store."""
+    return {f"log_{column.name}": getattr(log, column.name) for column in _PAIN_LOG_COLUMNS}
+
+
 _STATE_BEFORE_DAY = (
     select(col(EngineCheckpoint.state))
     .where(col(EngineCheckpoint.enrollment_id) == bindparam("enrollment_id"))
@@ -143,17 +160,18 @@ class _Start:
 
 
 def _newest(
-    session: Session, enrollment: Enrollment, cap: _DayCap | None
+    session: Session, enrollment: Enrollment, cap: _DayCap | None, log: dict[str, Any] | None
 ) -> tuple[dict[str, Any] | None, date | None]:
     """The newest checkpoint's state and day; with `cap`, in the same statement as its
-    date's count (422 `day-full` past `DAY_CAP`)."""
+    date's count (422 `day-full` past `DAY_CAP`), and `log` (`pain_log_row`) stored in it."""
     connection = session.connection()
     if cap is None:
         row = connection.execute(_NEWEST_ONLY, {"enrollment_id": enrollment.id}).first()
         return (row[0], row[1]) if row is not None else (None, None)
     params = {"enrollment_id": enrollment.id, "start": cap.start, "end": cap.end}
-    items, state, day = connection.execute(_NEWEST_AND_DAY_COUNT, params).one()
-    if int(items) > DAY_CAP:
+    statement = _NEWEST_AND_DAY_COUNT if log is None else _ADD_LOG_AND_NEWEST
+    items, state, day = connection.execute(statement, params | (log or {})).one()
+    if int(items) + (log is not None) > DAY_CAP:
         raise _day_full(cap.day)
     return state, day
 
@@ -164,14 +182,15 @@ def _start(
     enrollment: Enrollment,
     since: Position,
     cap: _DayCap | None = None,
+    log: dict[str, Any] | None = None,
 ) -> _Start:
-    """Where to replay from when what changed starts at `since` (`cap`: see `_newest`).
+    """Where to replay from when what changed starts at `since` (`cap`, `log`: `_newest`).
 
     The newest checkpoint holds the state after the timeline's last item (every write
     replays to the end, holding the enrolment's lock). When `since` follows that item (an
     append: the common case), replay starts there; otherwise from the checkpoint before
     the local date of `since`."""
-    latest, newest_day = _newest(session, enrollment, cap)
+    latest, newest_day = _newest(session, enrollment, cap, log)
     if latest is not None:
         state = load_state(latest)
         # An item at the last item's moment may stop what closing that moment opened (gates
@@ -222,8 +241,11 @@ def record(
     client: Client,
     added: Sequence[Item],
     actor: Actor,
+    log: dict[str, Any] | None = None,
 ) -> None:
     """Re-evaluate after a write by `actor` that stored `added` (flushed, not committed).
+    `log`: on PostgreSQL, a new pain log (`pain_log_row`, the one item of `added`) not yet
+    stored, which this stores in its first statement.
 
     A local date holds at most `DAY_CAP` items: a write that is not an append replays the
     day it lands on, so the cap bounds what any write costs (a stuck clock posting
@@ -236,7 +258,11 @@ def record(
                 raise _day_full(each.day)
     since = min(map(position_of, added))
     cap = caps[0] if len(caps) == 1 else None
-    reevaluate(session, enrollment, client, since, added, actor=actor, bounded=True, _cap=cap)
+    if log is not None and cap is None:
+        raise ValueError("a log stored by the replay is its one item")
+    reevaluate(
+        session, enrollment, client, since, added, actor=actor, bounded=True, _cap=cap, _log=log
+    )
 
 
 def _days(plan: Plan, items: Sequence[Item]) -> list[date]:
@@ -268,11 +294,12 @@ def reevaluate(
     actor: Actor,
     bounded: bool = False,
     _cap: _DayCap | None = None,
+    _log: dict[str, Any] | None = None,
 ) -> "Changes":
     """Replay from before `since` (the earliest changed item's position; see `_start`) to
     the end, and store what changed, credited to `actor`. No commit. `added`: the items this
     write stored. `bounded`: a client's item write, refused (422 `too-far-back`) when it
-    would replay more than `REPLAY_CAP` items. `_cap`: `record`'s day cap, checked here."""
+    would replay more than `REPLAY_CAP` items. `_cap`, `_log`: `record`'s, handled here."""
     # Writers of one enrolment take turns from here to their commit: each replays from
     # what the one before stored, so none overwrites a checkpoint with a stale state.
     # (Nothing is sent when this unit already holds it: read `for_writing`.)
@@ -282,7 +309,7 @@ def reevaluate(
         held_enrollment(enrollment.id),
     )
     plan = plan_for(session, enrollment, client)
-    start = _start(session, plan, enrollment, since, _cap)
+    start = _start(session, plan, enrollment, since, _cap, _log)
     state, after, at_end = start.state, start.after, start.at_end
     if bounded and not at_end:
         _check_replay(session, enrollment, after)

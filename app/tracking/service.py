@@ -358,9 +358,15 @@ def create_pain_log(
         return 200, pain_public(existing)
     _not_before_start(enrollment, payload.recorded_at, ["body", "recorded_at"])
     log = _new_pain_log(principal, client, enrollment, payload, digest)
-    session.add(log)
-    session.flush()
-    replay.record(session, enrollment, client, [timeline.pain_entry(log)], principal.actor)
+    entry = timeline.pain_entry(log)
+    if session.get_bind().dialect.name == "postgresql":  # stored in the replay's first statement
+        replay.record(
+            session, enrollment, client, [entry], principal.actor, replay.pain_log_row(log)
+        )
+    else:  # (SQLite has no INSERT in a WITH; its statements cost no round trip)
+        session.add(log)
+        session.flush()
+        replay.record(session, enrollment, client, [entry], principal.actor)
     return 201, pain_public(log)
 
 
