@@ -212,6 +212,23 @@ def reevaluate(
     # The stored items re-evaluated (what this write added is new work, bounded by its body),
     # charged to the caller whatever follows: the edge refuses one that replays too much.
     note_replayed(0 if appended else len(items) - len(added))
+    replayed = run(plan, state, items)
+    return store(session, enrollment, plan, after, replayed, items, appended=appended, actor=actor)
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """What the engine made of a replay: the state after it, its decisions, and the state at
+    the end of each local date it went through (the checkpoints' contents)."""
+
+    state: State
+    decisions: list[Decision]
+    snapshots: dict[date, dict[str, Any]]
+
+
+def run(plan: Plan, state: State, items: Sequence[Item]) -> Replayed:
+    """The engine over `items` from `state` (which it advances): pure, no database, so it
+    can run anywhere (a coach's whole-history replay runs in the CPU worker process)."""
     decisions: list[Decision] = []
     snapshots: dict[date, dict[str, Any]] = {}
     day: date | None = None
@@ -224,11 +241,31 @@ def reevaluate(
         day = item_day
     if day is not None:
         snapshots[day] = dump_state(state)
-    _store_checkpoints(session, enrollment, after, plan, snapshots)
-    _store_standing(session, enrollment, plan, state, items, appended=appended)
+    return Replayed(state, decisions, snapshots)
+
+
+def store(
+    session: Session,
+    enrollment: Enrollment,
+    plan: Plan,
+    after: Position | None,
+    replayed: Replayed,
+    items: Sequence[Item] = (),
+    *,
+    appended: bool = False,
+    actor: Actor,
+) -> "Changes":
+    """Store what a replay from `after` (None: the whole history) to the end made: its
+    checkpoints, the enrolment's standing, decisions and retractions with their feed lines.
+    `items`: what it replayed (read only for an append). No commit. The enrolment's
+    `revision` moves on, so that a replay computed outside this unit of work from what was
+    stored before can tell it is stale (`app/tracking/parameters.py`)."""
+    enrollment.revision += 1
+    _store_checkpoints(session, enrollment, after, plan, replayed.snapshots)
+    _store_standing(session, enrollment, plan, replayed.state, items, appended=appended)
     lines: list[feed.Line] = []
     changes = _store_decisions(
-        session, enrollment, after, decisions, appended=appended, actor=actor, lines=lines
+        session, enrollment, after, replayed.decisions, appended=appended, actor=actor, lines=lines
     )
     feed.append(session, lines, actor)
     return changes
