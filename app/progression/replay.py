@@ -258,8 +258,8 @@ def store(
     """Store what a replay from `after` (None: the whole history) to the end made: its
     checkpoints, the enrolment's standing, decisions and retractions with their feed lines.
     `items`: what it replayed (read only for an append). No commit. The enrolment's
-    `revision` moves on, so that a replay computed outside this unit of work from what was
-    stored before can tell it is stale (`app/tracking/parameters.py`)."""
+    `revision` moves on, and the checkpoints written carry it, so that a replay computed
+    outside this unit of work can tell what changed since it read (`history.py`)."""
     enrollment.revision += 1
     _store_checkpoints(session, enrollment, after, plan, replayed.snapshots)
     _store_standing(session, enrollment, plan, replayed.state, items, appended=appended)
@@ -313,6 +313,7 @@ def _store_checkpoints(
             "last_key": state["last"][0] if state["last"] else "",
             "state": state,
             "weekly": day.weekday() == 6,
+            "revision": enrollment.revision,
         }
         for day, state in snapshots.items()
         if day >= cutoff or day.weekday() == 6

@@ -26,7 +26,7 @@ from app.core.security import Principal
 from app.models import Assessment, Client, Enrollment, ExerciseSession, PainLog
 from app.models.base import utcnow
 from app.progression import engine, plans, replay, session_rule, timeline
-from app.progression.history import History
+from app.progression.history import History, marks, up_to_date, zone_of
 from app.progression.model import Item, Position, SessionEntry, position_of
 from app.progression.params import ProgressionParams
 from app.progression.previous_coach import WITHHELD, reader_of
@@ -278,6 +278,8 @@ def read_history(
         return enrollment_public(session, enrollment, reader_of(principal))
     history = History(
         revision=enrollment.revision,
+        marks=marks(session, enrollment),
+        zone=zone_of(client),
         before=before,
         after=after,
         plan=plans.plan_for(session, enrollment, client, after),
@@ -296,15 +298,17 @@ def update_enrollment(
     history: History,
     replayed: replay.Replayed,
 ) -> EnrollmentPublic | None:
-    """Second half (a write): store the whole history's replay under the new parameters, and
-    record the change with what the replay added and retracted; None, storing nothing, when
-    the enrolment changed since `history` was read (a replay since, or other parameters):
-    the replay is stale and the caller starts again."""
-    principal, _client, enrollment = _coach_changes(session, access, enrollment_id, lock=True)
-    if enrollment.revision != history.revision or enrollment.params != history.before:
+    """Second half (a write): store the whole history's replay under the new parameters
+    (brought up to date with what was written since it was read), and record the change with
+    what the replay added and retracted; None, storing nothing, when the history changed
+    since in a way this write cannot catch up with (`history.up_to_date`): the caller
+    starts again."""
+    principal, client, enrollment = _coach_changes(session, access, enrollment_id, lock=True)
+    current = up_to_date(session, enrollment, client, history, replayed)
+    if current is None:
         return None
     enrollment.params = history.after
-    changes = replay.store(session, enrollment, history.plan, None, replayed, actor=principal.actor)
+    changes = replay.store(session, enrollment, history.plan, None, current, actor=principal.actor)
     record = ParamChange(
         at=utcnow(),
         actor=ActorPublic.model_validate(_actor_dict(principal)),

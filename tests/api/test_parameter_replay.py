@@ -17,85 +17,114 @@ from app.tracking import router
 from tests.conftest import Actor, assert_problem, enrol, managed_client, pain_body, signup
 
 
-def _flares(client: TestClient, coach: Actor, ref: str, **query: Any) -> list[dict]:
-    listed = client.get(
-        f"/v1/clients/{ref}/events", params={"type": "flare", **query}, headers=coach.headers
-    )
-    assert listed.status_code == 200, listed.text
-    return listed.json()["items"]
-
-
 def _meanwhile(
     monkeypatch: pytest.MonkeyPatch, write: Callable[[int], None], times: int
 ) -> list[int]:
-    """Each of the first `times` replays runs `write(n)` before the engine does: a write
-    the replay read too early to see. Counts the replays in the list it returns."""
+    """The first `times` whole-history replays each run `write(n)` (n from 1) before the
+    engine does: a write the replay read too early to see. The replays (their numbers) are
+    listed in the list returned, those `write` makes itself aside."""
     replays: list[int] = []
     engine = router.replay_history
+    writing = []
 
     def replay_history(*args: Any) -> Any:
-        replays.append(len(replays))
-        if len(replays) <= times:
-            write(len(replays))
+        if not writing:
+            replays.append(len(replays) + 1)
+            if len(replays) <= times:
+                writing.append(True)
+                try:
+                    write(len(replays))
+                finally:
+                    writing.clear()
         return engine(*args)
 
     monkeypatch.setattr(router, "replay_history", replay_history)
     return replays
 
 
-def _coached(client: TestClient) -> tuple[Actor, str, str]:
-    """A coach, its client's path and the path of the client's enrolment."""
-    coach = signup(client, "coach")
+def _coached(client: TestClient, coach: Actor | None = None) -> tuple[Actor, str, str]:
+    """A coach, its new client's path and the path of the client's enrolment."""
+    coach = coach or signup(client, "coach")
     managed = managed_client(client, coach, timezone="UTC")["id"]
     enrollment = enrol(client, coach, managed)
     return coach, f"/v1/clients/{managed}", f"/v1/clients/{managed}/enrollments/{enrollment['id']}"
 
 
-def test_a_log_written_while_the_history_replays_is_in_what_the_change_stores(client, monkeypatch):
-    coach, ref, path = _coached(client)
-    managed = ref.rsplit("/", 1)[1]
-    # Pain 7 during exercise: a flare under the default threshold, and not under 7.
-    flare = pain_body(2, score=7, context="during")
-    assert client.post(f"{ref}/pain-logs", json=flare, headers=coach.headers).status_code == 201
+def _log(client: TestClient, coach: Actor, ref: str, body: dict) -> None:
+    posted = client.post(f"{ref}/pain-logs", json=body, headers=coach.headers)
+    assert posted.status_code == 201, posted.text
 
-    def log_pain_8(_: int) -> None:  # a flare under either threshold
-        worse = pain_body(20, score=8, context="during")
-        posted = client.post(f"{ref}/pain-logs", json=worse, headers=coach.headers)
-        assert posted.status_code == 201, posted.text
 
-    replays = _meanwhile(monkeypatch, log_pain_8, times=1)
-    changed = client.patch(path, json={"params": {"flare_during_max": 7}}, headers=coach.headers)
+def _history(client: TestClient, coach: Actor, ref: str) -> None:
+    """Ten days of pain, a flare (7 during exercise) on the third."""
+    for day in range(1, 11):
+        _log(client, coach, ref, pain_body(day, score=7 if day == 3 else 4, context="during"))
+
+
+def _decisions(client: TestClient, coach: Actor, ref: str) -> list[tuple]:
+    """The current decisions as the engine makes them (what follows from the history)."""
+    listed = client.get(f"{ref}/events", params={"limit": 200}, headers=coach.headers)
+    assert listed.status_code == 200, listed.text
+    return [
+        (e["type"], e["rule"], e["at"], e["stage"], e["message"], e["data"])
+        for e in listed.json()["items"]
+    ]
+
+
+def test_what_was_logged_while_the_history_replays_is_caught_up_with(client, monkeypatch):
+    """A log written while the engine replays (day 9, a flare under either threshold) is in
+    what the change stores, as if it had been written before: the change's write replays
+    what followed the newest checkpoint the log left alone, without a second whole replay."""
+    coach, early, early_path = _coached(client)
+    _, later, later_path = _coached(client, coach)
+    _history(client, coach, early)
+    _history(client, coach, later)
+    flare = pain_body(9, score=8, context="during", side="left")
+    change = {"params": {"flare_during_max": 7}}
+
+    _log(client, coach, early, flare)  # before the change: the reference
+    assert client.patch(early_path, json=change, headers=coach.headers).status_code == 200
+    replays = _meanwhile(monkeypatch, lambda _: _log(client, coach, later, flare), times=1)
+    changed = client.patch(later_path, json=change, headers=coach.headers)
     assert changed.status_code == 200, changed.text
+    assert replays == [1]  # one whole replay, caught up with in the change's write
     (record,) = changed.json()["param_changes"]
     assert record["after"] == {"flare_during_max": 7}
-    # Stored from the history as it stood: the day-20 flare (posted during the first
-    # replay, which never saw it) stands; the day-2 one, no flare under 7, is retracted.
-    [current] = _flares(client, coach, managed)
-    assert current["at"].startswith(pain_body(20)["recorded_at"][:10])
-    every = _flares(client, coach, managed, include_retracted="true")
-    day_2 = pain_body(2)["recorded_at"][:10]
-    assert [e["retracted_at"] is not None for e in every if e["at"].startswith(day_2)] == [True]
-    assert record["retracted"] == sum(e["retracted_at"] is not None for e in every)
-    assert len(replays) == 2  # the first found stale, the second stored
+
+    # (Listed newest first; decisions at one moment in the order they were stored.)
+    assert sorted(_decisions(client, coach, later), key=str) == sorted(
+        _decisions(client, coach, early), key=str
+    )
+    flares = [d for d in _decisions(client, coach, later) if d[0] == "flare"]
+    assert [d[2][:10] for d in flares] == [flare["recorded_at"][:10]]  # day 3's is gone
+    progress = [client.get(f"{r}/progress", headers=coach.headers).json() for r in (early, later)]
+    for each in progress:
+        each.pop("enrollment_id")
+        each.pop("client_id", None)
+        each.pop("evaluated_at", None)
+    assert progress[0] == progress[1]
 
 
 def test_a_history_that_keeps_changing_gets_409_and_keeps_its_parameters(client, monkeypatch):
-    coach, ref, path = _coached(client)
+    """Another change of parameters while the engine replays changes the plan: none of the
+    replay holds, it is computed again, and after three tries the change is refused."""
+    coach, _, path = _coached(client)
 
-    def log_pain(n: int) -> None:
-        posted = client.post(f"{ref}/pain-logs", json=pain_body(n), headers=coach.headers)
-        assert posted.status_code == 201, posted.text
+    def another_change(n: int) -> None:
+        other = client.patch(path, json={"params": {"hold_days": n + 1}}, headers=coach.headers)
+        assert other.status_code == 200, other.text
 
-    replays = _meanwhile(monkeypatch, log_pain, times=router.REPLAY_TRIES)
+    replays = _meanwhile(monkeypatch, another_change, times=router.REPLAY_TRIES)
     refused = client.patch(path, json={"params": {"flare_during_max": 7}}, headers=coach.headers)
     assert_problem(refused, 409, "history-changed")
-    assert len(replays) == router.REPLAY_TRIES
-    [enrollment] = client.get(f"{ref}/enrollments", headers=coach.headers).json()["items"]
-    assert enrollment["param_changes"] == []
+    assert replays == list(range(1, router.REPLAY_TRIES + 1))
+    listed = client.get(path.rsplit("/", 1)[0], headers=coach.headers)
+    [enrollment] = listed.json()["items"]
+    # The other changes were stored, each in its own write; this one was not.
+    assert [c["after"] for c in enrollment["param_changes"]] == [
+        {"hold_days": n + 1} for n in range(1, router.REPLAY_TRIES + 1)
+    ]
     assert enrollment["params"]["flare_during_max"] != 7
-    # Every log written meanwhile was stored, each by its own write.
-    logs = client.get(f"{ref}/pain-logs", headers=coach.headers).json()["items"]
-    assert len(logs) == router.REPLAY_TRIES
 
     # Once quiet, the same change goes through at the first try.
     changed = client.patch(path, json={"params": {"flare_during_max": 7}}, headers=coach.headers)
