@@ -144,9 +144,10 @@ async def update_enrollment(
     nothing.
 
     The replay runs beside the writes, not in their way: it is computed from what is stored
-    and then stored in a short write, unless the history changed meanwhile (a log written,
-    deleted, another change), when it is computed again; a history that keeps changing under
-    it answers 409 `history-changed` after three tries, storing nothing. It is charged to
+    and then stored in a short write, which also replays what was logged or deleted
+    meanwhile. A change it cannot catch up with (other parameters, a move to another time
+    zone, a change far back) makes it start again; after three tries it answers 409
+    `history-changed`, storing nothing. It is charged to
     the caller: one whose writes re-evaluated 10,000 items or more within 2 minutes
     (`HIPFIX_REPLAY_BUDGET`'s default; an ordinary history is a few hundred) gets 429 with
     `Retry-After` on its next write until enough of them are out of that window. Other
