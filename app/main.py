@@ -80,7 +80,9 @@ def create_app(
         caches=caches,
     )
     # The simulator's engine runs in the worker: its modules are imported as it starts.
-    app.state.cpu_pool = CpuPool(settings.cpu_processes, warm=("app.progression.simulation",))
+    app.state.cpu_pool = CpuPool(
+        settings.cpu_processes, warm=("app.progression.simulation", "app.progression.history")
+    )
     app.state.webhooks = DeliveryWorker(
         app.state.database,
         poll_seconds=settings.webhooks_poll_seconds,

@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index
+from sqlalchemy import JSON, BigInteger, Column, Index, text
 from sqlmodel import Field, SQLModel
 
 from app.core.actors import ActorPublic, actor_public, written_by
@@ -115,3 +115,6 @@ class EngineCheckpoint(SQLModel, table=True):
     last_key: str = Field(max_length=120, description="Position key of the last item included.")
     state: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     weekly: bool = Field(description="Kept for good: the others are pruned after 5 weeks.")
+    # The enrolment's revision that wrote it: a checkpoint a later replay left alone says the
+    # history up to its day is unchanged (app/progression/history.py).
+    revision: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})

@@ -63,6 +63,9 @@ class Enrollment(SQLModel, table=True):
         sa_column=Column(UTCDateTime),
         description="The latest pain log, session or assessment.",
     )
+    # Moved on by every replay stored (`replay.store`): a replay computed outside the
+    # writer, from what an older revision held, is stale (`app/tracking/parameters.py`).
+    revision: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
     created_by: uuid.UUID = Field(foreign_key="account.id")
     actor_role: str = Field(max_length=10, description="coach or client: who wrote it.")
     actor_key_id: uuid.UUID | None = Field(

@@ -98,13 +98,16 @@ def make_plan(
     )
 
 
-def plan_for(session: Session, enrollment: Enrollment, client: Client) -> Plan:
+def plan_for(
+    session: Session, enrollment: Enrollment, client: Client, params: dict[str, Any] | None = None
+) -> Plan:
+    """The enrolment's plan; `params`: under these parameters rather than its own."""
     document = protocol_document(session, enrollment.protocol, enrollment.version)
     first, changes = zones(client.timezone, client.timezone_changes)
     return make_plan(
         document,
         enrollment_id=str(enrollment.id),
-        overrides=enrollment.params,
+        overrides=enrollment.params if params is None else params,
         timezone=first,
         started_at=enrollment.started_at,
         baseline_pain=enrollment.baseline_pain,

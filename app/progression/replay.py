@@ -319,6 +319,33 @@ def reevaluate(
     # The stored items re-evaluated (what this write added is new work, bounded by its body),
     # charged to the caller whatever follows: the edge refuses one that replays too much.
     note_replayed(0 if appended else len(items) - len(added))
+    replayed = run(plan, state, items)
+    return store(
+        session,
+        enrollment,
+        plan,
+        after,
+        replayed,
+        items,
+        appended=appended,
+        actor=actor,
+        newest_day=start.newest_day,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """What the engine made of a replay: the state after it, its decisions, and the state at
+    the end of each local date it went through (the checkpoints' contents)."""
+
+    state: State
+    decisions: list[Decision]
+    snapshots: dict[date, dict[str, Any]]
+
+
+def run(plan: Plan, state: State, items: Sequence[Item]) -> Replayed:
+    """The engine over `items` from `state` (which it advances): pure, no database, so it
+    can run anywhere (a coach's whole-history replay runs in the CPU worker process)."""
     decisions: list[Decision] = []
     snapshots: dict[date, dict[str, Any]] = {}
     day: date | None = None
@@ -331,11 +358,36 @@ def reevaluate(
         day = item_day
     if day is not None:
         snapshots[day] = dump_state(state)
-    standing = _standing(session, enrollment, plan, state, items, appended=appended)
-    _store_checkpoints(session, enrollment, after, plan, snapshots, start.newest_day, standing)
+    return Replayed(state, decisions, snapshots)
+
+
+def store(
+    session: Session,
+    enrollment: Enrollment,
+    plan: Plan,
+    after: Position | None,
+    replayed: Replayed,
+    items: Sequence[Item] = (),
+    *,
+    appended: bool = False,
+    actor: Actor,
+    newest_day: date | None = date.max,
+) -> "Changes":
+    """Store what a replay from `after` (None: the whole history) to the end made: its
+    checkpoints, the enrolment's standing, decisions and retractions with their feed lines.
+    `items`: what it replayed (read only for an append). No commit. The enrolment's
+    `revision` moves on, and the checkpoints written carry it, so that a replay computed
+    outside this unit of work can tell what changed since it read (`history.py`).
+    `newest_day`: the newest stored checkpoint's day when known (None: there is none); not
+    known, every checkpoint from the first day replayed on is dropped before it is written."""
+    standing = _standing(session, enrollment, plan, replayed.state, items, appended=appended)
+    standing["revision"] = enrollment.revision + 1
+    _store_checkpoints(
+        session, enrollment, after, plan, replayed.snapshots, newest_day, standing
+    )
     lines: list[feed.Line] = []
     changes = _store_decisions(
-        session, enrollment, after, decisions, appended=appended, actor=actor, lines=lines
+        session, enrollment, after, replayed.decisions, appended=appended, actor=actor, lines=lines
     )
     feed.append(session, lines, actor)
     return changes
@@ -355,7 +407,7 @@ _LAPSE_DAILY_CHECKPOINTS = (
 )
 
 
-_CHECKPOINT_COLUMNS = ("enrollment_id", "day", "last_key", "state", "weekly")
+_CHECKPOINT_COLUMNS = ("enrollment_id", "day", "last_key", "state", "weekly", "revision")
 
 
 def _upsert(insert: Any) -> Any:
@@ -367,14 +419,20 @@ def _upsert(insert: Any) -> Any:
     excluded = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=[col(EngineCheckpoint.enrollment_id), col(EngineCheckpoint.day)],
-        set_={"last_key": excluded.last_key, "state": excluded.state, "weekly": excluded.weekly},
+        set_={
+            "last_key": excluded.last_key,
+            "state": excluded.state,
+            "weekly": excluded.weekly,
+            "revision": excluded.revision,
+        },
     )
 
 
 _WRITE_CHECKPOINTS = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
 
-# The enrolment's standing (see `_standing`), its values named `standing_<column>`.
-_STANDING = ("referred", "resolved", "hold_ends_at", "top_stage", "last_logged_at")
+# The enrolment's standing (see `_standing`) and the revision `store` moves on, its values
+# named `standing_<column>`.
+_STANDING = ("referred", "resolved", "hold_ends_at", "top_stage", "last_logged_at", "revision")
 _ENROLLMENT_COLUMNS = Enrollment.__table__.c  # type: ignore[attr-defined]  # SQLModel's table
 _SET_STANDING = (
     update(Enrollment)
@@ -417,6 +475,7 @@ def _store_checkpoints(
             "last_key": state["last"][0] if state["last"] else "",
             "state": state,
             "weekly": day.weekday() == 6,
+            "revision": standing["revision"],
         }
         for day, state in snapshots.items()
         if cutoff is not None and (day >= cutoff or day.weekday() == 6)

@@ -7,15 +7,17 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.accounts.access import ClientAccess, ClientAccessDep, ClientRef, create_for_client
+from app.core.cpu_pool import cpu_pool_of
 from app.core.csv_lists import csv_responses, listed
 from app.core.db import DatabaseDep, database_of
 from app.core.idempotency import IdempotencyKey
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
-from app.core.problems import problem_responses
+from app.core.problems import ProblemError, problem_responses
 from app.core.responses import json_response
 from app.core.security import BearerSecret
 from app.core.strict_requests import StrictRoute
 from app.core.types import QueryMoment
+from app.progression.history import replay_history
 from app.tracking import service
 from app.tracking.schemas import (
     AssessmentCreate,
@@ -38,6 +40,9 @@ from app.tracking.schemas import (
 )
 
 router = APIRouter(prefix="/clients/{client_id}", route_class=StrictRoute)
+# Whole-history replays of a change of parameters, each found stale by a write meanwhile,
+# before the caller is told to retry (each is charged to its replay budget).
+REPLAY_TRIES = 3
 
 Since = Annotated[QueryMoment | None, Query(description="Only items at or after this moment.")]
 Until = Annotated[QueryMoment | None, Query(description="Only items before this moment.")]
@@ -129,6 +134,7 @@ async def update_enrollment(
     enrollment_id: uuid.UUID,
     payload: EnrollmentUpdate,
     access: ClientAccessDep,
+    request: Request,
     db: DatabaseDep,
 ) -> Response:
     """Coach only, on an active enrolment: the thresholds named change, the others keep
@@ -137,12 +143,34 @@ async def update_enrollment(
     change and how many decisions were added and retracted. The same values again change
     nothing.
 
-    The replay holds every other write back while it runs (up to about 12,000 items, over a
-    second), so it is charged to the caller: one whose writes re-evaluated 10,000 items or
-    more within 2 minutes (`HIPFIX_REPLAY_BUDGET`'s default; an ordinary history is a few
-    hundred) gets 429 with `Retry-After` on its next write until enough of them are out of
-    that window. Other callers are not affected."""
-    return json_response(await db.write(service.update_enrollment, access, enrollment_id, payload))
+    The replay runs beside the writes, not in their way: it is computed from what is stored
+    and then stored in a short write, which also replays what was logged or deleted
+    meanwhile. A change it cannot catch up with (other parameters, a move to another time
+    zone, a change far back) makes it start again; after three tries it answers 409
+    `history-changed`, storing nothing. It is charged to
+    the caller: one whose writes re-evaluated 10,000 items or more within 2 minutes
+    (`HIPFIX_REPLAY_BUDGET`'s default; an ordinary history is a few hundred) gets 429 with
+    `Retry-After` on its next write until enough of them are out of that window. Other
+    callers are not affected."""
+    for _ in range(REPLAY_TRIES):
+        history = await db.read(service.read_history, access, enrollment_id, payload)
+        if isinstance(history, EnrollmentPublic):  # the same values: nothing to change
+            return json_response(history)
+        # The engine needs no database: in the worker process, holding no lane.
+        replayed = await cpu_pool_of(request).run(
+            replay_history, history.plan, history.enrolled, history.rows
+        )
+        changed = await db.write(
+            service.update_enrollment, access, enrollment_id, history, replayed
+        )
+        if changed is not None:
+            return json_response(changed)
+    raise ProblemError(
+        409,
+        "history-changed",
+        f"The client's history changed while it was being replayed under the new parameters, "
+        f"{REPLAY_TRIES} times; nothing was changed. Retry when it is quieter.",
+    )
 
 
 @router.post(

@@ -20,12 +20,14 @@ from app.core.fingerprint import body_hash
 from app.core.idempotency import Created
 from app.core.pagination import keyset_page
 from app.core.problems import NotFoundError, ProblemError
+from app.core.replay_budget import note_replayed
 from app.core.retries import id_conflict, stored_retry
 from app.core.security import Principal
 from app.models import Assessment, Client, Enrollment, ExerciseSession, PainLog
 from app.models.base import utcnow
 from app.models.tracking import held_enrollment
 from app.progression import engine, plans, replay, session_rule, timeline
+from app.progression.history import History, marks, up_to_date, zone_of
 from app.progression.model import Item, Position, SessionEntry, position_of
 from app.progression.params import ProgressionParams
 from app.progression.previous_coach import WITHHELD, reader_of
@@ -241,12 +243,11 @@ def end_enrollment(
     return enrollment_public(session, enrollment, reader_of(principal))
 
 
-def update_enrollment(
-    session: Session, access: ClientAccess, enrollment_id: uuid.UUID, payload: EnrollmentUpdate
-) -> EnrollmentPublic:
-    """A coach changes an active enrolment's parameters: the whole history is replayed under
-    them, and the change is recorded with what the replay added and retracted. The same
-    values again change nothing (a retry is harmless)."""
+def _coach_changes(
+    session: Session, access: ClientAccess, enrollment_id: uuid.UUID, *, lock: bool
+) -> tuple[Principal, Client, Enrollment]:
+    """The coach changing an active enrolment's parameters, its client and that enrolment
+    (held, in a write: `lock`)."""
     principal, client = access.resolve(session)
     if not principal.is_coach:
         raise _field_problem(
@@ -256,28 +257,68 @@ def update_enrollment(
             ["body", "params"],
             "coach_only",
         )
-    enrollment = _visible_enrollment(session, client, enrollment_id)
+    if lock:
+        enrollment = _visible_enrollment(session, client, enrollment_id)
+    else:
+        found = session.get(Enrollment, enrollment_id)
+        if found is None or found.client_id != client.id:
+            raise NotFoundError(f"No enrolment {enrollment_id}.")
+        enrollment = found
     if enrollment.status != "active":
         raise _ended(enrollment)
+    return principal, client, enrollment
+
+
+def read_history(
+    session: Session, access: ClientAccess, enrollment_id: uuid.UUID, payload: EnrollmentUpdate
+) -> EnrollmentPublic | History:
+    """A coach changes an active enrolment's parameters, first half (a read unit of work):
+    the enrolment as it is when the values are the same (a retry is harmless), else what
+    the replay of its whole history under the new values needs (`app/progression/history.py`:
+    the engine runs over it in the CPU worker, and `update_enrollment` stores the result)."""
+    principal, client, enrollment = _coach_changes(session, access, enrollment_id, lock=False)
     before = dict(enrollment.params)
     after = {**before, **payload.params.model_dump(exclude_none=True)}
     if after == before:
         return enrollment_public(session, enrollment, reader_of(principal))
-    enrollment.params = after
-    session.add(enrollment)
-    session.flush()
-    changes = replay.reevaluate(
-        session,
-        enrollment,
-        client,
-        position_of(timeline.enrolled_entry(enrollment)),
-        actor=principal.actor,
+    history = History(
+        revision=enrollment.revision,
+        marks=marks(session, enrollment),
+        zone=zone_of(client),
+        before=before,
+        after=after,
+        plan=plans.plan_for(session, enrollment, client, after),
+        enrolled=timeline.enrolled_entry(enrollment),
+        rows=timeline.stored_rows(session, enrollment),
     )
+    # Charged to the caller as a replay in the writer was (app/core/replay_budget.py).
+    note_replayed(history.items)
+    return history
+
+
+def update_enrollment(
+    session: Session,
+    access: ClientAccess,
+    enrollment_id: uuid.UUID,
+    history: History,
+    replayed: replay.Replayed,
+) -> EnrollmentPublic | None:
+    """Second half (a write): store the whole history's replay under the new parameters
+    (brought up to date with what was written since it was read), and record the change with
+    what the replay added and retracted; None, storing nothing, when the history changed
+    since in a way this write cannot catch up with (`history.up_to_date`): the caller
+    starts again."""
+    principal, client, enrollment = _coach_changes(session, access, enrollment_id, lock=True)
+    current = up_to_date(session, enrollment, client, history, replayed)
+    if current is None:
+        return None
+    enrollment.params = history.after
+    changes = replay.store(session, enrollment, history.plan, None, current, actor=principal.actor)
     record = ParamChange(
         at=utcnow(),
         actor=ActorPublic.model_validate(_actor_dict(principal)),
-        before=before,
-        after=after,
+        before=history.before,
+        after=history.after,
         added=changes.added,
         retracted=changes.retracted,
     )
