@@ -117,9 +117,10 @@ def seed_client(session: Session, email: str, days: int, now: datetime, password
             timezone=TIMEZONE,
         ),
         password_hash,
+        "http://127.0.0.1/v1/auth/password-reset",  # mailed only to an e-mail already taken
     )
-    account = session.get(Account, public.id)
-    client = session.get(Client, public.client_id)
+    account = session.get(Account, public.account.id)
+    client = session.get(Client, public.account.client_id)
     assert account is not None
     assert client is not None
     principal = Principal(account=account, credential_id=uuid.uuid4())
