@@ -26,6 +26,7 @@ from app.core.faults import install_fault_handlers
 from app.core.logs import install as install_log_redaction
 from app.core.openapi import install_openapi, operation_id
 from app.core.problems import install_problem_handlers, problem_responses
+from app.core.routes import add_routes
 from app.description import DESCRIPTION, TAGS
 from app.health.router import router as health_router
 from app.progression.router import router as progression_router
@@ -111,13 +112,14 @@ def create_app(
         )
     api_errors = problem_responses(500, 503)
     # Requests are matched against routes in the order they are added: the most asked first.
-    app.include_router(catalogue_router, prefix="/v1", responses=api_errors)
-    app.include_router(progression_router, prefix="/v1", responses=api_errors)
-    app.include_router(tracking_router, prefix="/v1", responses=api_errors)
-    app.include_router(accounts_router, prefix="/v1", responses=api_errors)
-    app.include_router(webhooks_router, prefix="/v1", responses=api_errors)
-    app.include_router(clinical_router, prefix="/v1", responses=api_errors)
-    app.include_router(health_router, responses=api_errors)
+    # Added flat to the app's router (app/core/routes.py): one match per request.
+    add_routes(app, catalogue_router, prefix="/v1", responses=api_errors)
+    add_routes(app, progression_router, prefix="/v1", responses=api_errors)
+    add_routes(app, tracking_router, prefix="/v1", responses=api_errors)
+    add_routes(app, accounts_router, prefix="/v1", responses=api_errors)
+    add_routes(app, webhooks_router, prefix="/v1", responses=api_errors)
+    add_routes(app, clinical_router, prefix="/v1", responses=api_errors)
+    add_routes(app, health_router, responses=api_errors)
     install_docs(app)  # after the API: requests are matched in this order
     return app
 
