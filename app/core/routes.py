@@ -38,7 +38,7 @@ def add_routes(
             response_description=route.response_description,
             responses={**(responses or {}), **route.responses},
             deprecated=route.deprecated,
-            methods=set(route.methods),
+            methods=set(route.methods or ()),
             operation_id=route.operation_id,
             response_model_include=route.response_model_include,
             response_model_exclude=route.response_model_exclude,

@@ -15,7 +15,7 @@ from app.accounts.access import (
 )
 from app.core.costs import one_at_a_time
 from app.core.cpu_pool import cpu_pool_of
-from app.core.csv_lists import csv_responses, listed
+from app.core.csv_lists import csv_responses, listed, wants_csv
 from app.core.db import DatabaseDep, database_of
 from app.core.idempotency import IdempotencyKey
 from app.core.lean_query import LeanQuery
@@ -114,6 +114,7 @@ async def list_events(
         include_retracted=include_retracted,
         limit=limit,
         cursor=cursor,
+        lean=not wants_csv(request),
     )
     return listed(request, page, Event, "events")
 

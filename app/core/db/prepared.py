@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Dialect, Select
+from sqlalchemy import Connection, Dialect, Select
 from sqlmodel import Session
 
 from app.core.caches import CacheSpec
@@ -98,7 +98,7 @@ class Fetched:
 
 
 def _prepared(session: Session, statement: Select[Any]) -> Prepared:
-    dialect = session.connection().dialect
+    dialect = session.get_bind().dialect  # no transaction begun for it
     cache = caches_of(session)[PREPARED]
     prepared: Prepared | None = cache.get((statement, dialect.name))
     if prepared is None:
@@ -135,3 +135,50 @@ def rows(
         return connection.exec_driver_sql(sql, values).all()
 
     return prepared.all(execute, as_read, **params)
+
+
+def _driver_connection(session: Session) -> tuple[Connection, Any]:
+    """The unit's SQLAlchemy Connection and its driver connection, for one statement.
+
+    A unit whose Session has begun nothing yet, on a connection that runs each statement on
+    its own (SQLite as set up here, PostgreSQL's autocommit reads) or already inside a
+    transaction (the test suite's), reads without beginning one: one statement is its own
+    snapshot, and SQLite's BEGIN and ROLLBACK around it cost more than the read. Otherwise
+    the Session begins its transaction, as for any statement."""
+    bind = session.get_bind()
+    if session.in_transaction() or not isinstance(bind, Connection):
+        connection = session.connection()
+        return connection, connection.connection.driver_connection
+    driver = bind.connection.driver_connection
+    if bind.in_transaction() or _runs_alone(driver):
+        return bind, driver
+    connection = session.connection()
+    return connection, connection.connection.driver_connection
+
+
+def _runs_alone(driver: Any) -> bool:
+    """True when the driver runs each statement in a transaction of its own."""
+    autocommit = getattr(driver, "autocommit", None)  # psycopg, sqlite3 from 3.12
+    if isinstance(autocommit, bool):
+        return autocommit
+    return getattr(driver, "isolation_level", "") is None  # sqlite3: no implicit BEGIN
+
+
+def driver_rows(session: Session, statement: Select[Any], **params: Any) -> list[Any]:
+    """Every row of `statement` as the driver returns it (no conversion: a reader that turns
+    rows straight into JSON converts what it needs itself), run on the unit's own driver
+    connection. A driver error goes through SQLAlchemy's handling as any statement's does:
+    wrapped, and a connection found broken is invalidated (and replaced by its owner)."""
+    connection, driver = _driver_connection(session)
+    prepared = _prepared(session, statement)
+    values = prepared._params(params)
+    cursor = None
+    try:
+        cursor = driver.cursor()
+        cursor.execute(prepared.sql, values)
+        found: list[Any] = cursor.fetchall()
+        cursor.close()
+    except connection.dialect.loaded_dbapi.Error as error:
+        connection._handle_dbapi_exception(error, prepared.sql, values, cursor, None)
+        raise  # not reached: the handler raises SQLAlchemy's wrapped error
+    return found
