@@ -47,6 +47,7 @@ from app.core.idempotency import IdempotencyKey
 from app.core.mail import public_link, send_mail
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import ProblemError, problem_responses
+from app.core.quick import bearer, plain_query, quick
 from app.core.responses import json_response
 from app.core.security import (
     BearerSecret,
@@ -138,9 +139,18 @@ async def delete_token(caller: CallerDep, db: DatabaseDep) -> Response:
     return Response(status_code=204)
 
 
+async def _plain_me(request: Request) -> Response | None:
+    """`get_me` for a plain request (app/core/quick.py)."""
+    secret = bearer(request)
+    if secret is None or plain_query(request) != {}:
+        return None
+    return json_response(await database_of(request).read(service.me, Caller(secret)))
+
+
 @router.get(
     "/me", tags=["accounts"], response_model=AccountPublic, summary="Who am I", responses=_AUTH
 )
+@quick(_plain_me)
 async def get_me(request: Request, secret: BearerSecret) -> Response:
     """The signed-in account, with its client profile's id for a client."""
     # The caller from the bearer secret alone: one dependency to solve on a hot read.

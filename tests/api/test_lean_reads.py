@@ -1,7 +1,7 @@
 """The lean reads (one statement, rows straight to the answer: docs/architecture.md) answer
-exactly what the ORM reads they stand in for answer, byte for byte. A list asked with a filter that cannot
-change its page (`since` before every item) takes the ORM read: the two must agree, page
-by page, for every way of asking."""
+exactly what the ORM reads they stand in for answer, byte for byte. A list asked with a
+filter that cannot change its page (`since` before every item) takes the ORM read: the two
+must agree, page by page, for every way of asking."""
 
 import json
 from datetime import timedelta
@@ -114,12 +114,14 @@ def test_the_session_list_answers_as_the_orm_read_does(client, me):
         "side": "right",
         "pain_during": 3,
         "pain_after": 2,
-        "note": "Tight \"today\"\n— better after.",
+        "note": 'Tight "today"\n— better after.',
     }
     response = client.post("/v1/clients/me/sessions", json=body, headers=me.headers)
     assert response.status_code == 201, response.text
     during = response.json()["pain_log_ids"][0]
-    assert client.delete(f"/v1/clients/me/pain-logs/{during}", headers=me.headers).status_code == 204
+    assert (
+        client.delete(f"/v1/clients/me/pain-logs/{during}", headers=me.headers).status_code == 204
+    )
     listed = _same_as_orm(client, "/v1/clients/me/sessions", me.headers)
     assert listed[0]["pain_log_ids"] == response.json()["pain_log_ids"][1:]
     assert _same_as_orm(client, f"/v1/clients/{me.client_id}/sessions", me.headers) == listed
