@@ -47,7 +47,7 @@ from app.core.idempotency import IdempotencyKey
 from app.core.mail import public_link, send_mail
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import ProblemError, problem_responses
-from app.core.quick import bearer, plain_query, quick
+from app.core.quick import bearer, plain_cursor, plain_limit, plain_query, quick
 from app.core.responses import json_response
 from app.core.security import (
     BearerSecret,
@@ -413,6 +413,20 @@ async def create_client(
     )
 
 
+async def _plain_clients(request: Request) -> Response | None:
+    """`list_clients` for a plain request (app/core/quick.py)."""
+    secret = bearer(request)
+    query = plain_query(request, "limit", "cursor")
+    if secret is None or query is None:
+        return None
+    limit = plain_limit(query, DEFAULT_LIMIT)
+    plain, cursor = plain_cursor(query)
+    if limit is None or not plain:
+        return None
+    db = database_of(request)
+    return await list_clients(Caller(secret), db, limit=limit, cursor=cursor)
+
+
 @router.get(
     "/clients",
     tags=["clients"],
@@ -420,6 +434,7 @@ async def create_client(
     summary="List clients",
     responses=problem_responses(400, 401, 422),
 )
+@quick(_plain_clients)
 async def list_clients(
     caller: CallerDep,
     db: DatabaseDep,
@@ -455,6 +470,7 @@ async def list_clients(
             sort=sort,
             limit=limit,
             cursor=cursor,
+            lean=True,
         )
     )
 

@@ -4,9 +4,12 @@ filter that cannot change its page (`since` before every item) takes the ORM rea
 must agree, page by page, for every way of asking."""
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import get_args
 
+from app.accounts.access import Caller
+from app.core.responses import model_json
+from app.progression import dashboard
 from app.progression.schemas import EventType
 from tests.conftest import STARTED, assert_problem, enrol, managed_client, pain_body, signup
 
@@ -151,3 +154,41 @@ def test_the_event_list_answers_as_the_orm_read_does(client, me):
         "account_id": me.account["id"],
         "api_key_id": None,
     }
+
+
+def test_the_dashboard_answers_as_the_orm_read_does(client, db):
+    coach = signup(client, role="coach")
+    recent = (datetime.now(UTC) - STARTED).days - 1  # a log within the last 7 local dates
+    for n in range(5):
+        managed = managed_client(client, coach, display_name=f'Client "{n}"', external_id=None)
+        if n % 2:
+            enrol(client, coach, managed["id"])
+            for day in (1, recent):
+                body = pain_body(day, score=3 + n)
+                posted = client.post(
+                    f"/v1/clients/{managed['id']}/pain-logs", json=body, headers=coach.headers
+                )
+                assert posted.status_code == 201, posted.text
+    key = client.post("/v1/api-keys", json={"name": "sync"}, headers=coach.headers).json()
+    own = signup(client)
+    enrol(client, own)
+    secret = coach.headers["Authorization"].removeprefix("Bearer ")
+    own_secret = own.headers["Authorization"].removeprefix("Bearer ")
+    for caller, count in ((Caller(secret), 5), (Caller(key["key"]), 5), (Caller(own_secret), 1)):
+        for limit in (1, 2, 50):
+            cursor, pages = None, 0
+            while True:
+                lean = dashboard.lean_page(db, caller, limit, cursor)
+                orm = dashboard.list_clients(
+                    db, caller, status=None, q=None, sort="created", limit=limit, cursor=cursor
+                )
+                assert lean == model_json(orm)
+                pages += 1
+                cursor = json.loads(lean)["next_cursor"]
+                if cursor is None:
+                    break
+            assert pages == -(-count // limit)
+    items = json.loads(dashboard.lean_page(db, Caller(secret), 50, None))["items"]
+    assert {item["status"] for item in items} == {"not_enrolled", "progressing"}
+    assert any(item["current_pain"] is not None for item in items)
+    assert dashboard.lean_page(db, Caller("nope"), 50, None) is None  # the full read's 401

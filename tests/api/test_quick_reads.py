@@ -17,7 +17,15 @@ from app.core.quick import quick_read_of
 from app.main import create_app
 from tests.conftest import enrol, managed_client, pain_body, signup
 
-HOT = {"get_me", "get_progress", "get_today", "list_pain_logs", "list_sessions", "list_events"}
+HOT = {
+    "get_me",
+    "get_progress",
+    "get_today",
+    "list_pain_logs",
+    "list_sessions",
+    "list_events",
+    "list_clients",
+}
 
 
 @pytest.fixture
@@ -118,6 +126,8 @@ def test_a_coach_reads_a_managed_client_as_the_full_handler(client, full):
     key = client.post("/v1/api-keys", json={"name": "sync"}, headers=coach.headers).json()
     for headers in (coach.headers, {"Authorization": f"Bearer {key['key']}"}):
         _same(client, full, "/v1/me", headers)
+        for query in ("", "?limit=1", "?limit=500", "?limit=1&sort=created", "?status=hold"):
+            _same(client, full, f"/v1/clients{query}", headers)
         for read in ("progress", "today", "pain-logs?limit=5", "sessions", "events?limit=5"):
             _same(client, full, f"{path}/{read}", headers)
         _same(client, full, "/v1/clients/me/progress", headers)  # a coach has no `me`
