@@ -26,13 +26,27 @@ from app.core.faults import install_fault_handlers
 from app.core.logs import install as install_log_redaction
 from app.core.openapi import install_openapi, operation_id
 from app.core.problems import install_problem_handlers, problem_responses
-from app.core.routes import add_routes
+from app.core.routes import add_routes, match_first
 from app.description import DESCRIPTION, TAGS
 from app.health.router import router as health_router
 from app.progression.router import router as progression_router
 from app.tracking.router import router as tracking_router
 from app.webhooks.router import router as webhooks_router
 from app.webhooks.worker import DeliveryWorker, running
+
+# The most asked, matched first (app/core/routes.py): a phone's reads and its pain log.
+HOT_ROUTES = (
+    "get_protocol",
+    "get_exercise",
+    "get_progress",
+    "get_today",
+    "get_me",
+    "list_pain_logs",
+    "create_pain_log",
+    "list_sessions",
+    "list_events",
+    "list_clients",
+)
 
 
 @asynccontextmanager
@@ -121,6 +135,7 @@ def create_app(
     add_routes(app, clinical_router, prefix="/v1", responses=api_errors)
     add_routes(app, health_router, responses=api_errors)
     install_docs(app)  # after the API: requests are matched in this order
+    match_first(app, HOT_ROUTES)
     return app
 
 

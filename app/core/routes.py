@@ -8,6 +8,7 @@ matched once in a flat list, and OpenAPI describes it exactly as before
 (tests/test_openapi.py compares the committed contract).
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -56,3 +57,15 @@ def add_routes(
             strict_content_type=route.strict_content_type,
             max_body_size=route.max_body_size,
         )
+
+
+def match_first(app: FastAPI, names: Sequence[str]) -> None:
+    """Move the routes named (in that order) to the front of the app's list. A request is
+    matched against each route in turn, a regular expression each: `GET /v1/me` came 29th,
+    a tenth of its time in-process. The order changes no answer, as long as no other route
+    matches a request these do (tests/api/test_quick_reads.py checks), and not the
+    contract: OpenAPI is rendered with sorted keys."""
+    routes = app.router.routes
+    by_name = {getattr(route, "name", None): route for route in routes}
+    chosen = [by_name[name] for name in names]
+    routes[:] = chosen + [route for route in routes if route not in chosen]

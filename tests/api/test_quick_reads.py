@@ -10,11 +10,12 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection
+from starlette.routing import Match
 
 from app.core import strict_requests
 from app.core.config import get_settings
 from app.core.quick import quick_read_of
-from app.main import create_app
+from app.main import HOT_ROUTES, create_app
 from tests.conftest import enrol, managed_client, pain_body, signup
 
 HOT = {
@@ -131,3 +132,18 @@ def test_a_coach_reads_a_managed_client_as_the_full_handler(client, full):
         for read in ("progress", "today", "pain-logs?limit=5", "sessions", "events?limit=5"):
             _same(client, full, f"{path}/{read}", headers)
         _same(client, full, "/v1/clients/me/progress", headers)  # a coach has no `me`
+
+
+def test_the_routes_matched_first_are_the_only_ones_matching_their_requests(app: FastAPI):
+    """`match_first` (app/core/routes.py) moves the hot routes ahead: no other route may match
+    what they match, or moving them would change which route answers."""
+    ids = ("me", "5d1e8a2c-9f3b-4c7d-8e6a-1b2c3d4e5f60", "5d1e8a2c9f3b4c7d8e6a1b2c3d4e5f60", "x")
+    for name in HOT_ROUTES:
+        [route] = [r for r in app.routes if isinstance(r, APIRoute) and r.name == name]
+        assert app.routes.index(route) == HOT_ROUTES.index(name)
+        for value in ids:
+            path = route.path.replace("{client_id}", value).replace("{slug}", value)
+            for method in route.methods:
+                scope = {"type": "http", "method": method, "path": path, "root_path": ""}
+                full = [r for r in app.routes if r.matches(scope)[0] == Match.FULL]
+                assert full == [route], (method, path, [r.name for r in full])
