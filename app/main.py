@@ -2,12 +2,14 @@
 
 import gc
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.telemetry import TelemetryConfig
 from sqlalchemy import Connection, Engine
 
 from app import __version__
@@ -67,6 +69,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.database.close()  # its threads finish what they hold and stop
 
 
+def _telemetry() -> TelemetryConfig:
+    """FastAPI's own OpenTelemetry, on when the environment configures OpenTelemetry (an
+    `OTEL_` variable) as the process starts. Left to itself FastAPI asks on every request
+    whether a provider has been set since, a twentieth of a short read (bench/RESULTS.md)."""
+    on = any(name.startswith("OTEL_") for name in os.environ)
+    return TelemetryConfig(tracing=on, metrics=on, logs=on)
+
+
 def create_app(
     settings: Settings | None = None, bind: Engine | Connection | None = None
 ) -> FastAPI:
@@ -86,6 +96,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         lifespan=_lifespan,
+        telemetry=_telemetry(),
     )
     app.state.settings = settings
     app.state.caches = caches
