@@ -2,12 +2,14 @@
 
 import gc
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.telemetry import TelemetryConfig
 from sqlalchemy import Connection, Engine
 
 from app import __version__
@@ -26,12 +28,27 @@ from app.core.faults import install_fault_handlers
 from app.core.logs import install as install_log_redaction
 from app.core.openapi import install_openapi, operation_id
 from app.core.problems import install_problem_handlers, problem_responses
+from app.core.routes import add_routes, match_first
 from app.description import DESCRIPTION, TAGS
 from app.health.router import router as health_router
 from app.progression.router import router as progression_router
 from app.tracking.router import router as tracking_router
 from app.webhooks.router import router as webhooks_router
 from app.webhooks.worker import DeliveryWorker, running
+
+# The most asked, matched first (app/core/routes.py): a phone's reads and its pain log.
+HOT_ROUTES = (
+    "get_protocol",
+    "get_exercise",
+    "get_progress",
+    "get_today",
+    "get_me",
+    "list_pain_logs",
+    "create_pain_log",
+    "list_sessions",
+    "list_events",
+    "list_clients",
+)
 
 
 @asynccontextmanager
@@ -50,6 +67,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.cpu_pool.shutdown()
             gc.unfreeze()
     app.state.database.close()  # its threads finish what they hold and stop
+
+
+def _telemetry() -> TelemetryConfig:
+    """FastAPI's own OpenTelemetry, on when the environment configures OpenTelemetry (an
+    `OTEL_` variable) as the process starts. Left to itself FastAPI asks on every request
+    whether a provider has been set since, a twentieth of a short read (bench/RESULTS.md)."""
+    on = any(name.startswith("OTEL_") for name in os.environ)
+    return TelemetryConfig(tracing=on, metrics=on, logs=on)
 
 
 def create_app(
@@ -71,6 +96,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         lifespan=_lifespan,
+        telemetry=_telemetry(),
     )
     app.state.settings = settings
     app.state.caches = caches
@@ -113,14 +139,16 @@ def create_app(
         )
     api_errors = problem_responses(500, 503)
     # Requests are matched against routes in the order they are added: the most asked first.
-    app.include_router(catalogue_router, prefix="/v1", responses=api_errors)
-    app.include_router(progression_router, prefix="/v1", responses=api_errors)
-    app.include_router(tracking_router, prefix="/v1", responses=api_errors)
-    app.include_router(accounts_router, prefix="/v1", responses=api_errors)
-    app.include_router(webhooks_router, prefix="/v1", responses=api_errors)
-    app.include_router(clinical_router, prefix="/v1", responses=api_errors)
-    app.include_router(health_router, responses=api_errors)
+    # Added flat to the app's router (app/core/routes.py): one match per request.
+    add_routes(app, catalogue_router, prefix="/v1", responses=api_errors)
+    add_routes(app, progression_router, prefix="/v1", responses=api_errors)
+    add_routes(app, tracking_router, prefix="/v1", responses=api_errors)
+    add_routes(app, accounts_router, prefix="/v1", responses=api_errors)
+    add_routes(app, webhooks_router, prefix="/v1", responses=api_errors)
+    add_routes(app, clinical_router, prefix="/v1", responses=api_errors)
+    add_routes(app, health_router, responses=api_errors)
     install_docs(app)  # after the API: requests are matched in this order
+    match_first(app, HOT_ROUTES)
     return app
 
 

@@ -1,7 +1,7 @@
 """Where an endpoint's time goes: cProfile of in-process requests, one thread.
 
     .venv/bin/python bench/profile_endpoint.py progress    # or any name in ENDPOINTS below
-    .venv/bin/python bench/profile_endpoint.py pain-log --days 730 --requests 300 --top 40
+    .venv/bin/python bench/profile_endpoint.py pain-log --days 120 --requests 300 --top 40
 
 Builds a temporary SQLite database (migrated, seeded by bench/seed.py), then sends requests
 straight to the ASGI app (no sockets, no HTTP parsing: those are the same for the bare app)
@@ -45,6 +45,7 @@ ENDPOINTS = {
     "sessions": ("GET", "/v1/clients/me/sessions?limit=20"),
     "events": ("GET", "/v1/clients/me/events?limit=20"),
     "me": ("GET", "/v1/me"),
+    "clients": ("GET", "/v1/clients?limit=20"),  # as a client account: itself
     "bare": ("GET", "/"),
 }
 

@@ -2,6 +2,7 @@
 thread, no database), checked by the service inside its unit of work, so that a request's
 credential, client and answer take one trip to the database (see docs/architecture.md)."""
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ from sqlmodel import Session, col
 from app.accounts.visibility import find_visible_client, visible_to_account
 from app.core.db.writers import for_writing
 from app.core.idempotency import Created, respond_once
+from app.core.pagination import DEFAULT_LIMIT
 from app.core.problems import ProblemError, describe_pattern
+from app.core.quick import bearer, plain_cursor, plain_limit, plain_query
 from app.core.rate_limit import VERIFIED
 from app.core.security import (
     LIVE_CREDENTIAL,
@@ -33,11 +36,14 @@ from app.models.base import utcnow
 from app.models.tracking import ENROLLMENT_IS_ACTIVE
 from app.progression.plans import hold_active
 
+_CLIENT_REF = (
+    r"^(me|[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12})$"
+)
 ClientRef = Annotated[
     str,
     Path(
         pattern=describe_pattern(
-            r"^(me|[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12})$",
+            _CLIENT_REF,
             "Input should be `me` or a client's id (a UUID)",
         ),
         description="A client's id, or `me` for the caller's own client profile.",
@@ -136,6 +142,33 @@ class ClientAccess:
 
     def client(self, session: Session) -> Client:
         return self.resolve(session)[1]
+
+
+_PLAIN_CLIENT_REF = re.compile(_CLIENT_REF)
+
+
+def plain_client_access(request: Request) -> ClientAccess | None:
+    """The caller and the client in the path, read as `ClientAccessDep` reads them, for a
+    quick read (app/core/quick.py); None when either would be refused."""
+    secret = bearer(request)
+    client_ref = request.path_params.get("client_id")
+    if secret is None or client_ref is None or not _PLAIN_CLIENT_REF.fullmatch(client_ref):
+        return None
+    return ClientAccess(secret, client_ref)
+
+
+def plain_page(request: Request) -> tuple[ClientAccess, int, str | None] | None:
+    """A plain request for a page of a client's list: who asks, for which client, `limit`
+    and `cursor` (at most), read as the list's declared parameters read them."""
+    access = plain_client_access(request)
+    query = plain_query(request, "limit", "cursor")
+    if access is None or query is None:
+        return None
+    limit = plain_limit(query, DEFAULT_LIMIT)
+    plain, cursor = plain_cursor(query)
+    if limit is None or not plain:
+        return None
+    return access, limit, cursor
 
 
 async def _caller(secret: BearerSecret) -> Caller:

@@ -47,6 +47,7 @@ from app.core.idempotency import IdempotencyKey
 from app.core.mail import public_link, send_mail
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import ProblemError, problem_responses
+from app.core.quick import bearer, plain_cursor, plain_limit, plain_query, quick
 from app.core.responses import json_response
 from app.core.security import (
     BearerSecret,
@@ -138,9 +139,18 @@ async def delete_token(caller: CallerDep, db: DatabaseDep) -> Response:
     return Response(status_code=204)
 
 
+async def _plain_me(request: Request) -> Response | None:
+    """`get_me` for a plain request (app/core/quick.py)."""
+    secret = bearer(request)
+    if secret is None or plain_query(request) != {}:
+        return None
+    return json_response(await database_of(request).read(service.me, Caller(secret)))
+
+
 @router.get(
     "/me", tags=["accounts"], response_model=AccountPublic, summary="Who am I", responses=_AUTH
 )
+@quick(_plain_me)
 async def get_me(request: Request, secret: BearerSecret) -> Response:
     """The signed-in account, with its client profile's id for a client."""
     # The caller from the bearer secret alone: one dependency to solve on a hot read.
@@ -403,6 +413,20 @@ async def create_client(
     )
 
 
+async def _plain_clients(request: Request) -> Response | None:
+    """`list_clients` for a plain request (app/core/quick.py)."""
+    secret = bearer(request)
+    query = plain_query(request, "limit", "cursor")
+    if secret is None or query is None:
+        return None
+    limit = plain_limit(query, DEFAULT_LIMIT)
+    plain, cursor = plain_cursor(query)
+    if limit is None or not plain:
+        return None
+    db = database_of(request)
+    return await list_clients(Caller(secret), db, limit=limit, cursor=cursor)
+
+
 @router.get(
     "/clients",
     tags=["clients"],
@@ -410,6 +434,7 @@ async def create_client(
     summary="List clients",
     responses=problem_responses(400, 401, 422),
 )
+@quick(_plain_clients)
 async def list_clients(
     caller: CallerDep,
     db: DatabaseDep,
@@ -445,6 +470,7 @@ async def list_clients(
             sort=sort,
             limit=limit,
             cursor=cursor,
+            lean=True,
         )
     )
 

@@ -76,9 +76,12 @@ def page_csv(items: list[BaseModel], model: type[BaseModel]) -> str:
     return out.getvalue()
 
 
-def listed(request: Request, page: Page[Any], model: type[BaseModel], name: str) -> Response:
-    """The page as JSON, or as CSV when the caller asks for it."""
-    if not wants_csv(request):
+def listed(
+    request: Request, page: Page[Any] | bytes, model: type[BaseModel], name: str
+) -> Response:
+    """The page as JSON, or as CSV when the caller asks for it. A page already rendered
+    (bytes: a lean read's, asked for only when JSON is wanted) is JSON."""
+    if isinstance(page, bytes) or not wants_csv(request):
         return json_response(page)
     headers = {"Content-Disposition": f'inline; filename="{name}.csv"', "Vary": "Accept"}
     if page.next_cursor is not None:

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from starlette.types import Scope
 
 from app.core.problems import ProblemError
+from app.core.quick import quick_read_of
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -158,11 +159,16 @@ class StrictRoute(APIRoute):
         if not self.include_in_schema:
             return handle
         known: list[Expects] = []  # worked out on the first request, when the route is complete
+        read = quick_read_of(self.endpoint)
 
         async def strict_handle(request: Request) -> Response:
             if not known:
                 known.append(expects(self))
             check(request.scope, known[0])
+            if read is not None:  # a plain request of a hot read (app/core/quick.py)
+                answer = await read(request)
+                if answer is not None:
+                    return answer
             return await handle(request)
 
         return strict_handle

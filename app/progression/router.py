@@ -12,15 +12,18 @@ from app.accounts.access import (
     ClientAccessDep,
     ClientRef,
     create_for_client,
+    plain_client_access,
+    plain_page,
 )
 from app.core.costs import one_at_a_time
 from app.core.cpu_pool import cpu_pool_of
-from app.core.csv_lists import csv_responses, listed
+from app.core.csv_lists import csv_responses, listed, wants_csv
 from app.core.db import DatabaseDep, database_of
 from app.core.idempotency import IdempotencyKey
 from app.core.lean_query import LeanQuery
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import problem_responses
+from app.core.quick import plain_query, quick
 from app.core.responses import json_response
 from app.core.security import BearerSecret
 from app.core.strict_requests import StrictRoute
@@ -61,17 +64,34 @@ _DATE = LeanQuery(
 )
 
 
+async def _plain_progress(request: Request) -> Response | None:
+    """`get_progress` for a plain request (app/core/quick.py)."""
+    access = plain_client_access(request)
+    if access is None or plain_query(request) is None:
+        return None
+    return json_response(await database_of(request).read(reads.progress, access))
+
+
 @router.get(
     "/clients/{client_id}/progress",
     response_model=Progress,
     summary="Progress through the protocol",
     responses=_READ_ERRORS,
 )
+@quick(_plain_progress)
 async def get_progress(request: Request, client_id: ClientRef, secret: BearerSecret) -> Response:
     """Status, pain figures and every stage: when and why it opened, or, for the next locked
     stage, its gate's criteria as of now (`ready`: it opens with the next check-in)."""
     db = database_of(request)
     return json_response(await db.read(reads.progress, ClientAccess(secret, client_id)))
+
+
+async def _plain_today(request: Request) -> Response | None:
+    """`get_today` for a plain request, without `date` (app/core/quick.py)."""
+    access = plain_client_access(request)
+    if access is None or plain_query(request) != {}:
+        return None
+    return json_response(await database_of(request).read(reads.today, access, None))
 
 
 @router.get(
@@ -81,11 +101,22 @@ async def get_progress(request: Request, client_id: ClientRef, secret: BearerSec
     responses=_READ_ERRORS,
     openapi_extra={"parameters": [_DATE.parameter]},
 )
+@quick(_plain_today)
 async def get_today(request: Request, client_id: ClientRef, secret: BearerSecret) -> Response:
     """The open stages' exercises in protocol order with their dose: a lighter dose on hold,
     none on referral (see a clinician), a maintenance rhythm when resolved."""
     date, db = _DATE.read(request), database_of(request)
     return json_response(await db.read(reads.today, ClientAccess(secret, client_id), date))
+
+
+async def _plain_events(request: Request) -> Response | None:
+    """`list_events` for a plain request (app/core/quick.py)."""
+    page = plain_page(request)
+    if page is None:
+        return None
+    access, limit, cursor = page
+    db = database_of(request)
+    return await list_events(request, access, db, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -94,6 +125,7 @@ async def get_today(request: Request, client_id: ClientRef, secret: BearerSecret
     summary="The decision log",
     responses={**csv_responses(_EVENTS_CSV), **problem_responses(400, 401, 404, 422)},
 )
+@quick(_plain_events)
 async def list_events(
     request: Request,
     access: ClientAccessDep,
@@ -114,6 +146,7 @@ async def list_events(
         include_retracted=include_retracted,
         limit=limit,
         cursor=cursor,
+        lean=not wants_csv(request),
     )
     return listed(request, page, Event, "events")
 

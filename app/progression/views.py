@@ -160,8 +160,10 @@ def list_events(
     include_retracted: bool,
     limit: int,
     cursor: str | None,
-) -> EventPage:
-    if not types and not include_retracted:  # a phone's list: the lean read
+    lean: bool = False,
+) -> EventPage | bytes:
+    """`lean`: a phone's plain list may be answered by the lean read, as JSON."""
+    if lean and not types and not include_retracted:
         page = lists.event_page(session, access, limit, cursor)
         if page is not None:
             return page

@@ -1,18 +1,26 @@
 """Enrolments and what a client logs: pain, sessions, assessments."""
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.accounts.access import ClientAccess, ClientAccessDep, ClientRef, create_for_client
+from app.accounts.access import (
+    ClientAccess,
+    ClientAccessDep,
+    ClientRef,
+    create_for_client,
+    plain_page,
+)
 from app.core.cpu_pool import cpu_pool_of
-from app.core.csv_lists import csv_responses, listed
+from app.core.csv_lists import csv_responses, listed, wants_csv
 from app.core.db import DatabaseDep, database_of
 from app.core.idempotency import IdempotencyKey
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import ProblemError, problem_responses
+from app.core.quick import quick
 from app.core.responses import json_response
 from app.core.security import BearerSecret
 from app.core.strict_requests import StrictRoute
@@ -229,6 +237,37 @@ async def create_pain_log_batch(
     )
 
 
+async def _pain_log_page(
+    request: Request,
+    access: ClientAccess,
+    limit: int,
+    cursor: str | None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    context: PainContext | None = None,
+) -> Response:
+    page = await database_of(request).read(
+        service.list_pain_logs,
+        access,
+        since=since,
+        until=until,
+        context=context,
+        limit=limit,
+        cursor=cursor,
+        lean=not wants_csv(request),
+    )
+    return listed(request, page, PainLogPublic, "pain-logs")
+
+
+async def _plain_pain_logs(request: Request) -> Response | None:
+    """`list_pain_logs` for a plain request (app/core/quick.py)."""
+    page = plain_page(request)
+    if page is None:
+        return None
+    access, limit, cursor = page
+    return await _pain_log_page(request, access, limit, cursor)
+
+
 @router.get(
     "/pain-logs",
     tags=["pain logs"],
@@ -236,6 +275,7 @@ async def create_pain_log_batch(
     summary="List pain logs",
     responses={**csv_responses(_PAIN_CSV), **_LIST_ERRORS},
 )
+@quick(_plain_pain_logs)
 async def list_pain_logs(
     request: Request,
     client_id: ClientRef,
@@ -248,16 +288,8 @@ async def list_pain_logs(
 ) -> Response:
     """Newest first by `recorded_at`. `Accept: text/csv` for a spreadsheet."""
     # The caller, the client and the database read here: fewer dependencies to solve.
-    page = await database_of(request).read(
-        service.list_pain_logs,
-        ClientAccess(secret, client_id),
-        since=since,
-        until=until,
-        context=context,
-        limit=limit,
-        cursor=cursor,
-    )
-    return listed(request, page, PainLogPublic, "pain-logs")
+    access = ClientAccess(secret, client_id)
+    return await _pain_log_page(request, access, limit, cursor, since, until, context)
 
 
 @router.delete(
@@ -300,6 +332,15 @@ async def create_session(
     )
 
 
+async def _plain_sessions(request: Request) -> Response | None:
+    """`list_sessions` for a plain request (app/core/quick.py)."""
+    page = plain_page(request)
+    if page is None:
+        return None
+    access, limit, cursor = page
+    return await list_sessions(request, access, database_of(request), limit=limit, cursor=cursor)
+
+
 @router.get(
     "/sessions",
     tags=["sessions"],
@@ -307,6 +348,7 @@ async def create_session(
     summary="List sessions",
     responses={**csv_responses(_SESSION_CSV), **_LIST_ERRORS},
 )
+@quick(_plain_sessions)
 async def list_sessions(
     request: Request,
     access: ClientAccessDep,
@@ -318,7 +360,13 @@ async def list_sessions(
 ) -> Response:
     """Newest first by `performed_at`. `Accept: text/csv` for a spreadsheet."""
     page = await db.read(
-        service.list_sessions, access, since=since, until=until, limit=limit, cursor=cursor
+        service.list_sessions,
+        access,
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor,
+        lean=not wants_csv(request),
     )
     return listed(request, page, SessionPublic, "sessions")
 

@@ -470,8 +470,10 @@ def list_pain_logs(
     context: PainContext | None,
     limit: int,
     cursor: str | None,
-) -> PainLogPage:
-    if since is None and until is None and context is None:  # a phone's list: the lean read
+    lean: bool = False,
+) -> PainLogPage | bytes:
+    """`lean`: a phone's plain list may be answered by the lean read, as JSON."""
+    if lean and since is None and until is None and context is None:
         page = lists.pain_log_page(session, access, limit, cursor)
         if page is not None:
             return page
@@ -645,9 +647,11 @@ def list_sessions(
     until: datetime | None,
     limit: int,
     cursor: str | None,
-) -> SessionPage:
-    if since is None and until is None:  # a phone's list: the lean read
-        page = lists.session_page(session, access, limit, cursor, _linked_log_ids)
+    lean: bool = False,
+) -> SessionPage | bytes:
+    """`lean`: a phone's plain list may be answered by the lean read, as JSON."""
+    if lean and since is None and until is None:
+        page = lists.session_page(session, access, limit, cursor)
         if page is not None:
             return page
     principal, client = access.resolve(session)

@@ -1,35 +1,43 @@
 """The lean reads (one statement, rows straight to the answer: docs/architecture.md) answer
-exactly what the ORM reads they stand in for answer. A list asked with a filter that cannot
-change its page (`since` before every item) takes the ORM read: the two must agree, page
-by page, for every way of asking."""
+exactly what the ORM reads they stand in for answer, byte for byte. A list asked with a
+filter that cannot change its page (`since` before every item) takes the ORM read: the two
+must agree, page by page, for every way of asking."""
 
-from datetime import timedelta
+import json
+from datetime import UTC, datetime, timedelta
 from typing import get_args
 
+from app.accounts.access import Caller
+from app.core.responses import model_json
+from app.progression import dashboard
 from app.progression.schemas import EventType
 from tests.conftest import STARTED, assert_problem, enrol, managed_client, pain_body, signup
 
 EARLY = (STARTED - timedelta(days=400)).isoformat()  # before every item: the ORM read
 
 
-def _pages(client, path: str, headers: dict[str, str], limit: int, **filters) -> list[dict]:
+def _pages(client, path: str, headers: dict[str, str], limit: int, **filters) -> list[bytes]:
+    """Every page's body, following the cursors."""
     pages, cursor = [], None
     while True:
         params = {"limit": limit, **filters, **({"cursor": cursor} if cursor else {})}
         response = client.get(path, params=params, headers=headers)
         assert response.status_code == 200, response.text
-        pages.append(response.json())
-        cursor = pages[-1]["next_cursor"]
+        assert response.headers["content-type"] == "application/json"
+        pages.append(response.content)
+        cursor = response.json()["next_cursor"]
         if cursor is None:
             return pages
 
 
-def _same_as_orm(client, path: str, headers: dict[str, str]) -> list[dict]:
+def _same_as_orm(client, path: str, headers: dict[str, str], **orm_filters) -> list[dict]:
+    """The lean read's pages are the ORM read's, byte for byte (cursors included); its
+    items."""
     for limit in (1, 3, 50):
         lean = _pages(client, path, headers, limit)
-        orm = _pages(client, path, headers, limit, since=EARLY)
-        assert [page["items"] for page in lean] == [page["items"] for page in orm]
-    return [item for page in lean for item in page["items"]]
+        orm = _pages(client, path, headers, limit, **(orm_filters or {"since": EARLY}))
+        assert lean == orm
+    return [item for page in lean for item in json.loads(page)["items"]]
 
 
 def test_the_pain_log_list_answers_as_the_orm_read_does(client, me):
@@ -99,6 +107,26 @@ def test_the_session_list_answers_as_the_orm_read_does(client, me):
         posted.append(response.json())
     listed = _same_as_orm(client, "/v1/clients/me/sessions", me.headers)
     assert sorted(listed, key=lambda s: s["id"]) == sorted(posted, key=lambda s: s["id"])
+    # Exercises with other fields set, and a linked pain log deleted: still the same bytes.
+    body = {
+        "performed_at": (STARTED + timedelta(days=4, hours=2)).isoformat(),
+        "exercises": [
+            {"exercise": "hip-flexor-stretch", "reps": 5, "side": "right"},
+            {"exercise": "hip-flexor-ball-release", "duration_seconds": 90},
+        ],
+        "side": "right",
+        "pain_during": 3,
+        "pain_after": 2,
+        "note": 'Tight "today"\n— better after.',
+    }
+    response = client.post("/v1/clients/me/sessions", json=body, headers=me.headers)
+    assert response.status_code == 201, response.text
+    during = response.json()["pain_log_ids"][0]
+    assert (
+        client.delete(f"/v1/clients/me/pain-logs/{during}", headers=me.headers).status_code == 204
+    )
+    listed = _same_as_orm(client, "/v1/clients/me/sessions", me.headers)
+    assert listed[0]["pain_log_ids"] == response.json()["pain_log_ids"][1:]
     assert _same_as_orm(client, f"/v1/clients/{me.client_id}/sessions", me.headers) == listed
 
 
@@ -118,12 +146,7 @@ def test_the_event_list_answers_as_the_orm_read_does(client, me):
     )  # what it caused is retracted: not listed
     every_type = {"type": list(get_args(EventType))}  # the same events, by the ORM read
     for ref in ("me", me.client_id):
-        path = f"/v1/clients/{ref}/events"
-        for limit in (1, 2, 50):
-            lean = _pages(client, path, me.headers, limit)
-            orm = _pages(client, path, me.headers, limit, **every_type)
-            assert [page["items"] for page in lean] == [page["items"] for page in orm]
-    listed = [item for page in lean for item in page["items"]]
+        listed = _same_as_orm(client, f"/v1/clients/{ref}/events", me.headers, **every_type)
     assert {item["type"] for item in listed} >= {"enrolled", "referral"}
     assert all(item["retracted_at"] is None for item in listed)
     assert listed[0]["actor"] == {
@@ -131,3 +154,41 @@ def test_the_event_list_answers_as_the_orm_read_does(client, me):
         "account_id": me.account["id"],
         "api_key_id": None,
     }
+
+
+def test_the_dashboard_answers_as_the_orm_read_does(client, db):
+    coach = signup(client, role="coach")
+    recent = (datetime.now(UTC) - STARTED).days - 1  # a log within the last 7 local dates
+    for n in range(5):
+        managed = managed_client(client, coach, display_name=f'Client "{n}"', external_id=None)
+        if n % 2:
+            enrol(client, coach, managed["id"])
+            for day in (1, recent):
+                body = pain_body(day, score=3 + n)
+                posted = client.post(
+                    f"/v1/clients/{managed['id']}/pain-logs", json=body, headers=coach.headers
+                )
+                assert posted.status_code == 201, posted.text
+    key = client.post("/v1/api-keys", json={"name": "sync"}, headers=coach.headers).json()
+    own = signup(client)
+    enrol(client, own)
+    secret = coach.headers["Authorization"].removeprefix("Bearer ")
+    own_secret = own.headers["Authorization"].removeprefix("Bearer ")
+    for caller, count in ((Caller(secret), 5), (Caller(key["key"]), 5), (Caller(own_secret), 1)):
+        for limit in (1, 2, 50):
+            cursor, pages = None, 0
+            while True:
+                lean = dashboard.lean_page(db, caller, limit, cursor)
+                orm = dashboard.list_clients(
+                    db, caller, status=None, q=None, sort="created", limit=limit, cursor=cursor
+                )
+                assert lean == model_json(orm)
+                pages += 1
+                cursor = json.loads(lean)["next_cursor"]
+                if cursor is None:
+                    break
+            assert pages == -(-count // limit)
+    items = json.loads(dashboard.lean_page(db, Caller(secret), 50, None))["items"]
+    assert {item["status"] for item in items} == {"not_enrolled", "progressing"}
+    assert any(item["current_pain"] is not None for item in items)
+    assert dashboard.lean_page(db, Caller("nope"), 50, None) is None  # the full read's 401

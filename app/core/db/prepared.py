@@ -9,11 +9,11 @@ dialect once (kept in the app's caches), and its columns' types still convert wh
 and comes out.
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Dialect, Select
+from sqlalchemy import Connection, Dialect, Select
 from sqlmodel import Session
 
 from app.core.caches import CacheSpec
@@ -22,14 +22,9 @@ from app.core.db.unit_of_work import caches_of
 # One per statement and dialect: a fixed set, written in the code.
 PREPARED = CacheSpec("prepared statements", size=64)
 
-# Runs SQL with parameters in the driver's style; returns the first row or None.
-Execute = Callable[[str, Sequence[Any] | Mapping[str, Any]], Sequence[Any] | None]
-# The same, returning every row.
-ExecuteAll = Callable[[str, Sequence[Any] | Mapping[str, Any]], Sequence[Sequence[Any]]]
-
 
 class Prepared:
-    """`statement` compiled for `dialect`; `first(execute, **params)` runs it."""
+    """`statement` compiled for `dialect`, its parameters and its columns' conversions."""
 
     def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -47,7 +42,7 @@ class Prepared:
             for column in statement.selected_columns
         ]
 
-    def _params(self, given: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+    def params(self, given: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         values = {**self._defaults, **given}
         for name, process in self._binders.items():
             values[name] = process(values[name])
@@ -55,14 +50,8 @@ class Prepared:
             return tuple(values[name] for name in self._order)
         return values
 
-    def first(self, execute: "Execute", **params: Any) -> "Fetched | None":
-        row = execute(self.sql, self._params(params))
-        return None if row is None else Fetched(tuple(row), self)
-
-    def all(
-        self, execute: "ExecuteAll", as_read: frozenset[int], **params: Any
-    ) -> list[tuple[Any, ...]]:
-        """Every row, converted by its columns' types but for the columns `as_read`."""
+    def all(self, found: Sequence[Sequence[Any]], as_read: frozenset[int]) -> list[tuple[Any, ...]]:
+        """Rows as read, converted by their columns' types but for the columns `as_read`."""
         # Only the columns that have a conversion are visited: most have none.
         readers = [
             (i, read)
@@ -70,7 +59,7 @@ class Prepared:
             if read is not None and i not in as_read
         ]
         converted = []
-        for row in execute(self.sql, self._params(params)):
+        for row in found:
             values = list(row)
             for i, read in readers:
                 if values[i] is not None:
@@ -98,7 +87,7 @@ class Fetched:
 
 
 def _prepared(session: Session, statement: Select[Any]) -> Prepared:
-    dialect = session.connection().dialect
+    dialect = session.get_bind().dialect  # no transaction begun for it
     cache = caches_of(session)[PREPARED]
     prepared: Prepared | None = cache.get((statement, dialect.name))
     if prepared is None:
@@ -107,15 +96,10 @@ def _prepared(session: Session, statement: Select[Any]) -> Prepared:
 
 
 def first(session: Session, statement: Select[Any], **params: Any) -> Fetched | None:
-    """The first row of `statement`, run as `Prepared` on the session's connection (as
-    driver SQL: SQLAlchemy's events, error wrapping and invalidation still apply)."""
-    connection = session.connection()
-    prepared = _prepared(session, statement)
-
-    def execute(sql: str, values: Sequence[Any] | Mapping[str, Any]) -> Sequence[Any] | None:
-        return connection.exec_driver_sql(sql, values).first()
-
-    return prepared.first(execute, **params)
+    """The first row of `statement`, run as `Prepared` on the unit's own driver connection
+    (`driver_rows`)."""
+    found = driver_rows(session, statement, **params)
+    return Fetched(tuple(found[0]), _prepared(session, statement)) if found else None
 
 
 def rows(
@@ -128,10 +112,66 @@ def rows(
     the models would hold them, with no ORM object built. The columns `as_read` (by
     position) are left as the driver gave them, for a reader that parses them anyway (a
     UUID's text for a Pydantic model: SQLite's are hex, PostgreSQL's already UUIDs)."""
+    found = driver_rows(session, statement, **params)
+    return _prepared(session, statement).all(found, as_read)
+
+
+def _driver_connection(session: Session) -> tuple[Connection, Any]:
+    """The unit's SQLAlchemy Connection and its driver connection, for one statement.
+
+    A unit whose Session has begun nothing yet, on a connection that runs each statement on
+    its own (SQLite as set up here, PostgreSQL's autocommit reads) or already inside a
+    transaction (the test suite's), reads without beginning one: one statement is its own
+    snapshot, and SQLite's BEGIN and ROLLBACK around it cost more than the read. Otherwise
+    the Session begins its transaction, as for any statement."""
+    bind = session.get_bind()
+    if session.in_transaction() or not isinstance(bind, Connection):
+        connection = session.connection()
+        return connection, connection.connection.driver_connection
+    driver = bind.connection.driver_connection
+    if bind.in_transaction() or _runs_alone(driver):
+        return bind, driver
     connection = session.connection()
+    return connection, connection.connection.driver_connection
+
+
+def _runs_alone(driver: Any) -> bool:
+    """True when the driver runs each statement in a transaction of its own."""
+    try:
+        autocommit = getattr(driver, "autocommit", None)  # psycopg, sqlite3 from 3.12
+        if isinstance(autocommit, bool):
+            return autocommit
+        return getattr(driver, "isolation_level", "") is None  # sqlite3: no implicit BEGIN
+    except Exception:  # a closed connection: the Session's BEGIN meets it, and reports it
+        return False
+
+
+def driver_rows(session: Session, statement: Select[Any], **params: Any) -> list[Any]:
+    """Every row of `statement` as the driver returns it (no conversion: a reader that turns
+    rows straight into JSON converts what it needs itself), run on the unit's own driver
+    connection. A driver error goes through SQLAlchemy's handling as any statement's does:
+    wrapped, and a connection found broken is invalidated (and replaced by its owner)."""
+    connection, driver = _driver_connection(session)
     prepared = _prepared(session, statement)
-
-    def execute(sql: str, values: Sequence[Any] | Mapping[str, Any]) -> Sequence[Sequence[Any]]:
-        return connection.exec_driver_sql(sql, values).all()
-
-    return prepared.all(execute, as_read, **params)
+    values = prepared.params(params)
+    # Cursor events still fire (statement counts in tests, metrics), with no execution
+    # context: none is built here.
+    events = connection._has_events or connection.engine._has_events
+    cursor = None
+    try:
+        cursor = driver.cursor()
+        if events:
+            connection.dispatch.before_cursor_execute(
+                connection, cursor, prepared.sql, values, None, False
+            )
+        cursor.execute(prepared.sql, values)
+        if events:
+            connection.dispatch.after_cursor_execute(
+                connection, cursor, prepared.sql, values, None, False
+            )
+        found: list[Any] = cursor.fetchall()
+        cursor.close()
+    except connection.dialect.loaded_dbapi.Error as error:
+        connection._handle_dbapi_exception(error, prepared.sql, values, cursor, None)
+        raise  # not reached: the handler raises SQLAlchemy's wrapped error
+    return found
