@@ -382,9 +382,7 @@ def store(
     known, every checkpoint from the first day replayed on is dropped before it is written."""
     standing = _standing(session, enrollment, plan, replayed.state, items, appended=appended)
     standing["revision"] = enrollment.revision + 1
-    _store_checkpoints(
-        session, enrollment, after, plan, replayed.snapshots, newest_day, standing
-    )
+    _store_checkpoints(session, enrollment, after, plan, replayed.snapshots, newest_day, standing)
     lines: list[feed.Line] = []
     changes = _store_decisions(
         session, enrollment, after, replayed.decisions, appended=appended, actor=actor, lines=lines
