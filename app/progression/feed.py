@@ -49,6 +49,7 @@ from app.progression.previous_coach import decision_as_read, reader_of, withheld
 from app.progression.schemas import FeedEvent, FeedPage
 
 RETRACTED = "decision_retracted"
+UPDATED = "decision_updated"  # a decision kept by a replay whose figures changed
 
 
 @dataclass(frozen=True, slots=True)

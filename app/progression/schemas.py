@@ -271,6 +271,10 @@ FeedEventType = Literal[
     "relapse",
     "override",
     "decision_retracted",
+    "decision_updated",
+    "client_left",
+    "enrollment_ended",
+    "params_changed",
 ]
 _FEED_EVENT: JsonDict = {
     "sequence": 1042,

@@ -37,8 +37,11 @@ DECISION_TYPES = (
 EVENT_TYPES = (
     *DECISION_TYPES,
     "decision_retracted",
+    "decision_updated",
     "client_linked",
     "client_left",
+    "enrollment_ended",
+    "params_changed",
     "endpoint_disabled",
 )
 
@@ -133,10 +136,11 @@ def on_decisions(
     enrollment: Enrollment,
     made: Sequence[EngineEvent] = (),
     retracted: Sequence[EngineEvent] = (),
+    updated: Sequence[EngineEvent] = (),
 ) -> None:
-    """Announce decisions made (or current again) and retracted by a re-evaluation to the
-    endpoints of the client's coach that subscribe to them."""
-    if not made and not retracted:
+    """Announce decisions made (or current again), retracted and updated (kept, with new
+    figures) by a re-evaluation to the endpoints of the client's coach that subscribe."""
+    if not made and not retracted and not updated:
         return
     endpoints = session.execute(
         _SUBSCRIBED_FOR_CLIENT.where(col(Client.id) == enrollment.client_id)
@@ -152,6 +156,7 @@ def on_decisions(
     }
     news = [(row.type, row) for row in made if row.type in DECISION_TYPES]
     news += [("decision_retracted", row) for row in retracted]
+    news += [("decision_updated", row) for row in updated]
     withheld = withheld_decisions(session, Reader(coach_id, is_coach=True), (r for _, r in news))
     for type_, row in news:
         targets = [endpoint_id for endpoint_id, types, _, _, _ in endpoints if type_ in types]
