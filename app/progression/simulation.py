@@ -16,6 +16,7 @@ from app.catalogue.service import protocol_row
 from app.core.problems import ProblemError
 from app.core.responses import model_json
 from app.progression import engine
+from app.progression.decisions import EVENT_NAMESPACE, distinct, event_id, key_of
 from app.progression.model import (
     AssessmentEntry,
     Item,
@@ -26,7 +27,6 @@ from app.progression.model import (
     position_of,
 )
 from app.progression.plans import make_plan, protocol_document
-from app.progression.decisions import EVENT_NAMESPACE, distinct, event_id, key_of
 from app.progression.schemas import (
     SIMULATION_DAYS,
     Event,

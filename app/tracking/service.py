@@ -24,7 +24,7 @@ from app.core.retries import id_conflict, stored_retry
 from app.core.security import Principal
 from app.models import Assessment, Client, Enrollment, ExerciseSession, PainLog
 from app.models.base import utcnow
-from app.progression import engine, plans, replay, session_rule, timeline
+from app.progression import engine, lifecycle, plans, replay, session_rule, timeline
 from app.progression.model import Item, Position, SessionEntry, position_of
 from app.progression.params import ProgressionParams
 from app.progression.previous_coach import WITHHELD, reader_of
@@ -233,6 +233,7 @@ def end_enrollment(
     enrollment.ended_by = _actor_dict(principal)
     session.add(enrollment)
     session.flush()
+    lifecycle.enrollment_ended(session, client, enrollment, principal.actor)
     return enrollment_public(session, enrollment, reader_of(principal))
 
 
@@ -261,6 +262,7 @@ def update_enrollment(
     enrollment.params = after
     session.add(enrollment)
     session.flush()
+    lifecycle.params_changed(session, client, enrollment, before, after, principal.actor)
     changes = replay.reevaluate(
         session,
         enrollment,

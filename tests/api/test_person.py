@@ -481,7 +481,17 @@ def test_erasure_leaves_no_row_about_the_person(client, connection):
 
     erased = client.post("/v1/me/erasure", json={"password": PASSWORD}, headers=sam.headers)
     assert erased.status_code == 204, erased.text
-    assert traces(connection, marks) == []
+    # Only the coach's `client_left` names the client, by its id alone (PRODUCT §8).
+    assert traces(connection, marks - {sam.client_id}) == []
+    left = traces(connection, marks)
+    assert [(table, row["type"], row["coach_id"]) for table, row in left] == [
+        ("feed_entry", "client_left", uuid.UUID(coach.account["id"]))
+    ]
+    assert left[0][1]["detail"]["data"] == {
+        "client_id": sam.client_id,
+        "coach_id": coach.account["id"],
+        "reason": "erased",
+    }
     assert_problem(client.get("/v1/me", headers=sam.headers), 401)
     assert_problem(sign_in(client, sam.account["email"], PASSWORD), 401)
     # Everyone else's rows stay.
@@ -542,7 +552,11 @@ def test_erasure_after_accepting_a_managed_client_invitation_leaves_no_row(clien
     }
     erased = client.post("/v1/me/erasure", json={"password": PASSWORD}, headers=pat.headers)
     assert erased.status_code == 204, erased.text
-    assert traces(connection, marks) == []
+    # Only the coach's `client_left` names the client it managed, by its id alone.
+    assert traces(connection, marks - {managed["id"]}) == []
+    assert [(t, row["type"]) for t, row in traces(connection, marks)] == [
+        ("feed_entry", "client_left")
+    ]
     # The coach's retry of the invitation replays nothing about Pat: the client is gone.
     retried = client.post(
         "/v1/invitations",
@@ -584,7 +598,14 @@ def test_a_coach_erases_a_managed_client(client, connection):
     assert_problem(client.delete(f"/v1/clients/{sam.client_id}", headers=coach.headers), 404)
     assert_problem(client.delete("/v1/clients/me", headers=sam.headers), 403)
     assert client.delete(f"/v1/clients/{gone['id']}", headers=coach.headers).status_code == 204
-    assert traces(connection, marks) == []
+    # What stays is the coach's `client_left`, by the client's id alone (its tool may hold it).
+    assert traces(connection, marks - {gone["id"]}) == []
+    ((table, row),) = traces(connection, marks)
+    assert (table, row["type"], row["detail"]["data"]["reason"]) == (
+        "feed_entry",
+        "client_left",
+        "erased",
+    )
     assert_problem(client.delete(f"/v1/clients/{gone['id']}", headers=coach.headers), 404)
     assert client.get(f"/v1/clients/{kept['id']}", headers=coach.headers).status_code == 200
 

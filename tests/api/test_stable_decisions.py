@@ -143,7 +143,8 @@ def test_property_the_feed_holds_one_live_decision_per_key_and_ends_as_the_engin
     posted: list[dict[str, Any]] = []
     index = 0
     while index <= len(timeline):
-        if index == min(clear_at, len(timeline)) and not any(p["type"] == "override" for p in posted):
+        cleared = any(p["type"] == "override" for p in posted)
+        if index == min(clear_at, len(timeline)) and not cleared:
             clear = {"action": "clear_referral", "reason": "Seen by a clinician today."}
             made = client.post(f"{path}/overrides", json=clear, headers=coach.headers)
             if made.status_code == 201:  # 409 when not referred then
