@@ -63,7 +63,8 @@ def test_a_client_that_leaves_is_told_to_its_coach_alone_by_id_and_reason(client
     assert body["type"] == "client_left"
     assert body["data"]["client"] == {"id": person.client_id}
     assert body["data"]["reason"] == "left"
-    assert body["created_at"].endswith("Z") and body["data"]["at"].endswith("Z")
+    assert body["created_at"].endswith("Z")
+    assert body["data"]["at"].endswith("Z")
 
 
 def test_a_coach_that_releases_a_client_hears_it_as_released(client, app):
