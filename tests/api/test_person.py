@@ -321,6 +321,41 @@ def test_a_reset_mail_arrives_and_its_link_sets_the_password_once(connection, sm
         assert sign_in(client, address, NEW_PASSWORD).status_code == 200
 
 
+def test_the_token_copied_from_the_mail_file_works(connection, tmp_path):
+    """Read as a person reads the .eml (its raw text, no MIME decoding): the token is whole
+    on one line, never split by a quoted-printable soft line break."""
+    with mailing_client(connection, mail_dir=str(tmp_path)) as client:
+        sam = signup(client)
+        client.post("/v1/auth/password-reset", json={"email": sam.account["email"]})
+        (written,) = tmp_path.glob("*.eml")
+        raw = written.read_text(encoding="utf-8")
+        assert "quoted-printable" not in raw.lower()
+        tokens = set(re.findall(r"hfr_[A-Za-z0-9_-]+", raw))
+        assert len(tokens) == 1, raw
+        (token,) = tokens
+        assert f"    {token}\n" in raw  # on a line of its own, to copy
+        used = client.post(f"/v1/auth/password-reset/{token}", json={"new_password": NEW_PASSWORD})
+        assert used.status_code == 204, used.text
+        assert sign_in(client, sam.account["email"], NEW_PASSWORD).status_code == 200
+
+
+def test_the_reset_mail_links_to_the_apps_page_when_one_is_set(connection, tmp_path):
+    page = "https://app.example.com/reset-password?token={token}"
+    with mailing_client(connection, mail_dir=str(tmp_path), password_reset_url=page) as client:
+        sam = signup(client)
+        client.post("/v1/auth/password-reset", json={"email": sam.account["email"]})
+        (written,) = tmp_path.glob("*.eml")
+        raw = written.read_text(encoding="utf-8")
+        found = re.search(r"https://app\.example\.com/reset-password\?token=(hfr_\S+)\n", raw)
+        assert found is not None, raw
+        used = client.post(
+            f"/v1/auth/password-reset/{found.group(1)}", json={"new_password": NEW_PASSWORD}
+        )
+        assert used.status_code == 204, used.text
+    with pytest.raises(ValueError, match="password_reset_url"):
+        Settings(password_reset_url="https://app.example.com/reset")  # where would it go?
+
+
 def test_resets_are_throttled_alike_for_every_email(client):
     sam = signup(client)
     limit = get_settings().password_reset_max_requests

@@ -50,7 +50,7 @@ def test_the_readme_receiver_verifies_the_ping_and_a_client_left(tmp_path: Path,
         code = receiver_code()
         assert code.count('"whsec_…"') == 1
         namespace: dict[str, Any] = {"__name__": f"readme_receiver_{uuid.uuid4().hex}"}
-        exec(code.replace('"whsec_…"', repr(endpoint["secret"])), namespace)  # noqa: S102
+        exec(code.replace('"whsec_…"', repr(endpoint["secret"])), namespace)
         server = uvicorn.Server(
             uvicorn.Config(namespace["app"], host="127.0.0.1", port=port, log_level="warning")
         )
