@@ -460,7 +460,12 @@ class SimOverride(BaseModel):
     action: Literal["unlock_stage", "clear_referral"]
     stage: Slug | None = None
     reason: Reason
-    by: Literal["coach", "client"] = "coach"
+    by: Literal["coach", "client"] = Field(
+        "coach",
+        description="Who made it. `unlock_stage` is the coach's alone (422 `coach-only` for "
+        "a client's); `clear_referral` by the client is one with no coach confirming a "
+        "clinician has seen it.",
+    )
     at: PastMoment
     note: Note | None = None
 
