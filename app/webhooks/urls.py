@@ -90,14 +90,19 @@ def parse(url: str) -> httpx.URL:
     """The URL if its form is acceptable, or UrlRefusedError."""
     try:
         parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
+        # IDNA-encoded (ASCII), as it is looked up; an IPv6 literal has no brackets here. A
+        # label that is no valid IDNA (`xn--` with no Punycode after it) raises here.
+        host = parsed.raw_host.decode("ascii")
+        port = parsed.port
+        shown = parsed.host  # decoded back from IDNA, which must succeed too
+    except (httpx.InvalidURL, UnicodeError) as exc:  # idna's errors are UnicodeErrors
         raise UrlRefusedError(f"it is not a valid URL ({exc})") from exc
-    if parsed.scheme not in ("https", "http") or not parsed.host:
+    if parsed.scheme not in ("https", "http") or not shown:
         raise UrlRefusedError("it must be an absolute http(s) URL")
     if parsed.userinfo:
         raise UrlRefusedError("it must not carry a user name or password")
-    # IDNA-encoded (ASCII), as it is looked up; an IPv6 literal has no brackets here.
-    host = parsed.raw_host.decode("ascii")
+    if port is not None and not 0 < port < 65536:
+        raise UrlRefusedError(f"its port {port} is not between 1 and 65535")
     if ":" not in host:
         _check_host_name(host)
     return parsed
