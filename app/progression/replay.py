@@ -425,12 +425,12 @@ def _store_decisions(
     updated: list[EngineEvent] = []
     new: list[Decision] = []
     for decision in made:
-        row = kept.get(key_of(decision))
-        if row is None:
+        same = kept.get(key_of(decision))
+        if same is None:
             new.append(decision)
-        elif _refresh(row, decision):
-            updated.append(row)
-            lines.append(feed.Line(row.client_id, row.id, feed.UPDATED))
+        elif _refresh(same, decision):
+            updated.append(same)
+            lines.append(feed.Line(same.client_id, same.id, feed.UPDATED))
     added = _add_decisions(session, enrollment, new, actor, lines)
     outbox.on_decisions(session, enrollment, retracted=retracted, updated=updated)
     return Changes(added, len(retracted), len(updated))
