@@ -444,7 +444,6 @@ def _refresh(row: EngineEvent, decision: Decision) -> bool:
     changed = (row.message, row.data, row.at) != (decision.message, data, decision.at)
     if changed or row.position != position:
         row.message, row.data, row.at, row.position = decision.message, data, decision.at, position
-        row.recorded_at = utcnow() if changed else row.recorded_at
     return changed
 
 
