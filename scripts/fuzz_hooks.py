@@ -68,6 +68,11 @@ negative checks see them as generated.
    operation that takes a URL; one the server refuses by its form (it resolves nothing for
    that) is sent as it is, and must get a 422 naming it, never a 500 (such a 422 is not a
    "schema-valid request rejected": the pattern cannot say what DNS allows).
+10. Enrolments follow one another. After the run ends a client's enrolment, a new one may
+   not start before that end, and items before the new start are refused: neither a schema
+   nor point 3's one start can say so, and those 422s for such a client are expected. A
+   simulation's `unlock_stage` is the coach's (PRODUCT §3): the schema cannot tie `by` to
+   `action`, so one said to be the client's is made the coach's.
 """
 
 import contextlib
@@ -230,6 +235,12 @@ ODD_HOSTS = (
 )
 
 
+# Point 10: clients whose enrolment the run ended (a throwaway's, or a coach's client), and
+# what a client that ended one is refused: a new one before that end, an item before the new
+# one's start.
+ENDED: set[str] = set()
+AFTER_AN_END = {"overlaps-previous-enrollment", "before-enrollment"}
+
 # The URLs sent as they are because the server refuses them by their form: a 422 for one of
 # these is the answer wanted, though the schema's pattern cannot tell them apart (ST202).
 REFUSED_BY_FORM: set[str] = set()
@@ -300,6 +311,15 @@ def _timeline_start(body: dict) -> None:
     moments = [(_moment(value), value) for value in times]
     if moments[0][0] is not None:
         body["started_at"] = min((m, v) for m, v in moments if m is not None)[1]
+
+
+def _coach_unlocks(body: dict) -> None:
+    """Only a coach's `unlock_stage` exists (PRODUCT §3: the simulator refuses a client's);
+    the schema cannot tie `by` to `action`."""
+    timeline = body.get("timeline")
+    for item in timeline if isinstance(timeline, list) else []:
+        if isinstance(item, dict) and item.get("action") == "unlock_stage":
+            item["by"] = "coach"
 
 
 _MANAGED = {"id": MANAGED_CLIENT_ID}
@@ -457,6 +477,7 @@ def before_call(context, case, kwargs):
         _realistic(body)
     if isinstance(body, dict) and label == "POST /v1/simulations":
         _timeline_start(body)
+        _coach_unlocks(body)
     if label == "POST /v1/invitations" and isinstance(body, dict):
         with contextlib.suppress(TypeError, ValueError, AttributeError):
             uuid.UUID(body.get("client_id"))
@@ -487,6 +508,8 @@ def after_call(context, case, response):
             _WORKER.account.password = case.body["new_password"]
         else:
             _WORKER.account = None
+    if _label(case) == END and response.status_code == 200:
+        ENDED.add(str((case.path_parameters or {}).get("client_id")))
     erased = str((case.path_parameters or {}).get("client_id"))
     if _label(case) == "DELETE /v1/clients/{client_id}" and response.status_code == 204:
         with _MANAGED_LOCK:
@@ -511,6 +534,9 @@ def _problem_type(response: Any) -> str:
 @schemathesis.hook
 def filter_failure(context, failure, case, response):
     if failure.code == "ST202" and response.status_code == 422:
+        kind = _problem_type(response).rsplit("/", 1)[-1]
+        if kind in AFTER_AN_END and str((case.path_parameters or {}).get("client_id")) in ENDED:
+            return False
         body = case.body if isinstance(case.body, dict) else {}
         refused_url = _problem_type(response).endswith("/webhook-url-not-allowed")
         return not (refused_url and body.get("url") in REFUSED_BY_FORM)
