@@ -70,14 +70,18 @@ format: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/hipfix export-openapi --output openapi/openapi.json
 
-# Clients generated from the committed contract, with no configuration: a Python package
-# (openapi-python-client, in the dev lock) and TypeScript types (openapi-typescript), checked
-# by `tsc --strict`. Into clients/out/ (not committed); `make test` does the same in a temporary
-# folder and drives the Python client against a served instance.
+# Clients generated from the committed contract: a Python package (openapi-python-client, in
+# the dev lock; clients/python/config.yaml names it only) with a pyproject.toml listing its
+# dependencies and clients/python/USAGE.md beside it, and TypeScript types (openapi-typescript),
+# checked by `tsc --strict`. Into clients/out/ (not committed); `make test` does the same in a
+# temporary folder and drives the Python client, and USAGE.md's example, against a served
+# instance.
 clients: $(STAMP) $(NODE_TOOLS)
 	rm -rf clients/out
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/openapi-python-client generate \
-		--path openapi/openapi.json --meta none --output-path clients/out/python/hipfix_api_client
+		--path openapi/openapi.json --meta uv --config clients/python/config.yaml \
+		--output-path clients/out/python
+	cp clients/python/USAGE.md clients/out/python/USAGE.md
 	clients/node_modules/.bin/openapi-typescript openapi/openapi.json \
 		--output clients/out/typescript/hipfix.d.ts
 	clients/node_modules/.bin/tsc --strict --noEmit clients/out/typescript/hipfix.d.ts

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from app.accounts.access import Caller, ClientAccess
 from app.accounts.person import PasswordCheck, _same_account, _wrong_password
+from app.core.actors import Actor
 from app.core.config import Settings
 from app.core.db.writers import lock_for_update
 from app.core.problems import ProblemError
@@ -45,6 +46,7 @@ from app.models import (
 )
 from app.models.accounts import Invitation, InvitationGuess
 from app.models.progression import FeedEntry
+from app.progression import lifecycle
 
 
 def _mentions(column: Any, value: str) -> ColumnElement[bool]:
@@ -56,8 +58,9 @@ def _mentions(column: Any, value: str) -> ColumnElement[bool]:
     return or_(*(text.contains(form, autoescape=True) for form in forms))
 
 
-def erase_client_rows(session: Session, client: Client) -> None:
-    """Everything about one client profile, the profile included (not its login)."""
+def erase_client_rows(session: Session, client: Client, actor: Actor | None = None) -> None:
+    """Everything about one client profile, the profile included (not its login). `actor`:
+    who erased it, for the `client_left` its coach hears (None: a profile no coach knew)."""
     client_id = client.id
     enrollments = select(col(Enrollment.id)).where(col(Enrollment.client_id) == client_id)
     # Writers of its enrolments finish first (PostgreSQL; SQLite has one writer anyway).
@@ -65,7 +68,10 @@ def erase_client_rows(session: Session, client: Client) -> None:
     ident = str(client_id)
     connection = session.connection()
     for statement in (
-        delete(FeedEntry).where(col(FeedEntry.client_id) == client_id),
+        # Its feed, bar what a coach it left keeps (ids and the reason only: `lifecycle`).
+        delete(FeedEntry)
+        .where(col(FeedEntry.client_id) == client_id)
+        .where(col(FeedEntry.coach_id).is_(None)),
         delete(WebhookDelivery).where(
             or_(col(WebhookDelivery.client_id) == client_id, _mentions(WebhookDelivery.body, ident))
         ),
@@ -88,6 +94,8 @@ def erase_client_rows(session: Session, client: Client) -> None:
     ):
         connection.execute(statement)
     session.expunge_all()  # the ORM must not flush stale copies of rows deleted in SQL
+    if client.coach_id is not None and actor is not None:  # its coach's tool hears of it
+        lifecycle.client_left(session, client, client.coach_id, "erased", actor)
     connection.execute(delete(Client).where(col(Client.id) == client_id))
 
 
@@ -195,7 +203,7 @@ def erase_me(
     account = principal.account
     account_id, email = account.id, account.email
     if own is not None:
-        erase_client_rows(session, own)
+        erase_client_rows(session, own, principal.actor)
     erase_account_rows(session, account_id, email)
     return None
 
@@ -217,4 +225,4 @@ def erase_managed_client(session: Session, access: ClientAccess) -> None:
             "This client signs in itself: only they can erase their data (POST "
             "/v1/me/erasure). You may release them (DELETE /v1/clients/{id}/coach).",
         )
-    erase_client_rows(session, client)
+    erase_client_rows(session, client, principal.actor)

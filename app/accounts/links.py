@@ -15,6 +15,7 @@ from sqlmodel import Session
 from app.core.actors import Actor
 from app.models import Client
 from app.models.base import utcnow
+from app.progression import lifecycle
 from app.webhooks import outbox
 
 LinkEvent = Literal["client_linked", "client_left"]
@@ -49,8 +50,12 @@ def change_coach(
     client.coach_id = coach_id
     session.add(client)
     session.flush()
-    # Announced with the client as the coach knew it (its external_id included).
-    outbox.on_link(session, client, coach, linked=linked)
+    if linked:  # announced with the client as the coach knew it (its external_id included)
+        outbox.on_link(session, client, coach)
+    else:  # ids and the reason only (PRODUCT §8)
+        lifecycle.client_left(
+            session, client, coach, "left" if reason == "client_left" else "released", actor
+        )
     if coach_id != previous:
         # The coach's own reference for the client: not its next coach's (nor kept unlinked).
         client.external_id = None

@@ -210,8 +210,40 @@ def _throttle_resets(
             )
 
 
+@dataclass(frozen=True, slots=True)
+class ResetLinks:
+    """What a reset mail gives: the token, the API address it is POSTed to, and the app's
+    page for it (`HIPFIX_PASSWORD_RESET_URL`), if one is configured."""
+
+    token: str
+    api: str
+    page: str | None
+
+
+def _reset_body(links: ResetLinks, ttl: int) -> str:
+    # Plain ASCII: sent 7bit, so no line is folded and the token copies whole.
+    if links.page is not None:
+        how = f"Open this link within {ttl} minutes to choose a new one:\n\n    {links.page}\n\n"
+    else:
+        how = (
+            f"To choose a new one within {ttl} minutes, send it to this address (your app "
+            "does this for you):\n\n"
+            f"    POST {links.api}\n"
+            '    {"new_password": "..."}\n\n'
+            "or from a terminal:\n\n"
+            f"    curl -sS -X POST {links.api} \\\n"
+            "      -H 'content-type: application/json' -d '{\"new_password\": \"...\"}'\n\n"
+            f"The reset token alone, to paste where an app asks for it:\n\n    {links.token}\n\n"
+        )
+    return (
+        "Someone (we hope you) asked to reset the password of your HipFix account.\n\n"
+        + how
+        + "It works once. If you did not ask, ignore this mail: your password is unchanged.\n"
+    )
+
+
 def request_reset(
-    session: Session, settings: Settings, email: str, ip: str, token_hash: str, link: str
+    session: Session, settings: Settings, email: str, ip: str, token_hash: str, links: ResetLinks
 ) -> Mail | None:
     """Store a one-time reset token (its hash) for a registered e-mail, and the request
     either way (the throttle counts it). The mail to send once this commits, or None."""
@@ -230,17 +262,7 @@ def request_reset(
             account_id=account_id, token_hash=token_hash, expires_at=now + timedelta(minutes=ttl)
         )
     )
-    return Mail(
-        to=email,
-        subject="Reset your HipFix password",
-        body=(
-            "Someone (we hope you) asked to reset the password of your HipFix account.\n\n"
-            f"To choose a new one, send it to this link within {ttl} minutes:\n\n"
-            f"    POST {link}\n"
-            '    {"new_password": "…"}\n\n'
-            "It works once. If you did not ask, ignore this mail: your password is unchanged.\n"
-        ),
-    )
+    return Mail(to=email, subject="Reset your HipFix password", body=_reset_body(links, ttl))
 
 
 def _live_reset(session: Session, token_hash: str) -> tuple[PasswordReset, Account]:

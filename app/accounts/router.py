@@ -44,7 +44,7 @@ from app.core.config import Settings
 from app.core.costs import one_at_a_time
 from app.core.db import DatabaseDep, database_of
 from app.core.idempotency import IdempotencyKey
-from app.core.mail import public_link, send_mail
+from app.core.mail import app_reset_link, public_link, send_mail
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import ProblemError, problem_responses
 from app.core.quick import bearer, plain_cursor, plain_limit, plain_query, quick
@@ -257,9 +257,10 @@ async def request_password_reset(
     settings: Settings = request.app.state.settings
     token = new_secret(RESET_PREFIX)
     # From the configured base URL, never the request's Host header: the caller chooses that.
-    link = public_link(settings, request.app.url_path_for("reset_password", token=token))
+    api_link = public_link(settings, request.app.url_path_for("reset_password", token=token))
+    links = person.ResetLinks(token, api_link, app_reset_link(settings, token))
     mail = await db.write(
-        person.request_reset, settings, payload.email, _ip(request), secret_hash(token), link
+        person.request_reset, settings, payload.email, _ip(request), secret_hash(token), links
     )
     if mail is not None:
         # After the response, on a worker thread: the token is committed by now, and how

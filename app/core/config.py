@@ -130,6 +130,15 @@ class Settings(BaseSettings):
         "every absolute link in a mail starts with it. Never taken from the request, whose "
         "`Host` header the caller chooses. `make run` sets it to the address it serves on.",
     )
+    password_reset_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]*\{token\}[^\s]*$",
+        description="The page of your app where a person chooses a new password, with "
+        "`{token}` where the reset token goes (e.g. `https://app.example.com/reset?token="
+        "{token}`): the reset mail links to it, for a click. The page POSTs the new password "
+        "to `/v1/auth/password-reset/{token}`. Unset: the mail gives that API address and the "
+        "token on a line of its own, to copy.",
+    )
     password_reset_ttl_minutes: int = Field(
         default=60, ge=5, le=1440, description="How long a forgotten-password link works."
     )

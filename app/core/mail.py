@@ -41,6 +41,13 @@ def public_link(settings: Settings, path: str) -> str:
     return settings.public_base_url + path
 
 
+def app_reset_link(settings: Settings, token: str) -> str | None:
+    """The reset page of the deployment's app for `token` (`HIPFIX_PASSWORD_RESET_URL`), a
+    link a person clicks; None when no app page is configured."""
+    template = settings.password_reset_url
+    return template.replace("{token}", token) if template else None
+
+
 def send_mail(settings: Settings, mail: Mail) -> None:
     """Send or write one mail. Never raises: a failure is logged (the request that asked for
     it was answered already)."""
@@ -50,7 +57,9 @@ def send_mail(settings: Settings, mail: Mail) -> None:
     message["Subject"] = mail.subject
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain="hipfix")
-    message.set_content(mail.body)
+    # Never quoted-printable: its soft line breaks split a long link (and the token in it)
+    # for whoever copies it from the file or a plain-text reader. Lines stay under SMTP's 998.
+    message.set_content(mail.body, cte="7bit" if mail.body.isascii() else "8bit")
     try:
         if settings.smtp_url:
             _send_smtp(settings.smtp_url, message)

@@ -70,25 +70,33 @@ class EngineEvent(SQLModel, table=True):
 
 
 class FeedEntry(SQLModel, table=True):
-    """One line of the event feed: a decision made, or made again, or retracted.
+    """One line of the event feed: a decision made, made again, updated or retracted, or a
+    lifecycle event (a client left its coach, an enrolment ended, parameters changed).
 
     `seq` follows the transaction that wrote it on PostgreSQL (commit order on SQLite), and
     the feed lists an entry only once every transaction numbered below it has finished (see
     `app.progression.feed`), so a poller that keeps the last one it saw gets every entry
-    exactly once."""
+    exactly once. A lifecycle entry has no decision: `event_id` is its own id and `detail`
+    what it says. `client_id` names no row: a `client_left` outlives the client's erasure."""
 
     __tablename__ = "feed_entry"
-    __table_args__ = (Index(None, "client_id", "seq"),)
+    __table_args__ = (Index(None, "client_id", "seq"), Index(None, "coach_id", "seq"))
 
     seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    client_id: uuid.UUID = Field(foreign_key="client.id")
-    event_id: uuid.UUID = Field(foreign_key="engine_event.id", index=True)
-    type: str = Field(max_length=20, description="The decision's type, or decision_retracted.")
+    client_id: uuid.UUID
+    event_id: uuid.UUID = Field(index=True, description="The decision's id, or the event's own.")
+    type: str = Field(max_length=20, description="The decision's type, or what else happened.")
     actor_role: str = Field(max_length=10)
     actor_account_id: uuid.UUID | None = Field(default=None, foreign_key="account.id")
     actor_key_id: uuid.UUID | None = None
     recorded_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+    coach_id: uuid.UUID | None = Field(
+        default=None, description="Set: an entry for this coach alone (`client_left`)."
+    )
+    detail: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True), description="A lifecycle event's."
     )
 
 

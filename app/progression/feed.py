@@ -32,8 +32,10 @@ import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Select, bindparam, func, insert, update
+from sqlalchemy import Select, and_, bindparam, false, func, insert, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
@@ -49,15 +51,19 @@ from app.progression.previous_coach import decision_as_read, reader_of, withheld
 from app.progression.schemas import FeedEvent, FeedPage
 
 RETRACTED = "decision_retracted"
+UPDATED = "decision_updated"  # a decision kept by a replay whose figures changed
 
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """A feed entry to add: a decision (its type) or its retraction."""
+    """A feed entry to add: a decision (its type), its update or retraction, or a lifecycle
+    event (`lifecycle.py`: its own id, `detail`, and `coach_id` when for one coach alone)."""
 
     client_id: uuid.UUID
     event_id: uuid.UUID
     type: str
+    coach_id: uuid.UUID | None = None
+    detail: dict[str, Any] | None = None
 
 
 # SQLite's numbers: its writers run one at a time, so holding the row costs no wait.
@@ -98,6 +104,8 @@ def append(session: Session, lines: Sequence[Line], actor: Actor) -> None:
                 "actor_account_id": actor.account_id,
                 "actor_key_id": actor.api_key_id,
                 "recorded_at": now,
+                "coach_id": line.coach_id,
+                "detail": line.detail,
             }
             for number, line in enumerate(lines)
         ],
@@ -124,7 +132,8 @@ def reconcile_epoch(session: Session) -> tuple[int, int] | None:
 def _page_query(dialect: str) -> Select[FeedEntry, EngineEvent]:
     query = (
         sa_select(FeedEntry, EngineEvent)
-        .join(EngineEvent, col(EngineEvent.id) == FeedEntry.event_id)
+        # A lifecycle entry has no decision behind it.
+        .outerjoin(EngineEvent, col(EngineEvent.id) == FeedEntry.event_id)
         .where(col(FeedEntry.seq) > bindparam("after"))
         .order_by(col(FeedEntry.seq))
         .limit(bindparam("limit"))
@@ -135,11 +144,37 @@ def _page_query(dialect: str) -> Select[FeedEntry, EngineEvent]:
     return query
 
 
+def _lifecycle_event(entry: FeedEntry, detail: dict[str, Any]) -> FeedEvent:
+    enrollment_id = detail.get("enrollment_id")
+    return FeedEvent(
+        sequence=entry.seq,
+        id=entry.event_id,
+        type=entry.type,  # type: ignore[arg-type]  # str column written from the Literal
+        decision_type=None,
+        client_id=entry.client_id,
+        enrollment_id=uuid.UUID(enrollment_id) if enrollment_id else None,
+        rule=f"lifecycle.{entry.type}",
+        at=datetime.fromisoformat(detail["at"]),
+        local_date=date.fromisoformat(detail["local_date"]),
+        stage=None,
+        message=detail["message"],
+        data=detail["data"],
+        recorded_at=entry.recorded_at,
+        actor=actor_public(entry.actor_role, entry.actor_account_id, entry.actor_key_id),
+    )
+
+
 def feed_event(
-    entry: FeedEntry, event: EngineEvent, reader: Reader = EVERYTHING, *, withheld: bool = False
+    entry: FeedEntry,
+    event: EngineEvent | None,
+    reader: Reader = EVERYTHING,
+    *,
+    withheld: bool = False,
 ) -> FeedEvent:
     """An entry as `reader` may see it: another coach's actor unnamed, and its words withheld
     from a decision made from its override (`previous_coach`)."""
+    if event is None:
+        return decision_as_read(_lifecycle_event(entry, entry.detail or {}), reader, withheld=False)
     shown = FeedEvent(
         sequence=entry.seq,
         id=event.id,
@@ -173,16 +208,22 @@ def list_feed(
     query = _page_query(session.get_bind().dialect.name)
     if types:
         query = query.where(col(FeedEntry.type).in_(types))
+    shared = col(FeedEntry.coach_id).is_(None)
+    # An entry for one coach (a client that left it) is that coach's alone, and stays listed
+    # once the client is no longer visible to it.
+    mine = col(FeedEntry.coach_id) == principal.id if principal.is_coach else false()
     if client_ref is not None:
         client = find_visible_client(session, principal, str(client_ref))
-        query = query.where(col(FeedEntry.client_id) == client.id)
+        query = query.where(col(FeedEntry.client_id) == client.id).where(or_(shared, mine))
     else:
-        query = query.where(col(FeedEntry.client_id).in_(visible_client_ids(principal)))
+        visible = col(FeedEntry.client_id).in_(visible_client_ids(principal))
+        query = query.where(or_(and_(visible, shared), mine))
     rows = session.execute(query, {"after": after, "limit": min(limit, MAX_LIMIT)}).all()
     reader = reader_of(principal)
-    withheld = withheld_decisions(session, reader, (event for _, event in rows))
+    withheld = withheld_decisions(session, reader, (e for _, e in rows if e is not None))
     items = [
-        feed_event(entry, event, reader, withheld=event.id in withheld) for entry, event in rows
+        feed_event(entry, event, reader, withheld=event is not None and event.id in withheld)
+        for entry, event in rows
     ]
     # Never null: a poller passes it back as `after`, caught up or not.
     return FeedPage(items=items, next_cursor=str(items[-1].sequence if items else after))

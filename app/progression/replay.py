@@ -39,6 +39,7 @@ from app.models.base import utcnow
 from app.models.tracking import held_enrollment
 from app.progression import engine, feed, rules
 from app.progression.codec import dump_state, load_state, rules_of
+from app.progression.decisions import Key, distinct, event_id, key_of
 from app.progression.model import (
     AssessmentEntry,
     Decision,
@@ -59,7 +60,6 @@ from app.progression.timeline import (
 )
 from app.webhooks import outbox
 
-EVENT_NAMESPACE = uuid.UUID("6f1c3a52-9b7e-4f0a-8d21-5e4b7c9a0d13")
 RECENT_CHECKPOINT_DAYS = 35
 DAY_CAP = 100  # items of one enrolment on one local date, every kind together
 # Items a client's write (an item added before others, or deleted) may re-evaluate: the
@@ -217,22 +217,6 @@ def state_before(session: Session, plan: Plan, enrollment: Enrollment, position:
         following = before[index + 1].at if index + 1 < len(before) else position.at
         engine.step(plan, state, item, closes_moment=following != item.at)
     return state
-
-
-def event_id(enrollment_id: str, decision: Decision) -> uuid.UUID:
-    # The position's identity, not its key: a decision unchanged by v1.1's order keeps its id.
-    content = json.dumps(
-        [
-            decision.position.identity(),
-            decision.rule,
-            decision.stage,
-            decision.message,
-            decision.data,
-        ],
-        sort_keys=True,
-        default=str,
-    )
-    return uuid.uuid5(EVENT_NAMESPACE, f"{enrollment_id}|{content}")
 
 
 def record(
@@ -574,14 +558,36 @@ _CURRENT_EVENTS = (
     .where(col(EngineEvent.retracted_at).is_(None))
     .where(col(EngineEvent.at) >= bindparam("since"))
 )
+# The keys already decided on the dates an append made decisions on (rare: most make none).
+_KEYS_ON_DAYS = (
+    sa_select(
+        col(EngineEvent.type),
+        col(EngineEvent.rule),
+        col(EngineEvent.stage),
+        col(EngineEvent.local_date),
+    )
+    .where(col(EngineEvent.enrollment_id) == bindparam("enrollment_id"))
+    .where(col(EngineEvent.retracted_at).is_(None))
+    .where(col(EngineEvent.local_date).in_(bindparam("days", expanding=True)))
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Changes:
-    """What a re-evaluation stored: decisions new (or current again) and retracted."""
+    """What a re-evaluation stored: decisions new (or current again), retracted, updated."""
 
     added: int
     retracted: int
+    updated: int = 0
+
+
+def _key_of_row(row: EngineEvent) -> Key:
+    return (row.type, row.rule, row.stage, row.local_date)
+
+
+def _as_stored(data: dict[str, Any]) -> Any:
+    # What a JSON column gives back for `data` (tuples as lists, dates as text).
+    return json.loads(json.dumps(data, default=str))
 
 
 def _store_decisions(
@@ -594,65 +600,100 @@ def _store_decisions(
     actor: Actor,
     lines: list[feed.Line],
 ) -> Changes:
-    """Store what changed, and add its feed lines to `lines`."""
-    made = {event_id(str(enrollment.id), d): d for d in decisions}
+    """Store what changed, and add its feed lines to `lines`.
+
+    Decisions are matched by key (`decisions.py`), never by content: one made again keeps
+    its row and id, and when its figures (message, data, moment) changed it is updated in
+    place with one `decision_updated`; only a key the replay no longer makes is retracted.
+    So a backfill under an override (a clearance measured from the pain before it) updates
+    the clearance, never retracts and re-issues it."""
     if appended:  # nothing was decided after the timeline's end: there is nothing to retract
-        return Changes(_add_decisions(session, enrollment, made, set(made), actor, lines), 0)
+        known: set[Key] = set()
+        if decisions:  # a key already made earlier on the same date stays that decision
+            params = {"enrollment_id": enrollment.id, "days": sorted({d.day for d in decisions})}
+            known = {tuple(r) for r in session.connection().execute(_KEYS_ON_DAYS, params)}  # type: ignore[misc]
+        made = distinct(decisions, known)
+        return Changes(_add_decisions(session, enrollment, made, actor, lines), 0)
     params = {
         "enrollment_id": enrollment.id,
         # Every decision is at or after the enrolment's start, where its replay begins.
         "since": after.at if after is not None else enrollment.started_at,
     }
-    # `after` is the last item of its moment (a checkpoint's), so a decision follows it
-    # exactly when its moment does; compared by moment, not by the stored key, whose rank
-    # may still be v1's until the history is re-evaluated.
-    stored = [
-        row
-        for row in session.exec(_CURRENT_EVENTS, params=params)
-        if after is None or row.at > after.at
-    ]
+    # `after` is the last item of its moment (a checkpoint's, the last of an earlier local
+    # date), so a decision follows it exactly when its moment does; compared by moment, not
+    # by the stored key, whose rank may still be v1's until the history is re-evaluated.
+    stored = sorted(
+        (
+            row
+            for row in session.exec(_CURRENT_EVENTS, params=params)
+            if after is None or row.at > after.at
+        ),
+        key=lambda row: (row.at, row.position),
+    )
+    made = distinct(decisions)
+    wanted = {key_of(d) for d in made}
+    kept: dict[Key, EngineEvent] = {}
     now = utcnow()
     retracted: list[EngineEvent] = []
     for row in stored:
-        decision = made.get(row.id)
-        if decision is None:
-            row.retracted_at = now
-            retracted.append(row)
-            session.add(row)
-            lines.append(feed.Line(row.client_id, row.id, feed.RETRACTED))
-        elif row.position != decision.position.key():  # a key written with v1's ranks
-            row.position = decision.position.key()
-            session.add(row)
-    new_ids = set(made) - {row.id for row in stored}
-    added = _add_decisions(session, enrollment, made, new_ids, actor, lines)
-    outbox.on_decisions(session, enrollment, retracted=retracted)
-    return Changes(added, len(retracted))
+        key = _key_of_row(row)
+        if key in wanted and key not in kept:
+            kept[key] = row
+            continue
+        row.retracted_at = now
+        retracted.append(row)
+        session.add(row)
+        lines.append(feed.Line(row.client_id, row.id, feed.RETRACTED))
+    updated: list[EngineEvent] = []
+    new: list[Decision] = []
+    for decision in made:
+        same = kept.get(key_of(decision))
+        if same is None:
+            new.append(decision)
+        elif _refresh(same, decision):
+            updated.append(same)
+            lines.append(feed.Line(same.client_id, same.id, feed.UPDATED))
+    added = _add_decisions(session, enrollment, new, actor, lines)
+    outbox.on_decisions(session, enrollment, retracted=retracted, updated=updated)
+    return Changes(added, len(retracted), len(updated))
+
+
+def _refresh(row: EngineEvent, decision: Decision) -> bool:
+    """Bring a stored decision's figures in line with the replay's; whether they differed
+    (a key written with v1's ranks is rewritten silently: nothing a reader sees changed)."""
+    position = decision.position.key()
+    data = _as_stored(decision.data)
+    changed = (row.message, row.data, row.at) != (decision.message, data, decision.at)
+    if changed or row.position != position:
+        row.message, row.data, row.at, row.position = decision.message, data, decision.at, position
+    return changed
 
 
 def _add_decisions(
     session: Session,
     enrollment: Enrollment,
-    made: dict[uuid.UUID, Decision],
-    new_ids: set[uuid.UUID],
+    made: Sequence[Decision],
     actor: Actor,
     lines: list[feed.Line],
 ) -> int:
-    """Store the decisions `new_ids` names, adding their feed lines (in the order the engine
-    made them) to `lines`; how many that is."""
-    if not new_ids:
+    """Store `made` (keys with no current row), adding their feed lines (in the order the
+    engine made them) to `lines`; how many that is."""
+    if not made:
         return 0
-    count = len(new_ids)
-    lines += [feed.Line(enrollment.client_id, i, made[i].type) for i in made if i in new_ids]
+    by_id = {event_id(str(enrollment.id), key_of(d)): d for d in made}
+    lines += [feed.Line(enrollment.client_id, i, d.type) for i, d in by_id.items()]
     current: list[EngineEvent] = []
-    # A decision made again after being retracted is the same event, current once more.
-    for row in session.exec(select(EngineEvent).where(col(EngineEvent.id).in_(new_ids))):
+    fresh = set(by_id)
+    # A decision made again after being retracted is the same event, current once more; who
+    # made it first stays its actor (an override's is the coach's, whoever replays it).
+    for row in session.exec(select(EngineEvent).where(col(EngineEvent.id).in_(fresh))):
         row.retracted_at = None
-        row.position = made[row.id].position.key()
+        _refresh(row, by_id[row.id])
         session.add(row)
         current.append(row)
-        new_ids.discard(row.id)
-    for new_id in new_ids:
-        decision = made[new_id]
+        fresh.discard(row.id)
+    for new_id in fresh:
+        decision = by_id[new_id]
         current.append(
             EngineEvent(
                 id=new_id,
@@ -673,7 +714,7 @@ def _add_decisions(
         )
     session.add_all(current)
     outbox.on_decisions(session, enrollment, made=current)
-    return count
+    return len(by_id)
 
 
 def on_enrolled(session: Session, enrollment: Enrollment, client: Client, actor: Actor) -> None:

@@ -271,6 +271,10 @@ FeedEventType = Literal[
     "relapse",
     "override",
     "decision_retracted",
+    "decision_updated",
+    "client_left",
+    "enrollment_ended",
+    "params_changed",
 ]
 _FEED_EVENT: JsonDict = {
     "sequence": 1042,
@@ -287,15 +291,27 @@ class FeedEvent(BaseModel):
 
     sequence: int = Field(description="The feed's order: pass the last one seen as `after`.")
     id: uuid.UUID = Field(
-        description="The decision's id (a retraction carries the id of the decision it undoes)."
+        description="The decision's id (a retraction or an update carries the id of the "
+        "decision it is about); a lifecycle event's own id."
     )
     type: FeedEventType = Field(
-        description="The decision's type, or `decision_retracted` when a re-evaluation (a "
-        "backfill, a deletion) no longer makes a decision listed earlier."
+        description="The decision's type; `decision_retracted` when a re-evaluation (a "
+        "backfill, a deletion) no longer makes a decision listed earlier; `decision_updated` "
+        "when it makes it again (same type, rule, stage and local date: same id) with other "
+        "figures; or a lifecycle event: `client_left` (the client left, was released or was "
+        "erased: `data` holds its id and the reason, nothing else; listed to that coach "
+        "alone), `enrollment_ended` (`data.outcome`), `params_changed` (`data.before`, "
+        "`data.after`)."
     )
-    decision_type: EventType = Field(description="The decision's own type, retracted or not.")
+    decision_type: EventType | None = Field(
+        description="The decision's own type, retracted or not; null for a lifecycle event "
+        "(`client_left`, `enrollment_ended`, `params_changed`: `rule` is `lifecycle.` and its "
+        "type)."
+    )
     client_id: uuid.UUID
-    enrollment_id: uuid.UUID
+    enrollment_id: uuid.UUID | None = Field(
+        description="Null only for a `client_left` (a client leaves its coach, not an enrolment)."
+    )
     rule: str
     at: datetime = Field(description="When the item that caused the decision happened.")
     local_date: date = Field(description="The client's local date of `at`.")
@@ -444,7 +460,12 @@ class SimOverride(BaseModel):
     action: Literal["unlock_stage", "clear_referral"]
     stage: Slug | None = None
     reason: Reason
-    by: Literal["coach", "client"] = "coach"
+    by: Literal["coach", "client"] = Field(
+        "coach",
+        description="Who made it. `unlock_stage` is the coach's alone (422 `coach-only` for "
+        "a client's); `clear_referral` by the client is one with no coach confirming a "
+        "clinician has seen it.",
+    )
     at: PastMoment
     note: Note | None = None
 

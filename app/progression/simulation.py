@@ -16,6 +16,7 @@ from app.catalogue.service import protocol_row
 from app.core.problems import ProblemError
 from app.core.responses import model_json
 from app.progression import engine
+from app.progression.decisions import EVENT_NAMESPACE, distinct, event_id, key_of
 from app.progression.model import (
     AssessmentEntry,
     Item,
@@ -26,7 +27,6 @@ from app.progression.model import (
     position_of,
 )
 from app.progression.plans import make_plan, protocol_document
-from app.progression.replay import EVENT_NAMESPACE, event_id
 from app.progression.schemas import (
     SIMULATION_DAYS,
     Event,
@@ -89,6 +89,14 @@ def _items(request: SimulationRequest) -> list[tuple[int, Item]]:
         else:
             assert isinstance(entry, SimOverride)
             at = entry.at
+            if entry.action == "unlock_stage" and entry.by == "client":
+                # PRODUCT §3: only a coach's unlock_stage exists (a client's is never stored).
+                raise _problem(
+                    index,
+                    "by",
+                    "coach-only",
+                    "Only a coach may unlock a stage; a client's unlock_stage does not exist.",
+                )
             items.append(
                 (index, OverrideEntry(ident, at, entry.action, entry.stage, entry.reason, entry.by))
             )
@@ -181,7 +189,7 @@ def simulate(request: SimulationRequest, document: dict[str, Any]) -> Simulation
         stages=stages_view(view),
         events=[
             Event(
-                id=event_id(SIMULATION_ID, d),
+                id=event_id(SIMULATION_ID, key_of(d)),
                 type=d.type,
                 rule=d.rule,
                 at=d.at.astimezone(UTC),
@@ -190,6 +198,6 @@ def simulate(request: SimulationRequest, document: dict[str, Any]) -> Simulation
                 message=d.message,
                 data=d.data,
             )
-            for d in decisions
+            for d in distinct(decisions)
         ],
     )

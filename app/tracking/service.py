@@ -6,9 +6,10 @@ adds its rows, and the unit of work commits them with the Idempotency-Key record
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -26,7 +27,7 @@ from app.core.security import Principal
 from app.models import Assessment, Client, Enrollment, ExerciseSession, PainLog
 from app.models.base import utcnow
 from app.models.tracking import held_enrollment
-from app.progression import engine, plans, replay, session_rule, timeline
+from app.progression import engine, lifecycle, plans, replay, session_rule, timeline
 from app.progression.history import History, marks, up_to_date, zone_of
 from app.progression.model import Item, Position, SessionEntry, position_of
 from app.progression.params import ProgressionParams
@@ -149,6 +150,7 @@ def create_enrollment(
         )
     if plans.active_enrollment(session, client) is not None:
         raise ProblemError(409, "enrollment-exists", "The client already has an active enrolment.")
+    started_at = _after_the_last_ended(session, client, payload.started_at)
     overrides = payload.params.model_dump(exclude_none=True) if payload.params is not None else {}
     enrollment = Enrollment(
         id=payload.id or uuid.uuid4(),
@@ -156,7 +158,7 @@ def create_enrollment(
         protocol=protocol.slug,
         version=protocol.version,
         baseline_pain=payload.baseline_pain,
-        started_at=payload.started_at or _start_of_local_day(client),
+        started_at=started_at,
         params=overrides,
         status="active",
         body_hash=digest,
@@ -168,6 +170,38 @@ def create_enrollment(
     session.flush()
     replay.on_enrolled(session, enrollment, client, principal.actor)
     return 201, enrollment_public(session, enrollment)
+
+
+def _aware(moment: datetime | str | None) -> datetime | None:
+    # An aggregate loses the column's type: SQLite answers text, PostgreSQL an aware datetime.
+    if moment is None:
+        return None
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _after_the_last_ended(session: Session, client: Client, asked: datetime | None) -> datetime:
+    """When a new enrolment starts: as asked, or the start of the client's local day, and
+    never before the previous one ended (an enrolment follows the one before, never overlaps
+    it: the start of today may come before an end made this morning)."""
+    ended = session.exec(
+        select(func.max(col(Enrollment.ended_at))).where(col(Enrollment.client_id) == client.id)
+    ).one()
+    last_end = _aware(ended)
+    if asked is not None:
+        if last_end is not None and asked < last_end:
+            raise _field_problem(
+                422,
+                "overlaps-previous-enrollment",
+                f"The previous enrolment ended at {last_end.isoformat()}: a new one starts "
+                "then or later.",
+                ["body", "started_at"],
+                "overlaps_previous_enrollment",
+            )
+        return asked
+    today = _start_of_local_day(client)
+    return max(today, last_end) if last_end is not None else today
 
 
 def list_enrollments(
@@ -240,6 +274,7 @@ def end_enrollment(
     enrollment.ended_by = _actor_dict(principal)
     session.add(enrollment)
     session.flush()
+    lifecycle.enrollment_ended(session, client, enrollment, principal.actor)
     return enrollment_public(session, enrollment, reader_of(principal))
 
 
@@ -313,6 +348,9 @@ def update_enrollment(
     if current is None:
         return None
     enrollment.params = history.after
+    lifecycle.params_changed(
+        session, client, enrollment, history.before, history.after, principal.actor
+    )
     changes = replay.store(session, enrollment, history.plan, None, current, actor=principal.actor)
     record = ParamChange(
         at=utcnow(),

@@ -213,7 +213,7 @@ def _disable(session: Session, endpoint: WebhookEndpoint, now: datetime) -> None
         "endpoint": {
             "id": str(endpoint.id),
             "url": endpoint.url,
-            "failing_since": endpoint.failing_since.isoformat(),
+            "failing_since": outbox.iso(endpoint.failing_since),
             "reason": endpoint.disabled_reason,
         }
     }

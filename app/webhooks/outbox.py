@@ -9,7 +9,7 @@ indexed SELECT per write that made a decision (most pain logs make none, and pay
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert
@@ -37,8 +37,11 @@ DECISION_TYPES = (
 EVENT_TYPES = (
     *DECISION_TYPES,
     "decision_retracted",
+    "decision_updated",
     "client_linked",
     "client_left",
+    "enrollment_ended",
+    "params_changed",
     "endpoint_disabled",
 )
 
@@ -60,9 +63,14 @@ _SUBSCRIBED_FOR_COACH = select(col(WebhookEndpoint.id), col(WebhookEndpoint.even
 )
 
 
+def iso(moment: datetime) -> str:
+    """A moment as every payload writes it: UTC, with `Z` (as the API's JSON does)."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def body_of(message_id: str, type_: str, created_at: datetime, data: dict[str, Any]) -> str:
     """The delivery's body, exactly as it is signed and sent."""
-    envelope = {"id": message_id, "type": type_, "created_at": created_at.isoformat(), "data": data}
+    envelope = {"id": message_id, "type": type_, "created_at": iso(created_at), "data": data}
     return json.dumps(envelope, separators=(",", ":"), default=str)
 
 
@@ -119,12 +127,12 @@ def _decision_data(row: EngineEvent, *, withheld: bool) -> dict[str, Any]:
         "id": str(row.id),
         "type": row.type,
         "rule": row.rule,
-        "at": row.at.isoformat(),
+        "at": iso(row.at),
         "local_date": row.local_date.isoformat(),
         "stage": row.stage,
         "message": message,
         "data": data,
-        "retracted_at": row.retracted_at.isoformat() if row.retracted_at else None,
+        "retracted_at": iso(row.retracted_at) if row.retracted_at else None,
     }
 
 
@@ -133,10 +141,11 @@ def on_decisions(
     enrollment: Enrollment,
     made: Sequence[EngineEvent] = (),
     retracted: Sequence[EngineEvent] = (),
+    updated: Sequence[EngineEvent] = (),
 ) -> None:
-    """Announce decisions made (or current again) and retracted by a re-evaluation to the
-    endpoints of the client's coach that subscribe to them."""
-    if not made and not retracted:
+    """Announce decisions made (or current again), retracted and updated (kept, with new
+    figures) by a re-evaluation to the endpoints of the client's coach that subscribe."""
+    if not made and not retracted and not updated:
         return
     endpoints = session.execute(
         _SUBSCRIBED_FOR_CLIENT.where(col(Client.id) == enrollment.client_id)
@@ -152,6 +161,7 @@ def on_decisions(
     }
     news = [(row.type, row) for row in made if row.type in DECISION_TYPES]
     news += [("decision_retracted", row) for row in retracted]
+    news += [("decision_updated", row) for row in updated]
     withheld = withheld_decisions(session, Reader(coach_id, is_coach=True), (r for _, r in news))
     for type_, row in news:
         targets = [endpoint_id for endpoint_id, types, _, _, _ in endpoints if type_ in types]
@@ -160,14 +170,32 @@ def on_decisions(
         add_deliveries(session, targets, type_, data, client_id=enrollment.client_id)
 
 
-def on_link(session: Session, client: Client, coach_id: uuid.UUID, *, linked: bool) -> None:
-    """`client_linked` (it is now `coach_id`'s client) or `client_left` (it no longer is,
-    whoever ended the link) to that coach's subscribed endpoints."""
-    type_ = "client_linked" if linked else "client_left"
+def on_link(session: Session, client: Client, coach_id: uuid.UUID) -> None:
+    """`client_linked` (it is now `coach_id`'s client) to that coach's subscribed endpoints
+    (`client_left` is a lifecycle event: `on_lifecycle`)."""
+    data = {"client": _client_data(client.id, client.display_name, client.external_id)}
+    on_lifecycle(session, coach_id, "client_linked", data, client_id=client.id)
+
+
+def client_of(session: Session, client_id: uuid.UUID) -> dict[str, Any]:
+    """The client as its coach's endpoints know it (as decisions carry it)."""
+    client = session.get(Client, client_id)
+    assert client is not None
+    return _client_data(client.id, client.display_name, client.external_id)
+
+
+def on_lifecycle(
+    session: Session,
+    coach_id: uuid.UUID,
+    type_: str,
+    data: dict[str, Any],
+    *,
+    client_id: uuid.UUID | None,
+) -> None:
+    """A lifecycle event to `coach_id`'s endpoints that subscribe to it, filed under
+    `client_id` (None: a client no longer the coach's, whose erasure must not remove it)."""
     endpoints = session.exec(
         _SUBSCRIBED_FOR_COACH.where(col(WebhookEndpoint.account_id) == coach_id)
     ).all()
     targets = [endpoint_id for endpoint_id, types in endpoints if type_ in types]
-    data = {"client": _client_data(client.id, client.display_name, client.external_id)}
-    # A client that left is no longer the coach's: the delivery is not filed under it.
-    add_deliveries(session, targets, type_, data, client_id=client.id if linked else None)
+    add_deliveries(session, targets, type_, data, client_id=client_id)

@@ -20,8 +20,11 @@ EventType = Literal[
     "resolved",
     "relapse",
     "decision_retracted",
+    "decision_updated",
     "client_linked",
     "client_left",
+    "enrollment_ended",
+    "params_changed",
     "endpoint_disabled",
 ]
 DeliveryStatus = Literal["pending", "succeeded", "failed"]

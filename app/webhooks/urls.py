@@ -79,10 +79,10 @@ def _check_host_name(host: str) -> None:
     most 253 in all. Beyond them a lookup fails with an encoding error, not a DNS answer."""
     name = host.removesuffix(".")
     if len(name) > MAX_HOST_NAME:
-        raise UrlRefusedError(f"has a host name longer than {MAX_HOST_NAME} characters")
+        raise UrlRefusedError(f"the host name is longer than {MAX_HOST_NAME} characters")
     if any(not 0 < len(label) <= MAX_LABEL for label in name.split(".")):
         raise UrlRefusedError(
-            f"has an empty host name label or one longer than {MAX_LABEL} characters"
+            f"the host name has an empty label or one longer than {MAX_LABEL} characters"
         )
 
 
@@ -90,14 +90,19 @@ def parse(url: str) -> httpx.URL:
     """The URL if its form is acceptable, or UrlRefusedError."""
     try:
         parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise UrlRefusedError(f"not a valid URL ({exc})") from exc
-    if parsed.scheme not in ("https", "http") or not parsed.host:
-        raise UrlRefusedError("must be an absolute http(s) URL")
+        # IDNA-encoded (ASCII), as it is looked up; an IPv6 literal has no brackets here. A
+        # label that is no valid IDNA (`xn--` with no Punycode after it) raises here.
+        host = parsed.raw_host.decode("ascii")
+        port = parsed.port
+        shown = parsed.host  # decoded back from IDNA, which must succeed too
+    except (httpx.InvalidURL, UnicodeError) as exc:  # idna's errors are UnicodeErrors
+        raise UrlRefusedError(f"it is not a valid URL ({exc})") from exc
+    if parsed.scheme not in ("https", "http") or not shown:
+        raise UrlRefusedError("it must be an absolute http(s) URL")
     if parsed.userinfo:
-        raise UrlRefusedError("must not carry a user name or password")
-    # IDNA-encoded (ASCII), as it is looked up; an IPv6 literal has no brackets here.
-    host = parsed.raw_host.decode("ascii")
+        raise UrlRefusedError("it must not carry a user name or password")
+    if port is not None and not 0 < port < 65536:
+        raise UrlRefusedError(f"its port {port} is not between 1 and 65535")
     if ":" not in host:
         _check_host_name(host)
     return parsed
@@ -132,20 +137,20 @@ async def target(url: str, *, allow_private: bool, resolver: Resolver = resolve)
         try:
             addresses = await resolver(parsed.host, port)
         except (OSError, TimeoutError, UnicodeError) as exc:
-            raise UrlRefusedError(f"its host {parsed.host} does not resolve ({exc})") from exc
+            raise UrlRefusedError(f"the host {parsed.host} does not resolve ({exc})") from exc
     if not addresses:
-        raise UrlRefusedError(f"its host {parsed.host} does not resolve")
+        raise UrlRefusedError(f"the host {parsed.host} does not resolve")
     # Every address must be public: a name answering one public and one private address
     # would otherwise reach the private one on some attempt.
     for address in addresses:
         if not is_public(ipaddress.ip_address(address)):
             raise UrlRefusedError(
-                f"its host {parsed.host} resolves to {address}, a loopback, private, "
+                f"the host {parsed.host} resolves to {address}, a loopback, private, "
                 "link-local or otherwise non-public address"
             )
     # Checked after the address, so a private URL is refused for what matters most.
     if parsed.scheme != "https":
-        raise UrlRefusedError("must use https: deliveries carry health information")
+        raise UrlRefusedError("it must use https: deliveries carry health information")
     return Target(parsed.copy_with(host=addresses[0]), parsed.host)
 
 
@@ -157,7 +162,7 @@ async def check(url: str, *, allow_private: bool, resolver: Resolver = resolve) 
         raise ProblemError(
             422,
             "webhook-url-not-allowed",
-            f"The webhook URL {exc}. Deliveries go only to public https addresses "
+            f"The webhook URL is refused: {exc}. Deliveries go only to public https addresses "
             "(HIPFIX_WEBHOOKS_ALLOW_PRIVATE_URLS=true allows others, for development).",
             errors=[{"loc": ["body", "url"], "msg": str(exc), "type": "url_not_allowed"}],
         ) from exc

@@ -71,7 +71,7 @@ class Sender:
                 claimed.url, allow_private=self.allow_private, resolver=self.resolver
             )
         except urls.UrlRefusedError as exc:
-            return outcome(error=f"refused: the URL {exc}")
+            return outcome(error=f"refused: {exc}")
         # The signature's time is the attempt's: receivers refuse timestamps 5 minutes off.
         signed_at = datetime.now(UTC)
         headers = {

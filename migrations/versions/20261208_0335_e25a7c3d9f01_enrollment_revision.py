@@ -3,7 +3,7 @@ checkpoint, so that a coach's whole-history replay, computed outside the writer,
 whether what it read is still what is stored, and if not from which day on it changed.
 
 Revision ID: e25a7c3d9f01
-Revises: d1853d47f857
+Revises: c22e1a7f4b90
 Created: 2026-12-08 03:35:00+00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "e25a7c3d9f01"
-down_revision: str | None = "d1853d47f857"
+down_revision: str | None = "c22e1a7f4b90"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

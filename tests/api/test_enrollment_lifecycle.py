@@ -49,13 +49,15 @@ def test_an_enrolment_ends_and_another_follows_both_histories_readable(client):
     progress = client.get("/v1/clients/me/progress", headers=sam.headers)
     assert progress.json()["enrollment_id"] == first["id"]
 
-    second = enrol(
-        client,
-        sam,
-        baseline_pain=3,
-        started_at=(STARTED + timedelta(days=10)).isoformat(),
-    )
-    client.post("/v1/clients/me/pain-logs", json=pain_body(11), headers=sam.headers)
+    # The next one starts once this one ended, never before (the two never overlap).
+    early = {"protocol": "hip-impingement", "baseline_pain": 3}
+    early["started_at"] = (STARTED + timedelta(days=10)).isoformat()
+    overlapping = client.post("/v1/clients/me/enrollments", json=early, headers=sam.headers)
+    problem = assert_problem(overlapping, 422, "overlaps-previous-enrollment")
+    assert problem["errors"][0]["loc"] == ["body", "started_at"]
+    second = enrol(client, sam, baseline_pain=3, started_at=ended.json()["ended_at"])
+    now = {**pain_body(), "recorded_at": datetime.now(UTC).isoformat()}
+    assert client.post("/v1/clients/me/pain-logs", json=now, headers=sam.headers).status_code == 201
     listed = client.get("/v1/clients/me/enrollments", headers=sam.headers).json()["items"]
     assert [(e["id"], e["status"]) for e in listed] == [
         (second["id"], "active"),
@@ -142,6 +144,26 @@ def test_the_default_start_is_the_start_of_the_local_day(client):
         client.post("/v1/clients/me/pain-logs", json=morning, headers=sam.headers).status_code
         == 201
     )
+
+
+def test_a_re_enrolment_by_default_starts_when_the_previous_one_ended(client):
+    """Ended this morning, then moved a zone back: the start of the new local day comes
+    before the end, and the new enrolment must not (issue 22, item 6)."""
+    sam = signup(client, timezone="Pacific/Kiritimati")  # UTC+14: today began long ago
+    first = enrol(client, sam, started_at=(datetime.now(UTC) - timedelta(days=3)).isoformat())
+    path = f"/v1/clients/me/enrollments/{first['id']}/end"
+    ended = client.post(path, json=END, headers=sam.headers)
+    assert ended.status_code == 200, ended.text
+    moved = client.patch("/v1/me", json={"timezone": "Pacific/Pago_Pago"}, headers=sam.headers)
+    assert moved.status_code == 200, moved.text
+    again = client.post(
+        "/v1/clients/me/enrollments",
+        json={"protocol": "hip-impingement", "baseline_pain": 4},
+        headers=sam.headers,
+    )
+    assert again.status_code == 201, again.text
+    ended_at = datetime.fromisoformat(ended.json()["ended_at"])
+    assert datetime.fromisoformat(again.json()["started_at"]) >= ended_at
 
 
 def _session(day: int, **fields: Any) -> dict:

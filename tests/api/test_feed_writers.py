@@ -229,7 +229,9 @@ def test_a_number_is_never_given_again_after_an_erasure(client):
     assert client.delete(f"/v1/clients/{gone}", headers=coach.headers).status_code == 204
     later = managed_client(client, coach, timezone="UTC")["id"]
     enrol(client, coach, later)
-    assert [e["client_id"] for e in poller.poll()] == [later]
+    # The erasure's own entry (the coach's `client_left`, by id only), then the new decision.
+    polled = [(e["type"], e["client_id"]) for e in poller.poll()]
+    assert polled == [("client_left", gone), ("enrolled", later)]
 
 
 def test_a_write_held_open_in_another_database_does_not_hold_back_the_feed(

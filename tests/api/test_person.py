@@ -321,6 +321,41 @@ def test_a_reset_mail_arrives_and_its_link_sets_the_password_once(connection, sm
         assert sign_in(client, address, NEW_PASSWORD).status_code == 200
 
 
+def test_the_token_copied_from_the_mail_file_works(connection, tmp_path):
+    """Read as a person reads the .eml (its raw text, no MIME decoding): the token is whole
+    on one line, never split by a quoted-printable soft line break."""
+    with mailing_client(connection, mail_dir=str(tmp_path)) as client:
+        sam = signup(client)
+        client.post("/v1/auth/password-reset", json={"email": sam.account["email"]})
+        (written,) = tmp_path.glob("*.eml")
+        raw = written.read_text(encoding="utf-8")
+        assert "quoted-printable" not in raw.lower()
+        tokens = set(re.findall(r"hfr_[A-Za-z0-9_-]+", raw))
+        assert len(tokens) == 1, raw
+        (token,) = tokens
+        assert f"    {token}\n" in raw  # on a line of its own, to copy
+        used = client.post(f"/v1/auth/password-reset/{token}", json={"new_password": NEW_PASSWORD})
+        assert used.status_code == 204, used.text
+        assert sign_in(client, sam.account["email"], NEW_PASSWORD).status_code == 200
+
+
+def test_the_reset_mail_links_to_the_apps_page_when_one_is_set(connection, tmp_path):
+    page = "https://app.example.com/reset-password?token={token}"
+    with mailing_client(connection, mail_dir=str(tmp_path), password_reset_url=page) as client:
+        sam = signup(client)
+        client.post("/v1/auth/password-reset", json={"email": sam.account["email"]})
+        (written,) = tmp_path.glob("*.eml")
+        raw = written.read_text(encoding="utf-8")
+        found = re.search(r"https://app\.example\.com/reset-password\?token=(hfr_\S+)\n", raw)
+        assert found is not None, raw
+        used = client.post(
+            f"/v1/auth/password-reset/{found.group(1)}", json={"new_password": NEW_PASSWORD}
+        )
+        assert used.status_code == 204, used.text
+    with pytest.raises(ValueError, match="password_reset_url"):
+        Settings(password_reset_url="https://app.example.com/reset")  # where would it go?
+
+
 def test_resets_are_throttled_alike_for_every_email(client):
     sam = signup(client)
     limit = get_settings().password_reset_max_requests
@@ -481,7 +516,17 @@ def test_erasure_leaves_no_row_about_the_person(client, connection):
 
     erased = client.post("/v1/me/erasure", json={"password": PASSWORD}, headers=sam.headers)
     assert erased.status_code == 204, erased.text
-    assert traces(connection, marks) == []
+    # Only the coach's `client_left` names the client, by its id alone (PRODUCT §8).
+    assert traces(connection, marks - {sam.client_id}) == []
+    left = traces(connection, marks)
+    assert [(table, row["type"], row["coach_id"]) for table, row in left] == [
+        ("feed_entry", "client_left", uuid.UUID(coach.account["id"]))
+    ]
+    assert left[0][1]["detail"]["data"] == {
+        "client_id": sam.client_id,
+        "coach_id": coach.account["id"],
+        "reason": "erased",
+    }
     assert_problem(client.get("/v1/me", headers=sam.headers), 401)
     assert_problem(sign_in(client, sam.account["email"], PASSWORD), 401)
     # Everyone else's rows stay.
@@ -542,7 +587,11 @@ def test_erasure_after_accepting_a_managed_client_invitation_leaves_no_row(clien
     }
     erased = client.post("/v1/me/erasure", json={"password": PASSWORD}, headers=pat.headers)
     assert erased.status_code == 204, erased.text
-    assert traces(connection, marks) == []
+    # Only the coach's `client_left` names the client it managed, by its id alone.
+    assert traces(connection, marks - {managed["id"]}) == []
+    assert [(t, row["type"]) for t, row in traces(connection, marks)] == [
+        ("feed_entry", "client_left")
+    ]
     # The coach's retry of the invitation replays nothing about Pat: the client is gone.
     retried = client.post(
         "/v1/invitations",
@@ -584,7 +633,14 @@ def test_a_coach_erases_a_managed_client(client, connection):
     assert_problem(client.delete(f"/v1/clients/{sam.client_id}", headers=coach.headers), 404)
     assert_problem(client.delete("/v1/clients/me", headers=sam.headers), 403)
     assert client.delete(f"/v1/clients/{gone['id']}", headers=coach.headers).status_code == 204
-    assert traces(connection, marks) == []
+    # What stays is the coach's `client_left`, by the client's id alone (its tool may hold it).
+    assert traces(connection, marks - {gone["id"]}) == []
+    ((table, row),) = traces(connection, marks)
+    assert (table, row["type"], row["detail"]["data"]["reason"]) == (
+        "feed_entry",
+        "client_left",
+        "erased",
+    )
     assert_problem(client.delete(f"/v1/clients/{gone['id']}", headers=coach.headers), 404)
     assert client.get(f"/v1/clients/{kept['id']}", headers=coach.headers).status_code == 200
 

@@ -192,11 +192,11 @@ def _bodies(db: Session, endpoint_id: str) -> list[dict[str, Any]]:
 
 def test_webhooks_tell_each_coach_only_its_own(client, db):
     coach_a, coach_b, _robin, client_id, _key = _moved_client(client)
-    # A learns which of its clients left by its own reference.
+    # A learns which of its clients left by its id, and nothing else (PRODUCT §8).
     a_hooks = client.get("/v1/webhook-endpoints", headers=coach_a.headers).json()["items"]
     left = _bodies(db, a_hooks[0]["id"])
-    assert [(b["type"], b["data"]["client"]["external_id"]) for b in left] == [
-        ("client_left", EXTERNAL_ID)
+    assert [(b["type"], b["data"]["client"], b["data"]["reason"]) for b in left] == [
+        ("client_left", {"id": client_id}, "left")
     ]
     # A decision made from A's override, announced to B (a re-evaluation retracting it, as
     # a backdated log would): without A's words.

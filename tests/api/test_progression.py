@@ -629,3 +629,33 @@ def test_property_a_simulation_equals_the_stored_evaluation(client, entries, ran
         )
 
     assert decisions(simulated["events"]) == decisions(events(client, actor))
+
+
+def test_a_simulation_refuses_a_clients_unlock_stage(client):
+    """PRODUCT §3: only a coach's unlock_stage exists; a client's is refused, naming it."""
+    override = {
+        "type": "override",
+        "action": "unlock_stage",
+        "stage": "ankle-and-foot",
+        "reason": "I feel ready.",
+        "at": moment(5, 9),
+    }
+    body = {
+        "protocol": "hip-impingement",
+        "baseline_pain": 6,
+        "started_at": STARTED.isoformat(),
+        "timezone": "UTC",
+        "timeline": [{"type": "pain", **pain(1, 5)}, {**override, "by": "client"}],
+    }
+    refused = client.post("/v1/simulations", json=body)
+    problem = assert_problem(refused, 422, "coach-only")
+    assert problem["errors"][0]["loc"] == ["body", "timeline", 1, "by"]
+    body["timeline"][1] = {**override, "by": "coach"}
+    unlocked = client.post("/v1/simulations", json=body)
+    assert unlocked.status_code == 200, unlocked.text
+    feet = next(s for s in unlocked.json()["stages"] if s["slug"] == "ankle-and-foot")
+    assert feet["unlocked_by"] == "coach"
+    # A client's clear_referral stays what it is: the client's own, for one with no coach.
+    clear = {**override, "action": "clear_referral", "stage": None, "by": "client"}
+    body["timeline"][1] = clear
+    assert client.post("/v1/simulations", json=body).status_code == 200

@@ -310,6 +310,32 @@ def test_a_host_name_beyond_dns_limits_is_refused_not_a_500(client, coach, url):
     assert client.get(path, headers=coach.headers).json()["url"] == URL
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://xn--.example.com/hook",  # an IDNA label with nothing after xn--
+        "HTTPS://xn--zz-zzzzzzz.example/hook",  # Punycode for code points IDNA forbids
+        "https://example.com:65536/hook",
+        "https://example.com:0/hook",
+        "https://example.com:99999999999999999999/hook",
+        "https://[::1/hook",
+    ],
+)
+def test_odd_hosts_and_ports_are_a_422_naming_the_url_on_post_and_patch(client, coach, url):
+    body = {"url": url, "event_types": ["referral"]}
+    refused = client.post("/v1/webhook-endpoints", json=body, headers=coach.headers)
+    problem = assert_problem(refused, 422, "webhook-url-not-allowed")
+    assert problem["errors"][0]["loc"] == ["body", "url"]
+    endpoint_id = register(client, coach)["id"]
+    path = f"/v1/webhook-endpoints/{endpoint_id}"
+    refused = client.patch(path, json={"url": url}, headers=coach.headers)
+    assert assert_problem(refused, 422, "webhook-url-not-allowed")["errors"][0]["loc"] == [
+        "body",
+        "url",
+    ]
+    assert client.get(path, headers=coach.headers).json()["url"] == URL
+
+
 # --- deliveries ----------------------------------------------------------------------------
 
 

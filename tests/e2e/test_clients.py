@@ -1,9 +1,12 @@
 """Generated clients are part of the contract (`make clients`): both generators take
-openapi/openapi.json as committed, with no configuration; the TypeScript types pass
-`tsc --strict`, and the Python client walks through the API against a served instance."""
+openapi/openapi.json as committed (the Python one given its package's name only); the
+TypeScript types pass `tsc --strict`, and the Python client, installable with its
+dependencies listed, walks through the API against a served instance, its usage notes'
+example included."""
 
 import importlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -60,14 +63,15 @@ def _run(command: list[str | Path], cwd: Path) -> subprocess.CompletedProcess[st
 
 @pytest.fixture(scope="module")
 def python_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
-    folder = tmp_path_factory.mktemp("python-client")
+    # As `make clients` makes it: an installable project, the package inside.
+    folder = tmp_path_factory.mktemp("python-client") / "python"
     done = _run(
         [
             BIN / "openapi-python-client",
-            *("generate", "--path", CONTRACT, "--meta", "none"),
-            *("--output-path", folder / PACKAGE),
+            *("generate", "--path", CONTRACT, "--meta", "uv"),
+            *("--config", CLIENTS / "python" / "config.yaml", "--output-path", folder),
         ],
-        cwd=folder,
+        cwd=folder.parent,
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
@@ -224,3 +228,27 @@ def test_python_client_walkthrough(python_client: ModuleType, tmp_path: Path) ->
         hidden = _call(api, "progression.get_progress", 404, client_id=str(robin.id), client=sam)
         assert isinstance(hidden, models.Problem)
         assert hidden.status == 404
+
+
+def test_the_python_client_is_a_project_that_lists_its_dependencies(python_client: ModuleType):
+    project = Path(python_client.__file__).parents[1] / "pyproject.toml"
+    text = project.read_text(encoding="utf-8")
+    assert 'name = "hipfix-api-client"' in text
+    for needed in ("httpx", "attrs"):
+        assert f'"{needed}' in text, text
+
+
+def test_the_usage_notes_example_runs(
+    python_client: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notes = (CLIENTS / "python" / "USAGE.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"```python\n(.*?)```", notes, flags=re.S)
+    with serving(f"sqlite:///{tmp_path / 'hipfix.db'}", tmp_path / "server.log") as server:
+        os.environ["HIPFIX_API"] = server.base
+        try:
+            exec(example, {"__name__": "usage_example"})
+        finally:
+            del os.environ["HIPFIX_API"]
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("201 ")
+    assert printed[1] == "progressing"
