@@ -63,6 +63,12 @@ class Enrollment(SQLModel, table=True):
         sa_column=Column(UTCDateTime),
         description="The latest pain log, session or assessment.",
     )
+    adherence: dict[str, Any] | None = Field(
+        default=None,
+        sa_column=Column(JSON),
+        description="Sessions planned and logged per local week (`adherence.py`), written by "
+        "the replay; null before v1.2 until the next write.",
+    )
     created_by: uuid.UUID = Field(foreign_key="account.id")
     actor_role: str = Field(max_length=10, description="coach or client: who wrote it.")
     actor_key_id: uuid.UUID | None = Field(

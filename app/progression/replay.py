@@ -33,7 +33,7 @@ from app.models import (
     PainLog,
 )
 from app.models.base import utcnow
-from app.progression import engine, feed, rules
+from app.progression import adherence_store, engine, feed, rules
 from app.progression.codec import dump_state, load_state, rules_of
 from app.progression.model import (
     AssessmentEntry,
@@ -231,6 +231,7 @@ def reevaluate(
         session, enrollment, after, decisions, appended=appended, actor=actor, lines=lines
     )
     feed.append(session, lines, actor)
+    adherence_store.store(session, enrollment, plan, items if appended else None, decisions)
     return changes
 
 
@@ -398,9 +399,13 @@ def _store_decisions(
             retracted.append(row)
             session.add(row)
             lines.append(feed.Line(row.client_id, row.id, feed.RETRACTED))
-        elif row.position != decision.position.key():  # a key written with v1's ranks
-            row.position = decision.position.key()
-            session.add(row)
+        else:
+            if row.position != decision.position.key():  # a key written with v1's ranks
+                row.position = decision.position.key()
+                session.add(row)
+            if row.clinical_note != decision.note:  # stored before notes, or worded anew
+                row.clinical_note = decision.note
+                session.add(row)
     new_ids = set(made) - {row.id for row in stored}
     added = _add_decisions(session, enrollment, made, new_ids, actor, lines)
     outbox.on_decisions(session, enrollment, retracted=retracted)
@@ -426,6 +431,7 @@ def _add_decisions(
     for row in session.exec(select(EngineEvent).where(col(EngineEvent.id).in_(new_ids))):
         row.retracted_at = None
         row.position = made[row.id].position.key()
+        row.clinical_note = made[row.id].note
         session.add(row)
         current.append(row)
         new_ids.discard(row.id)
@@ -444,6 +450,7 @@ def _add_decisions(
                 stage=decision.stage,
                 message=decision.message,
                 data=decision.data,
+                clinical_note=decision.note,
                 actor_role=actor.role,
                 actor_account_id=actor.account_id,
                 actor_key_id=actor.api_key_id,

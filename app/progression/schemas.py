@@ -218,6 +218,10 @@ _EVENT: JsonDict = {
     "message": "Stage 3, Work the feet and ankles, unlocked: 14 days and 7 sessions with stage 2 "
     "(Stretch the hip flexors) brought pain from 6 to 4, and it has stopped falling.",
     "data": {"days": 14, "sessions": 7, "from_pain": 6, "current_pain": 4.0},
+    "clinical_note": "Stage 3 (Work the feet and ankles) opened after 14 days (minimum 14) and "
+    "7 sessions (minimum 6) of stage 2 (Stretch the hip flexors); 7-day mean NPRS 4/10 from "
+    "6/10 when it opened, above the resolved level of 1/10 and no longer falling (previous week "
+    "4.5/10, plateau margin 1 point). Day and session counts are engineering thresholds.",
     "retracted_at": None,
     "actor": {
         "role": "client",
@@ -244,6 +248,13 @@ class Event(BaseModel):
         "read by another coach, that coach's reason is withheld here and in `data.reason`."
     )
     data: dict[str, Any] = Field(description="The figures the rule used.")
+    clinical_note: str | None = Field(
+        None,
+        description="The decision for a clinician: one third-person sentence in clinical terms "
+        "with its figures, the threshold and the rule's source where it has one (the reason of "
+        "an override stays in `message` and `data.reason`). Null only for a decision stored "
+        "before v1.2 whose history has not been re-evaluated since.",
+    )
     retracted_at: datetime | None = Field(
         None,
         description="Set when a later re-evaluation (a backfill or deletion) no longer makes it.",
@@ -305,6 +316,13 @@ class FeedEvent(BaseModel):
         "read by another coach, that coach's reason is withheld here and in `data.reason`."
     )
     data: dict[str, Any] = Field(description="The figures the rule used.")
+    clinical_note: str | None = Field(
+        None,
+        description="The decision for a clinician: one third-person sentence in clinical terms "
+        "with its figures, the threshold and the rule's source where it has one (the reason of "
+        "an override stays in `message` and `data.reason`). Null only for a decision stored "
+        "before v1.2 whose history has not been re-evaluated since.",
+    )
     recorded_at: datetime = Field(description="When this entry was added to the feed.")
     actor: ActorPublic | None = Field(
         description="Whose write caused this entry (`system`: a re-evaluation under new rules)."

@@ -234,7 +234,18 @@ def session_page(
 
 _EVENTS = _List(
     EngineEvent,
-    ("id", "type", "rule", "at", "local_date", "stage", "message", "data", "retracted_at"),
+    (
+        "id",
+        "type",
+        "rule",
+        "at",
+        "local_date",
+        "stage",
+        "message",
+        "data",
+        "clinical_note",
+        "retracted_at",
+    ),
     moment="at",
     as_read=frozenset({"id", "actor_account_id", "actor_key_id"}),
     gone="retracted_at",
