@@ -16,8 +16,8 @@ from app.models.tracking import Assessment, Enrollment, ExerciseSession, PainLog
 from app.models.webhooks import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
-    "AdherenceStanding",
     "Account",
+    "AdherenceStanding",
     "Assessment",
     "Client",
     "Credential",

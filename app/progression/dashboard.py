@@ -25,7 +25,7 @@ from app.accounts.schemas import (
 from app.accounts.service import client_public
 from app.accounts.visibility import visible_condition
 from app.core.pagination import _invalid_cursor, decode_cursor, encode_cursor
-from app.models import Client, EngineCheckpoint, Enrollment
+from app.models import AdherenceStanding, Client, EngineCheckpoint, Enrollment
 from app.models.tracking import ENROLLMENT_IS_ACTIVE
 from app.progression import engine
 from app.progression.model import State
@@ -39,6 +39,16 @@ _NEWEST_STATE = (
     .correlate(Enrollment)
     .scalar_subquery()
 )
+
+
+def _adherence_now(now: datetime) -> Any:
+    """The stretch of the enrolment's `adherence_14d` that holds now (the replay writes them
+    from its write's week on, the last open-ended: `adherence_store`)."""
+    return and_(
+        col(AdherenceStanding.enrollment_id) == Enrollment.id,
+        col(AdherenceStanding.from_at) <= now,
+        col(AdherenceStanding.until_at) > now,
+    )
 
 
 def _status(now: datetime) -> Any:
@@ -79,6 +89,7 @@ def list_clients(
     status: ClientStatus | None,
     q: str | None,
     sort: ClientSort,
+    adherence_below: float | None = None,
     limit: int,
     cursor: str | None,
 ) -> ClientSummaryPage:
@@ -101,11 +112,15 @@ def list_clients(
             col(Enrollment.last_logged_at),
             _NEWEST_STATE,
             moment.label("moment"),
+            col(AdherenceStanding.adherence_14d),
         )
         .select_from(Client)
         .outerjoin(Enrollment, and_(col(Enrollment.client_id) == Client.id, ENROLLMENT_IS_ACTIVE))
+        .outerjoin(AdherenceStanding, _adherence_now(now))
         .where(visible_condition(principal))
     )
+    if adherence_below is not None:
+        query = query.where(col(AdherenceStanding.adherence_14d) < adherence_below)
     if status is not None:
         query = query.where(_status(now) == status)
     if q:
@@ -140,8 +155,9 @@ def list_clients(
             current_pain=_current_pain(state, client, now),
             stage=stage,
             last_logged_at=last_logged_at,
+            adherence_14d=adherence_14d,
         )
-        for client, client_status, stage, last_logged_at, state, _moment in rows
+        for client, client_status, stage, last_logged_at, state, _moment, adherence_14d in rows
     ]
     return ClientSummaryPage(items=items, next_cursor=next_cursor)
 

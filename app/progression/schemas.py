@@ -112,6 +112,49 @@ class StageProgress(BaseModel):
     )
 
 
+_ADHERENCE: JsonDict = {
+    "this_week": {"week_start": "2026-11-23", "planned": 5, "logged": 2, "ratio": 0.4},
+    "last_4_weeks": [
+        {"week_start": "2026-10-26", "planned": 5, "logged": 5, "ratio": 1.0},
+        {"week_start": "2026-11-02", "planned": 5, "logged": 4, "ratio": 0.8},
+        {"week_start": "2026-11-16", "planned": 5, "logged": 2, "ratio": 0.4},
+    ],
+    "last_2_weeks": 0.4,
+    "overall": 0.79,
+}
+
+
+class AdherenceWeek(BaseModel):
+    week_start: date = Field(description="The week's first local date (7 dates from enrolment).")
+    planned: int = Field(
+        description="The highest `sessions_per_week` among the exercises of the stages open on "
+        "`week_start` (the easy dose when that date is in a flare hold, at most the maintenance "
+        "2 when resolved)."
+    )
+    logged: int = Field(description="Sessions logged on the week's dates.")
+    ratio: float = Field(description="`logged` / `planned`, capped at 1.")
+
+
+class Adherence(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_ADHERENCE]})
+
+    this_week: AdherenceWeek | None = Field(
+        description="The current week so far, against the whole week's plan; null when a date "
+        "of it was spent referred, or the enrolment has ended."
+    )
+    last_4_weeks: list[AdherenceWeek] = Field(
+        description="The last 4 complete weeks, oldest first; a week with any date spent "
+        "referred is left out."
+    )
+    last_2_weeks: float | None = Field(
+        description="The last 2 complete weeks together (the coach's list: `adherence_14d`)."
+    )
+    overall: float | None = Field(
+        description="Every complete week of the enrolment: logged (capped at each week's "
+        "plan) over planned; null before the first complete week."
+    )
+
+
 class Progress(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -126,6 +169,7 @@ class Progress(BaseModel):
                     "previous_pain": 5.1,
                     "stages": _STAGES,
                     "advice": [],
+                    "adherence": _ADHERENCE,
                     "evaluated_at": "2026-11-26T08:00:00Z",
                 }
             ]
@@ -141,6 +185,10 @@ class Progress(BaseModel):
     previous_pain: float | None = Field(description="The same over the 7 dates before those.")
     stages: list[StageProgress]
     advice: list[str]
+    adherence: Adherence = Field(
+        description="Sessions logged against sessions planned, per local week of the enrolment "
+        "(7 dates from its start). Shown, never used to unlock."
+    )
     evaluated_at: datetime
 
 
