@@ -76,7 +76,7 @@ def test_two_of_five_planned_sessions_last_week_is_0_4_and_found_below_0_5(clien
 
 def test_a_session_logged_this_week_counts_now_and_in_the_list_next_week(client):
     coach = signup(client, "coach")
-    ref, started = _enrol(client, coach, 9, "Now")
+    ref, _ = _enrol(client, coach, 9, "Now")
     _sessions(client, coach, ref, [datetime.now(UTC) - timedelta(minutes=5)])
     weeks = _progress(client, coach, ref)["adherence"]
     assert weeks["this_week"]["logged"] == 1

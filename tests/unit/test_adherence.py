@@ -1,6 +1,7 @@
 """Adherence as pure calls: the engine's decisions and sessions in, weeks and ratios out."""
 
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 from app.progression import adherence, engine
 from app.progression.model import Plan
@@ -113,7 +114,7 @@ def test_the_dashboard_stretches_follow_the_weeks_and_end_open():
     assert steps[0][0] <= now < steps[0][1]
     assert [value for _, _, value in steps] == [None, 0.4, 0.2, 0.0]
     assert steps[-1][1] == adherence.FOREVER
-    for (_, until, _), (begins, _, _) in zip(steps, steps[1:], strict=False):
+    for (_, until, _), (begins, _, _) in pairwise(steps):
         assert until == begins
     # Each stretch says what the read would say on its first date.
     for begins, _, value in steps:
