@@ -40,6 +40,10 @@ def _stage(stage: StageSpec) -> str:
     return f"stage {stage.order} ({stage.title})"
 
 
+def _first_up(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _flags(flags: tuple[str, ...] | list[str]) -> str:
     return ", ".join(f.replace("_", " ") for f in flags)
 
@@ -57,7 +61,11 @@ def gate_opened(plan: Plan, gate: "Gate", from_pain: float | None) -> str:
     shortcut = gate.shortcut
     min_days = p.knees_inward_min_days if shortcut else p.gate_min_days
     min_sessions = p.knees_inward_min_sessions if shortcut else p.gate_min_sessions
-    start = f" from {nprs(from_pain)} when it opened" if from_pain is not None else ""
+    start = (
+        f" from {nprs(from_pain)} when stage {gate.previous.order} opened"
+        if from_pain is not None
+        else ""
+    )
     why = (
         "; the shorter criteria applied because the latest squat test showed the knee medial "
         "to the foot (dynamic valgus)"
@@ -65,7 +73,7 @@ def gate_opened(plan: Plan, gate: "Gate", from_pain: float | None) -> str:
         else ""
     )
     return (
-        f"{_stage(gate.stage).capitalize()} opened after {gate.days} days (minimum {min_days}) "
+        f"{_first_up(_stage(gate.stage))} opened after {gate.days} days (minimum {min_days}) "
         f"and {gate.sessions} sessions (minimum {min_sessions}) of {_stage(gate.previous)}; "
         f"7-day mean NPRS {nprs(gate.windows.current)}{start}, above the resolved level of "
         f"{nprs(p.resolved_max)} and no longer falling (previous week "
@@ -98,7 +106,8 @@ def flare(
     )
     return (
         f"Next-morning NPRS {nprs(score)}, {points(p.flare_rise)} or more above {reference}: "
-        f"pain not settled overnight ({PAIN_MONITORING}); hold to {until}, easier dose.{review}"
+        f"pain not settled overnight, against the {PAIN_MONITORING}; hold to {until}, easier "
+        f"dose.{review}"
     )
 
 
@@ -134,7 +143,7 @@ def no_progress(
         "clearance_without_logs": "baseline (no pain logged before the last clearance)",
     }[clock_from]
     return (
-        f"After {weeks} weeks of exercise (review point {p.no_progress_weeks} weeks, "
+        f"After {weeks} weeks of exercise (review point {p.no_progress_weeks} weeks, after the "
         f"{CONSERVATIVE_CARE}), 7-day mean NPRS {nprs(current)} against {nprs(clock_pain)} at "
         f"{reference}: reduction below the {p.meaningful_drop}-point {NPRS_MIC}; referred for "
         "review of the plan."
@@ -156,15 +165,15 @@ def relapse(p: ProgressionParams, days_above: int, highest: int) -> str:
             f"last 7 days (threshold 2 days; highest {nprs(highest)}): relapse, protocol resumed."
         )
     return (
-        f"NPRS {nprs(highest)}, at least {points(p.meaningful_drop)} ({NPRS_MIC}) above the "
-        f"resolved level of {nprs(p.resolved_max)}: relapse, protocol resumed."
+        f"NPRS {nprs(highest)}, at least {points(p.meaningful_drop)} above the resolved level "
+        f"of {nprs(p.resolved_max)} (the {NPRS_MIC}): relapse, protocol resumed."
     )
 
 
 def unlocked_by_coach(stage: StageSpec, hold_until: date | None) -> str:
     during = f", during a flare hold to {hold_until.isoformat()}" if hold_until else ""
     return (
-        f"{_stage(stage).capitalize()} opened by the coach's override (clinical judgement; "
+        f"{_first_up(_stage(stage))} opened by the coach's override (clinical judgement; "
         f"reason on record){during}."
     )
 
