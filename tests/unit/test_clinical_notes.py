@@ -55,7 +55,7 @@ CASES: dict[str, tuple[list[Item], Expect]] = {
     rules.GATE_HAMSTRINGS: (
         _feet_plateau(),
         lambda plan, d: [
-            f"Stage 4 (",
+            "Stage 4 (",
             f"{d.data['days']} days (minimum {plan.params.gate_min_days})",
             f"{d.data['sessions']} sessions (minimum {plan.params.gate_min_sessions})",
             f"7-day mean NPRS {_nprs(d.data['current_pain'])}",
