@@ -211,7 +211,7 @@ class Figures:
     last_2_weeks: float | None
 
 
-def _week(stored: Mapping[str, Any], index: int) -> Week:
+def week_at(stored: Mapping[str, Any], index: int) -> Week:
     start = date.fromisoformat(stored["start"]) + timedelta(days=WEEK * index)
     weeks = stored["weeks"]
     if index < len(weeks):
@@ -234,9 +234,9 @@ def index_of(stored: Mapping[str, Any], day: date) -> int:
 def figures(stored: Mapping[str, Any], today: date, ended: date | None = None) -> Figures:
     """Adherence as of the local date `today`; an ended enrolment's stops at its end date."""
     current = index_of(stored, min(today, ended) if ended else today)
-    complete = [_week(stored, k) for k in range(max(0, current))]
+    complete = [week_at(stored, k) for k in range(max(0, current))]
     counted = [w for w in complete if w.planned]
-    this_week = _week(stored, current) if ended is None and current >= 0 else None
+    this_week = week_at(stored, current) if ended is None and current >= 0 else None
     if this_week is not None and not this_week.planned:
         this_week = None
     return Figures(
@@ -249,7 +249,7 @@ def figures(stored: Mapping[str, Any], today: date, ended: date | None = None) -
 
 def adherence_14d(stored: Mapping[str, Any], today: date) -> float | None:
     current = index_of(stored, today)
-    return _together(_week(stored, k) for k in range(max(0, current - 2), max(0, current)))
+    return _together(week_at(stored, k) for k in range(max(0, current - 2), max(0, current)))
 
 
 def steps(
