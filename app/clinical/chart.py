@@ -90,7 +90,9 @@ def _legend_item(glyph: ET.Element, text: str) -> list[tuple[ET.Element, int]]:
     label.set("font-family", FONT)
     label.set("font-size", str(leather.theme.legend_font_size))
     label.text = text
-    return [(group, 16 + (len(text) + 3) * leather.theme.legend_font_char_width)]
+    # Leather wraps the legend at the chart's full width, not the plot's: a wider estimate
+    # keeps the last item of a row inside the picture.
+    return [(group, 16 + (len(text) + 6) * leather.theme.legend_font_char_width)]
 
 
 class _Dots(leather.Dots):  # type: ignore[misc]  # leather ships no type information
@@ -136,17 +138,12 @@ class _Bands(leather.Shape):  # type: ignore[misc]  # leather ships no type info
             left = x_scale.project_interval(datum.x, 0, width)[0]
             right = x_scale.project_interval(datum.row[2], 0, width)[1]
             group.append(self._rect(left, right - left, height))
-            # Words of bands in one series sit on one line: holds at the top, referrals
-            # below the markers' labels, so neither hides the other.
-            y = 12 if not self._hatch else height - 22
-            text = ET.SubElement(group, "text", x=f"{left + 3:.1f}", y=f"{y}", fill=INK)
-            text.set("font-family", FONT)
-            text.set("font-size", "11")
-            text.text = datum.row[3] if len(datum.row) > 3 else self._word
         return group
 
     def legend_to_svg(self, series: Any, palette: Iterator[str]) -> list[tuple[ET.Element, int]]:
-        return _legend_item(self._rect(0, 12, 12), series.name)
+        glyph = self._rect(0, 12, 12)
+        glyph.set("y", "-11")
+        return _legend_item(glyph, series.name)
 
 
 def _glyph(kind: str, x: float, y: float) -> ET.Element:
@@ -270,6 +267,34 @@ class _Ticks(leather.Shape):  # type: ignore[misc]  # leather ships no type info
         tick = ET.Element("line", x1="6", y1="-10", x2="6", y2="2", stroke=INK)
         tick.set("stroke-width", "2")
         return _legend_item(tick, series.name)
+
+
+class _BandWords(leather.Shape):  # type: ignore[misc]  # leather ships no type information
+    """The words of the bands, drawn after every band so that none is covered: holds on the
+    top line, referrals on the second. Rows: (first date, top of the scale, line, word)."""
+
+    def validate_series(self, series: Any) -> bool:
+        return True
+
+    def to_svg(
+        self, width: float, height: float, x_scale: Any, y_scale: Any, series: Any, palette: Any
+    ) -> ET.Element:
+        group = ET.Element("g")
+        group.set("class", "band-words")
+        for datum in series.data():
+            left = x_scale.project_interval(datum.x, 0, width)[0]
+            y = 12 + 14 * datum.row[2]
+            text = ET.SubElement(group, "text", x=f"{left + 3:.1f}", y=f"{y}", fill=INK)
+            text.set("font-family", FONT)
+            text.set("font-size", "11")
+            text.set("stroke", "#ffffff")
+            text.set("stroke-width", "3")
+            text.set("paint-order", "stroke")
+            text.text = datum.row[3]
+        return group
+
+    def legend_to_svg(self, series: Any, palette: Iterator[str]) -> list[tuple[ET.Element, int]]:
+        return []
 
 
 class _Words(leather.Shape):  # type: ignore[misc]  # leather ships no type information
@@ -418,10 +443,15 @@ def pain_chart(record: ClinicalRecord, start: date | None, end: date | None) -> 
             label = f"starting pain {enrollment.baseline_pain}/10"
             baselines.append((shown[0], enrollment.baseline_pain, shown[1], label))
 
+    referral_rows = band_rows(referrals, referral_word)
+    hold_rows = band_rows(holds, lambda _: "hold")
+    words = [(first, 10, 0, word) for first, _, _, word in hold_rows]
+    words += [(first, 10, 1, word) for first, _, _, word in referral_rows]
     layers: list[tuple[str, list[Any], Any]] = [
         # Referrals first: the holds drawn over them stay visible.
-        ("Referral open", band_rows(referrals, referral_word), _Bands("", "referral", hatch=True)),
-        ("Flare hold", band_rows(holds, lambda _: "hold"), _Bands("#cfcfcf", "hold", hatch=False)),
+        ("Referral open", referral_rows, _Bands("", "referral", hatch=True)),
+        ("Flare hold", hold_rows, _Bands("#cfcfcf", "hold", hatch=False)),
+        ("", words, _BandWords()),
         ("Starting pain", baselines, _Level()),
         ("Day's highest pain", in_range, _Dots(INK, 3)),
         ("7-day mean", in_means, _Line(INK, 2.5)),
@@ -433,12 +463,12 @@ def pain_chart(record: ClinicalRecord, start: date | None, end: date | None) -> 
         (
             "Resolved",
             [(d, 10, "Resolved") for d, what in turns if what == "Resolved"],
-            _Markers("square", dashed=True, top=60),
+            _Markers("square", dashed=True, top=64),
         ),
         (
             "Relapse",
             [(d, 10, "Relapse") for d, what in turns if what == "Relapse"],
-            _Markers("down", dashed=True, top=60),
+            _Markers("down", dashed=True, top=80),
         ),
         ("Session logged", [(d, 0, n) for d, n in sorted(sessions.items())], _Ticks()),
     ]

@@ -49,7 +49,7 @@ _KNEE = {"knee_over_foot": "knee over the foot", "knee_medial_to_foot": "knee me
 
 
 def _percent(value: float | None) -> str:
-    return "not enough weeks yet" if value is None else f"{round(value * 100)} %"
+    return "no complete week counted" if value is None else f"{round(value * 100)} %"
 
 
 def _nprs(value: float | int) -> str:
@@ -117,6 +117,8 @@ def _criterion(c: Any, previous: int) -> str:
     label = _CRITERIA.get(c.name, c.name.replace("_", " ")).format(previous=previous)
     if c.note:
         return f"{label}: {c.note}"
+    if c.name == "status":
+        return f"{label}: now {_STATUS.get(c.actual, c.actual).lower()}"
     return f"{label}: {c.actual} (needs {c.required})"
 
 
