@@ -122,19 +122,27 @@ def _criterion(c: Any, previous: int) -> str:
     return f"{label}: {c.actual} (needs {c.required})"
 
 
-def _stage_rows(standing: Standing) -> list[dict[str, Any]]:
-    who = {"enrollment": "from enrolment", "engine": "by the rules", "coach": "by the coach"}
+def _stage_rows(record: ClinicalRecord, standing: Standing) -> list[dict[str, Any]]:
+    who = {"enrollment": "From enrolment.", "engine": "By the rules:", "coach": "By the coach:"}
+    opened = {
+        e.stage: e.clinical_note or e.message
+        for e in record.events
+        if e.type == "stage_unlocked" and e.enrollment_id == standing.enrollment.id
+    }
     rows = []
     for view in standing.progress.stages:
         stage = view.stage
         if view.unlock is not None:
             day = engine.local_date(standing.plan, view.unlock.at).isoformat()
+            how = [who.get(view.unlock.by, view.unlock.by)]
+            if stage.slug in opened:
+                how.append(opened[stage.slug])
             rows.append(
                 {
                     "order": stage.order,
                     "title": stage.title,
                     "state": f"Open since {day}",
-                    "detail": [who.get(view.unlock.by, view.unlock.by)],
+                    "detail": how,
                 }
             )
         elif view.gate is not None:
@@ -232,7 +240,16 @@ def _summary_rows(record: ClinicalRecord, standing: Standing | None) -> list[tup
         ("Pain (NPRS)", _pain_line(standing)),
         ("Adherence", _adherence_line(standing)),
         ("Referral", referral),
-        ("Red flags", f"{len(flags)} reported in these dates" if flags else "None reported."),
+        (
+            "Red flags",
+            "; ".join(
+                f"{', '.join(f.replace('_', ' ') for f in log.flags)} on "
+                f"{record.local_date(log.recorded_at).isoformat()}"
+                for log in flags
+            )
+            if flags
+            else "None reported in these dates.",
+        ),
     ]
 
 
@@ -257,7 +274,7 @@ def report_html(
         .strip(),
         summary=_summary_rows(record, standing),
         chart=Markup(pain_chart(record, None, None)),  # built by ElementTree: escaped
-        stages=_stage_rows(standing) if standing else [],
+        stages=_stage_rows(record, standing) if standing else [],
         squat_tests=[
             {
                 "when": when(a.performed_at),

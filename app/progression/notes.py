@@ -166,7 +166,7 @@ def relapse(p: ProgressionParams, days_above: int, highest: int) -> str:
         )
     return (
         f"NPRS {nprs(highest)}, at least {points(p.meaningful_drop)} above the resolved level "
-        f"of {nprs(p.resolved_max)} (the {NPRS_MIC}): relapse, protocol resumed."
+        f"of {nprs(p.resolved_max)}, the {NPRS_MIC}: relapse, protocol resumed."
     )
 
 

@@ -17,10 +17,10 @@ FLARE_DAYS = (5, 38)  # during exercise: 7/10
 MORNING_FLARE_DAY = 17
 SQUAT_DAY = 3
 # Daily highest pain: 6 falling to a 4-5 plateau, settling to 1 while referred (resolved on
-# the third such day), and back up (a relapse).
+# the seventh such day, the week before all logged at 1), and back up (a relapse).
 PAIN = {day: 6 if day < 8 else 5 if day < 16 else 4 for day in range(1, DAYS)}
-PAIN |= {day: 1 for day in range(40, 50)}
-PAIN |= {day: 4 for day in range(50, DAYS)}
+PAIN |= dict.fromkeys(range(40, 50), 1)
+PAIN |= dict.fromkeys(range(50, DAYS), 4)
 SESSION_DAYS = [day for day in range(1, DAYS) if day % 7 not in (3, 6)]  # 5 a week
 
 
