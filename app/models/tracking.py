@@ -65,7 +65,7 @@ class Enrollment(SQLModel, table=True):
     )
     adherence: dict[str, Any] | None = Field(
         default=None,
-        sa_column=Column(JSON),
+        sa_column=Column(JSON(none_as_null=True)),
         description="Sessions planned and logged per local week (`adherence.py`), written by "
         "the replay; null before v1.2 until the next write.",
     )

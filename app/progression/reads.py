@@ -137,7 +137,7 @@ def _kept_or_rendered(
     _, _, enrollment_id, protocol, version, overrides, started_at, baseline, state, weeks = (
         answered_by
     )
-    if state is None or weeks is None:  # no weeks stored before v1.2: `views` counts them
+    if state is None or weeks in (None, "null"):  # none stored before v1.2: `views` counts
         return None
     document = protocol_document(session, protocol, version)
     first, changes = _zones(row)

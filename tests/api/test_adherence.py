@@ -1,8 +1,15 @@
 """Adherence through HTTP: progress's weeks, the coach's list and its `adherence_below=`."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
+from sqlalchemy import update
+from sqlmodel import col
+
+from app.accounts.access import ClientAccess
+from app.models import Enrollment
+from app.progression import views
 
 from tests.conftest import Actor, assert_problem, managed_client, signup
 
@@ -122,3 +129,19 @@ def test_adherence_below_is_a_ratio(client):
     for bad in ("-0.1", "1.5", "half"):
         response = client.get("/v1/clients", params={"adherence_below": bad}, headers=coach.headers)
         assert_problem(response, 422)
+
+
+def test_the_lean_read_and_the_full_read_agree_and_old_rows_are_counted(client, db):
+    coach = signup(client, "coach")
+    ref, started = _enrol(client, coach, 20, "Agreed")
+    _sessions(client, coach, ref, [started + timedelta(days=d) for d in (1, 2, 9, 15)])
+    access = ClientAccess(coach.headers["Authorization"].removeprefix("Bearer "), ref)
+    served = _progress(client, coach, ref)["adherence"]
+    assert served == views.progress(db, access).model_dump(mode="json")["adherence"]
+    # An enrolment stored before v1.2 has no weeks yet: both reads count them from the tables.
+    client_id = uuid.UUID(ref)
+    db.execute(
+        update(Enrollment).where(col(Enrollment.client_id) == client_id).values(adherence=None)
+    )
+    db.expire_all()
+    assert _progress(client, coach, ref)["adherence"] == served
