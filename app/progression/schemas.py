@@ -125,6 +125,8 @@ _ADHERENCE: JsonDict = {
 
 
 class AdherenceWeek(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_ADHERENCE["this_week"]]})
+
     week_start: date = Field(description="The week's first local date (7 dates from enrolment).")
     planned: int = Field(
         description="The highest `sessions_per_week` among the exercises of the stages open on "
