@@ -481,9 +481,11 @@ def reevaluate_history(
         session.connection().execute(_OLDEST_STATE, {"enrollment_id": enrollment.id}).scalar()
     )
     # A history stored before enrolments kept their standing (`top_stage` is set from
-    # enrolment on) is replayed once to fill it in.
+    # enrolment on), or their weeks' adherence and decisions' clinical notes (v1.2), is
+    # replayed once to fill them in.
     current = oldest is not None and rules_of(oldest) == rules.VERSION
-    if not every and current and enrollment.top_stage is not None:
+    standing = enrollment.top_stage is not None and enrollment.adherence is not None
+    if not every and current and standing:
         return None
     start = position_of(enrolled_entry(enrollment))
     return reevaluate(session, enrollment, client, start, actor=SYSTEM)

@@ -5,12 +5,11 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import update
-from sqlmodel import col
+from sqlmodel import col, select
 
 from app.accounts.access import ClientAccess
-from app.models import Enrollment
-from app.progression import views
-
+from app.models import EngineEvent, Enrollment
+from app.progression import replay, views
 from tests.conftest import Actor, assert_problem, managed_client, signup
 
 EARLY = ["hip-flexor-ball-release", "hip-flexor-stretch"]  # 5 sessions a week each
@@ -145,3 +144,27 @@ def test_the_lean_read_and_the_full_read_agree_and_old_rows_are_counted(client, 
     )
     db.expire_all()
     assert _progress(client, coach, ref)["adherence"] == served
+
+
+def test_a_history_stored_before_v1_2_is_filled_in_once_by_reevaluate(client, db):
+    coach = signup(client, "coach")
+    ref, started = _enrol(client, coach, 10, "Old")
+    _sessions(client, coach, ref, [started + timedelta(days=1)])
+    client_id = uuid.UUID(ref)
+    db.execute(
+        update(Enrollment).where(col(Enrollment.client_id) == client_id).values(adherence=None)
+    )
+    db.execute(
+        update(EngineEvent)
+        .where(col(EngineEvent.client_id) == client_id)
+        .values(clinical_note=None)
+    )
+    enrollment = db.exec(select(Enrollment).where(col(Enrollment.client_id) == client_id)).one()
+    db.expire_all()
+    assert replay.reevaluate_history(db, enrollment.id) is not None
+    db.flush()
+    db.expire_all()
+    assert db.get(Enrollment, enrollment.id).adherence["weeks"][0] == [5, 1]
+    notes = db.exec(select(EngineEvent.clinical_note).where(EngineEvent.client_id == client_id))
+    assert all(notes.all())
+    assert replay.reevaluate_history(db, enrollment.id) is None  # once
