@@ -215,6 +215,12 @@ def test_screenshots_of_the_report_and_the_chart(client, seeded, request):
     chart.write_text(_chart(client, seeded), encoding="utf-8")
     _shoot(chromium, report.resolve(), folder / f"report-{kind}.png", "1100,5200")
     _shoot(chromium, chart.resolve(), folder / f"chart-{kind}.png", "900,460")
+    empty = signup(client)
+    blank = folder / f"chart-no-logs-{kind}.svg"
+    blank.write_text(
+        client.get("/v1/clients/me/charts/pain.svg", headers=empty.headers).text, encoding="utf-8"
+    )
+    _shoot(chromium, blank.resolve(), folder / f"chart-no-logs-{kind}.png", "900,460")
 
 
 def test_the_seeded_course_is_the_one_described(client, seeded):
