@@ -5,9 +5,11 @@ HTTP, with it and with it replaced by nothing, on a fresh migrated database.
     .venv/bin/python bench/adherence_cost.py [--kind sqlite|postgresql] [--writes 200]
 
 Per kind: the median time of a session POST appended at the end of a history (4 a day), of a
-backdated pain log (a replay that counts the weeks again from the tables), and of the coach's
-list of 50 clients, and the same filtered by `adherence_below=` (without the store, no
-client has a figure, so that page is empty). PostgreSQL needs HIPFIX_TEST_POSTGRES_URL.
+pain log appended after them (no decision: the stored weeks do not change, nothing is
+written), of a backdated pain log (a replay that counts the weeks again from the tables), of
+the coach's list of 50 clients, and of the same filtered by `adherence_below=` (without the
+store no client has a figure, so that page is empty). PostgreSQL needs
+HIPFIX_TEST_POSTGRES_URL.
 """
 
 import argparse
@@ -71,6 +73,14 @@ def run(client: TestClient, writes: int) -> dict[str, float]:
         assert answer.status_code == 201, answer.text
 
     appended = _ms(session, writes)
+
+    def pain() -> None:
+        moment[0] += timedelta(hours=6)
+        body = {"score": 4, "context": "rest", "recorded_at": moment[0].isoformat(), "side": "left"}
+        answer = client.post(f"/v1/clients/{ref}/pain-logs", json=body, headers=coach.headers)
+        assert answer.status_code == 201, answer.text
+
+    logged = _ms(pain, writes // 3)
     # Among the last two days' sessions: each replays about 8 stored items.
     early = [moment[0] - timedelta(days=2, minutes=3)]
 
@@ -93,6 +103,7 @@ def run(client: TestClient, writes: int) -> dict[str, float]:
 
     return {
         "session appended": appended,
+        "pain log appended": logged,
         "pain log backdated (replays)": replayed,
         "coach's list of 50": _ms(listed(), 50),
         "the same, adherence_below=0.5": _ms(listed(adherence_below=0.5), 50),

@@ -94,6 +94,11 @@ def store(
         )
     else:
         stored = compute(session, enrollment, plan, now)
+    # The stretches start from the week of the write: the same weeks written in the same
+    # week need no new rows (most pain logs change neither).
+    stored["stretches_from"] = adherence.index_of(stored, engine.local_date(plan, now))
+    if stored == enrollment.adherence:
+        return
     enrollment.adherence = stored
     session.add(enrollment)
     connection = session.connection()
