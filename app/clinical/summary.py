@@ -11,6 +11,7 @@ from sqlmodel import Session
 from app.clinical.record import ClinicalRecord
 from app.models import Enrollment
 from app.progression import adherence, engine
+from app.progression.model import Plan
 from app.progression.plans import plan_for
 from app.progression.replay import current_state
 from app.progression.views import weeks_of
@@ -53,7 +54,7 @@ class Standing:
     """The shown enrolment as of now (`engine.progress`) with its adherence."""
 
     enrollment: Enrollment
-    plan: Any  # the engine's Plan
+    plan: Plan
     progress: engine.ProgressView
     weeks: dict[str, Any]  # the stored weeks (`adherence.summary`)
     figures: adherence.Figures
