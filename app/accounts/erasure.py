@@ -28,6 +28,7 @@ from app.core.problems import ProblemError
 from app.core.security import Principal
 from app.models import (
     Account,
+    AdherenceStanding,
     Assessment,
     Client,
     Credential,
@@ -76,6 +77,7 @@ def erase_client_rows(session: Session, client: Client, actor: Actor | None = No
             or_(col(WebhookDelivery.client_id) == client_id, _mentions(WebhookDelivery.body, ident))
         ),
         delete(EngineCheckpoint).where(col(EngineCheckpoint.enrollment_id).in_(enrollments)),
+        delete(AdherenceStanding).where(col(AdherenceStanding.enrollment_id).in_(enrollments)),
         delete(EngineEvent).where(col(EngineEvent.client_id) == client_id),
         delete(Override).where(col(Override.client_id) == client_id),
         delete(PainLog).where(col(PainLog.client_id) == client_id),

@@ -457,11 +457,21 @@ async def list_clients(
             "(a client that never logged counts from when it was added)."
         ),
     ] = "created",
+    adherence_below: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=1,
+            description="Only clients whose `adherence_14d` is below this (a client with no "
+            "figure is not listed).",
+        ),
+    ] = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
 ) -> Response:
     """The coach's dashboard: each client with its status now, current pain, highest
-    unlocked stage and last log. For a client account, just itself."""
+    unlocked stage, last log and adherence over the last two weeks. For a client account,
+    just itself."""
     return json_response(
         await db.read(
             dashboard.list_clients,
@@ -469,6 +479,7 @@ async def list_clients(
             status=status,
             q=q,
             sort=sort,
+            adherence_below=adherence_below,
             limit=limit,
             cursor=cursor,
             lean=True,

@@ -250,6 +250,7 @@ _CLIENT_SUMMARY: JsonDict = {
     "current_pain": 6.5,
     "stage": "stretch-hip-flexors",
     "last_logged_at": "2026-11-30T07:45:00Z",
+    "adherence_14d": 0.4,
 }
 
 
@@ -269,6 +270,12 @@ class ClientSummary(ClientPublic):
     stage: str | None = Field(description="The highest unlocked stage's slug.")
     last_logged_at: datetime | None = Field(
         description="The latest pain log, session or assessment (its own time)."
+    )
+    adherence_14d: float | None = Field(
+        None,
+        description="Sessions logged over planned in the last 2 complete local weeks of the "
+        "active enrolment (each week capped at its plan; a week with a date spent referred "
+        "left out); null when neither counts, or not enrolled.",
     )
 
 

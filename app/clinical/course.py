@@ -138,3 +138,18 @@ def open_referral(record: ClinicalRecord) -> EngineEvent | None:
 
 def last_day(span: Span, fallback: date) -> date:
     return span.end if span.end is not None else fallback
+
+
+def turns(record: ClinicalRecord) -> list[tuple[date, str]]:
+    """Where the course turned: each `Resolved` and `Relapse`, by local date."""
+    words = {"resolved": "Resolved", "relapse": "Relapse"}
+    return [(e.local_date, words[e.type]) for e in record.events if e.type in words]
+
+
+def session_days(record: ClinicalRecord) -> dict[date, int]:
+    """Sessions logged on each local date."""
+    counted: dict[date, int] = {}
+    for at in record.sessions:
+        day = record.local_date(at)
+        counted[day] = counted.get(day, 0) + 1
+    return counted

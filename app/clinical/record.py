@@ -3,7 +3,7 @@ enrolments with their protocol documents, pain logs, the decisions still standin
 overrides with who made them. A plain function taking a Session, run in one unit of work."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,7 +15,16 @@ from sqlmodel import Session, col, or_, select
 from app.accounts.access import ClientAccess
 from app.core.pagination import keyset_page
 from app.core.windows import check_items
-from app.models import Account, Client, EngineEvent, Enrollment, Override, PainLog
+from app.models import (
+    Account,
+    Assessment,
+    Client,
+    EngineEvent,
+    Enrollment,
+    ExerciseSession,
+    Override,
+    PainLog,
+)
 from app.models.base import utcnow
 from app.progression.engine import zoned_date, zoned_day_start
 from app.progression.model import ZoneChange
@@ -47,6 +56,10 @@ class ClinicalRecord:
     generated_at: datetime
     # When the pain logs are one page of them (FHIR): the cursor of the next, None at the end.
     next_cursor: str | None = None
+    # Read for the chart and the report only (`extras`): sessions' moments in the window,
+    # and every squat test, oldest first.
+    sessions: list[datetime] = field(default_factory=list)
+    assessments: list[Assessment] = field(default_factory=list)
 
     @property
     def zones(self) -> tuple[str, tuple[ZoneChange, ...]]:
@@ -112,6 +125,7 @@ def read_record(
     page: tuple[int, str | None] | None = None,
     all_decisions: bool = False,
     bounded: bool = False,
+    extras: bool = False,
 ) -> ClinicalRecord:
     """The client's record; 401/404 as every client-scoped read. `since`: only pain logs
     stored or deleted at or after it (a FHIR increment). `start`/`end`: only pain logs and
@@ -119,7 +133,8 @@ def read_record(
     cursor) of the pain logs, oldest first (FHIR's pages). `all_decisions`: every standing
     decision whatever `start`/`end` say (the report: a stage opened or a referral made before
     the window still stands; decisions are few, pain logs many). `bounded`: 422 when more
-    pain logs than a window may hold (`check_items`) would be read."""
+    pain logs than a window may hold (`check_items`) would be read. `extras`: the sessions
+    in the window and the squat tests too (the chart and the report)."""
     principal, client = access.resolve(session)
     enrollments = list(
         session.exec(
@@ -183,8 +198,29 @@ def read_record(
             cursor=page[1],
             newest_first=False,
         )
+    sessions: list[datetime] = []
+    assessments: list[Assessment] = []
+    if extras:
+        performed = select(col(ExerciseSession.performed_at)).where(
+            col(ExerciseSession.client_id) == client.id, col(ExerciseSession.deleted_at).is_(None)
+        )
+        if low is not None:
+            performed = performed.where(col(ExerciseSession.performed_at) >= low)
+        if high is not None:
+            performed = performed.where(col(ExerciseSession.performed_at) < high)
+        sessions = list(session.exec(performed.order_by(col(ExerciseSession.performed_at))))
+        assessments = list(
+            session.exec(
+                select(Assessment)
+                .where(col(Assessment.client_id) == client.id)
+                .where(col(Assessment.deleted_at).is_(None))
+                .order_by(col(Assessment.performed_at))
+            )
+        )
     return ClinicalRecord(
         client=client,
+        sessions=sessions,
+        assessments=assessments,
         enrollments=enrollments,
         documents=documents,
         pain_logs=list(rows),  # type: ignore[arg-type]  # rows with its columns

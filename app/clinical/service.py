@@ -12,6 +12,7 @@ from app.clinical import fhir
 from app.clinical.chart import pain_chart
 from app.clinical.record import read_record
 from app.clinical.report import report_html
+from app.clinical.summary import standing_of
 from app.core.caching import Rendered, VersionedBodies
 from app.core.problems import NotFoundError
 from app.core.windows import window
@@ -41,7 +42,7 @@ def chart_svg(
     session: Session, access: ClientAccess, start: date | None, end: date | None
 ) -> Rendered:
     low, high = window(start, end)
-    record = read_record(session, access, start=low, end=high, bounded=True)
+    record = read_record(session, access, start=low, end=high, bounded=True, extras=True)
     # Drawn over what was asked (or what the window holds), as before windows.
     return Rendered.of(pain_chart(record, start, end).encode())
 
@@ -50,8 +51,10 @@ def report(
     session: Session, access: ClientAccess, start: date | None = None, end: date | None = None
 ) -> bytes:
     low, high = window(start, end)
-    record = read_record(session, access, start=low, end=high, all_decisions=True, bounded=True)
-    return report_html(record, (low, high)).encode()
+    record = read_record(
+        session, access, start=low, end=high, all_decisions=True, bounded=True, extras=True
+    )
+    return report_html(record, (low, high), standing_of(session, record)).encode()
 
 
 def render_plan_definition(

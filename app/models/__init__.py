@@ -11,12 +11,13 @@ from app.models.accounts import (
 from app.models.base import metadata
 from app.models.content import ExerciseRow, ProtocolRow
 from app.models.idempotency import IdempotencyRecord
-from app.models.progression import EngineCheckpoint, EngineEvent, Override
+from app.models.progression import AdherenceStanding, EngineCheckpoint, EngineEvent, Override
 from app.models.tracking import Assessment, Enrollment, ExerciseSession, PainLog
 from app.models.webhooks import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "Account",
+    "AdherenceStanding",
     "Assessment",
     "Client",
     "Credential",

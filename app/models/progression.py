@@ -55,6 +55,12 @@ class EngineEvent(SQLModel, table=True):
     stage: str | None = Field(default=None, max_length=80)
     message: str = Field(max_length=2000)
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    clinical_note: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="The decision for a clinician (`notes.py`); null only before v1.2 until "
+        "the history is re-evaluated.",
+    )
     recorded_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )
@@ -126,3 +132,16 @@ class EngineCheckpoint(SQLModel, table=True):
     # The enrolment's revision that wrote it: a checkpoint a later replay left alone says the
     # history up to its day is unchanged (app/progression/history.py).
     revision: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+
+
+class AdherenceStanding(SQLModel, table=True):
+    """An active enrolment's `adherence_14d` from `from_at` until `until_at`, written by the
+    replay from the moment of the write onwards (the last stretch open-ended), so the
+    coach's list filters by it in its one statement whatever the date (`adherence.py`)."""
+
+    __tablename__ = "adherence_standing"
+
+    enrollment_id: uuid.UUID = Field(foreign_key="enrollment.id", primary_key=True)
+    from_at: datetime = Field(sa_column=Column(UTCDateTime, primary_key=True))
+    until_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    adherence_14d: float | None = None

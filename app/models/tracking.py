@@ -64,8 +64,14 @@ class Enrollment(SQLModel, table=True):
         description="The latest pain log, session or assessment.",
     )
     # Moved on by every replay stored (`replay.store`): a replay computed outside the
-    # writer, from what an older revision held, is stale (`app/tracking/parameters.py`).
+    # writer, from what an older revision held, is stale (`app/progression/history.py`).
     revision: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    adherence: dict[str, Any] | None = Field(
+        default=None,
+        sa_column=Column(JSON(none_as_null=True)),
+        description="Sessions planned and logged per local week (`adherence.py`), written by "
+        "the replay; null before v1.2 until the next write.",
+    )
     created_by: uuid.UUID = Field(foreign_key="account.id")
     actor_role: str = Field(max_length=10, description="coach or client: who wrote it.")
     actor_key_id: uuid.UUID | None = Field(

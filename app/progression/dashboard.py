@@ -32,7 +32,14 @@ from app.core.pagination import _invalid_cursor, decode_cursor, encode_cursor
 from app.core.rate_limit import VERIFIED
 from app.core.row_json import json_value, moment_text, moment_value, uuid_text
 from app.core.security import LIVE_CREDENTIAL, note_key_use, secret_hash
-from app.models import Account, Client, Credential, EngineCheckpoint, Enrollment
+from app.models import (
+    Account,
+    AdherenceStanding,
+    Client,
+    Credential,
+    EngineCheckpoint,
+    Enrollment,
+)
 from app.models.tracking import ENROLLMENT_IS_ACTIVE
 from app.progression import engine
 from app.progression.model import State
@@ -46,6 +53,16 @@ _NEWEST_STATE = (
     .correlate(Enrollment)
     .scalar_subquery()
 )
+
+
+def _adherence_now(now: Any) -> Any:
+    """The stretch of the enrolment's `adherence_14d` that holds now (the replay writes them
+    from its write's week on, the last open-ended: `adherence_store`)."""
+    return and_(
+        col(AdherenceStanding.enrollment_id) == Enrollment.id,
+        col(AdherenceStanding.from_at) <= now,
+        col(AdherenceStanding.until_at) > now,
+    )
 
 
 def _status(now: Any) -> Any:
@@ -104,13 +121,14 @@ def list_clients(
     status: ClientStatus | None,
     q: str | None,
     sort: ClientSort,
+    adherence_below: float | None = None,
     limit: int,
     cursor: str | None,
     lean: bool = False,
 ) -> ClientSummaryPage | bytes:
     """A coach's clients (a client: itself), oldest first or most recently active first.
     `lean`: a plain page (no filter, oldest first) may be answered by `lean_page`."""
-    if lean and status is None and q is None and sort == "created":
+    if lean and status is None and q is None and adherence_below is None and sort == "created":
         page = lean_page(session, caller, limit, cursor)
         if page is not None:
             return page
@@ -132,11 +150,15 @@ def list_clients(
             col(Enrollment.last_logged_at),
             _NEWEST_STATE,
             moment.label("moment"),
+            col(AdherenceStanding.adherence_14d),
         )
         .select_from(Client)
         .outerjoin(Enrollment, and_(col(Enrollment.client_id) == Client.id, ENROLLMENT_IS_ACTIVE))
+        .outerjoin(AdherenceStanding, _adherence_now(now))
         .where(visible_condition(principal))
     )
+    if adherence_below is not None:
+        query = query.where(col(AdherenceStanding.adherence_14d) < adherence_below)
     if status is not None:
         query = query.where(_status(now) == status)
     if q:
@@ -171,8 +193,9 @@ def list_clients(
             current_pain=_current_pain(session, state, client, now),
             stage=stage,
             last_logged_at=last_logged_at,
+            adherence_14d=adherence_14d,
         )
-        for client, client_status, stage, last_logged_at, state, _moment in rows
+        for client, client_status, stage, last_logged_at, state, _moment, adherence_14d in rows
     ]
     return ClientSummaryPage(items=items, next_cursor=next_cursor)
 
@@ -203,6 +226,7 @@ def _lean(*, after: bool) -> Select[Any]:
         col(Enrollment.last_logged_at),
         _NEWEST_STATE,
         cast(col(Client.timezone_changes), Text),
+        col(AdherenceStanding.adherence_14d),
         col(Credential.id),
         col(Credential.kind),
         col(Credential.last_used_at),
@@ -213,6 +237,7 @@ def _lean(*, after: bool) -> Select[Any]:
         .join(Account, col(Account.id) == Credential.account_id)
         .join(Client, visible_to_account(me=False))
         .outerjoin(Enrollment, and_(col(Enrollment.client_id) == Client.id, ENROLLMENT_IS_ACTIVE))
+        .outerjoin(AdherenceStanding, _adherence_now(bindparam("now")))
         .where(LIVE_CREDENTIAL)
         .order_by(col(Client.created_at), col(Client.id))
         .limit(bindparam("limit"))
@@ -253,7 +278,7 @@ def lean_page(session: Session, caller: Caller, limit: int, cursor: str | None) 
     items = []
     for row in found[:limit]:
         ident, name, timezone, external_id, coach_id, account_id, created_at = row[:7]
-        status, stage, last_logged_at, state, changes = row[7:12]
+        status, stage, last_logged_at, state, changes, adherence_14d = row[7:13]
         items.append(
             {
                 "id": uuid_text(ident),
@@ -267,6 +292,7 @@ def lean_page(session: Session, caller: Caller, limit: int, cursor: str | None) 
                 "current_pain": _pain_now(session, state, timezone, changes, now),
                 "stage": stage,
                 "last_logged_at": moment_text(last_logged_at),
+                "adherence_14d": adherence_14d,
             }
         )
     next_cursor = None

@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.progression import rules
+from app.progression import notes, rules
 from app.progression.model import (
     AssessmentEntry,
     Decision,
@@ -293,10 +293,17 @@ class _Decisions:
         self.made: list[Decision] = []
 
     def add(
-        self, type_: DecisionType, rule: str, stage: str | None, message: str, **data: Any
+        self,
+        type_: DecisionType,
+        rule: str,
+        stage: str | None,
+        message: str,
+        *,
+        note: str,
+        **data: Any,
     ) -> None:
         self.made.append(
-            Decision(type_, rule, self.item.at, self.day, self.position, stage, message, data)
+            Decision(type_, rule, self.item.at, self.day, self.position, stage, message, data, note)
         )
 
 
@@ -349,6 +356,7 @@ def _enrol(plan: Plan, state: State, item: Enrolled, out: _Decisions) -> None:
         None,
         f"Enrolled in {plan.title} (version {plan.version}) with starting pain "
         f"{plan.baseline_pain}/10.",
+        note=notes.enrolled(plan),
         baseline_pain=plan.baseline_pain,
         unlocked=[s.slug for s in plan.stages if s.unlock_by == "enrollment"],
     )
@@ -363,6 +371,7 @@ def _override(plan: Plan, state: State, item: OverrideEntry, day: date, out: _De
                 rules.OVERRIDE_CLEAR_REFERRAL,
                 None,
                 "No referral to clear.",
+                note=notes.nothing_to_clear(item.by),
                 applied=False,
             )
             return
@@ -387,6 +396,7 @@ def _override(plan: Plan, state: State, item: OverrideEntry, day: date, out: _De
             None,
             f"Referral cleared by {who}: {item.reason} The no-progress clock restarts now, "
             f"{measured}.",
+            note=notes.referral_cleared(plan, item.by, state.clock_pain, state.clock_from),
             reason=item.reason,
             by=item.by,
             clock_pain=figure(state.clock_pain),
@@ -400,7 +410,12 @@ def _override(plan: Plan, state: State, item: OverrideEntry, day: date, out: _De
     if target is None or target.slug in state.unlocked or state.referral is not None:
         why = "referred: clear the referral first" if state.referral else "already unlocked"
         out.add(
-            "override", rules.OVERRIDE_UNLOCK_STAGE, item.stage, f"No change: {why}.", applied=False
+            "override",
+            rules.OVERRIDE_UNLOCK_STAGE,
+            item.stage,
+            f"No change: {why}.",
+            note=notes.unlock_refused(item.stage, referred=state.referral is not None),
+            applied=False,
         )
         return
     current = windows(state, day).current
@@ -424,6 +439,7 @@ def _override(plan: Plan, state: State, item: OverrideEntry, day: date, out: _De
                 stage.slug,
                 f"Stage {stage.order}, {stage.title}, unlocked by {who}: {item.reason}"
                 f"{during_hold}",
+                note=notes.unlocked_by_coach(stage, state.hold_until if hold else None),
                 reason=item.reason,
                 by=item.by,
                 **hold,
@@ -448,6 +464,7 @@ def _refer(plan: Plan, state: State, item: Item, day: date, out: _Decisions) -> 
             None,
             f"You reported a warning sign ({_said(item.flags)}): "
             "pause the exercises and see a clinician.",
+            note=notes.red_flag(item.flags, while_referred=False),
             flags=list(item.flags),
         )
         return
@@ -459,6 +476,7 @@ def _refer(plan: Plan, state: State, item: Item, day: date, out: _Decisions) -> 
             None,
             f"Pain of {item.score}/10 is at or above {p.severe_pain}/10: pause the exercises and "
             "see a clinician.",
+            note=notes.severe_pain(item.score, p.severe_pain),
             score=item.score,
             severe_pain=p.severe_pain,
         )
@@ -486,6 +504,7 @@ def _refer(plan: Plan, state: State, item: Item, day: date, out: _Decisions) -> 
             f"After {int(weeks)} weeks, pain is {_say(current)} against {reference}: less than "
             f"the {p.meaningful_drop}-point improvement expected. See a clinician to review the "
             "plan.",
+            note=notes.no_progress(p, int(weeks), current, state.clock_pain, state.clock_from),
             weeks=int(weeks),
             current_pain=figure(current),
             from_pain=figure(state.clock_pain),
@@ -507,6 +526,7 @@ def _new_red_flags(state: State, item: Item, out: _Decisions) -> None:
         rules.REFER_RED_FLAG,
         None,
         f"A new warning sign while referred ({_said(new)}): tell the clinician who sees you.",
+        note=notes.red_flag(new, while_referred=True),
         flags=new,
         while_referred=True,
     )
@@ -553,6 +573,7 @@ def _flare(
         None,
         f"{why}: progress holds until the end of {state.hold_until.isoformat()}, and the routine "
         f"is lighter.{advice}",
+        note=notes.flare(plan, rule, item.score, before, state.hold_until, repeated=repeated),
         score=item.score,
         reference=figure(reference) if rule == rules.FLARE_NEXT_MORNING else p.flare_during_max,
         hold_until=state.hold_until.isoformat(),
@@ -576,6 +597,7 @@ def _resolve(plan: Plan, state: State, day: date, out: _Decisions) -> None:
             None,
             f"Pain stayed at {p.resolved_max}/10 or below on all {len(recent)} logged days of the "
             "last week: resolved. Keep a light maintenance routine.",
+            note=notes.resolved(p, len(recent), max(recent)),
             logged_days=len(recent),
             highest=max(recent),
         )
@@ -607,6 +629,7 @@ def _relapse(plan: Plan, state: State, day: date, out: _Decisions) -> None:
         rules.RELAPSE,
         None,
         f"{why}: the protocol resumes.",
+        note=notes.relapse(p, len(above), highest),
         days_above=len(above),
         highest=highest,
         resolved_max=p.resolved_max,
@@ -644,6 +667,7 @@ def _open_gates(plan: Plan, state: State, item: Item, out: _Decisions) -> None:
         rule,
         stage.slug,
         message,
+        note=notes.gate_opened(plan, g, start),
         days=g.days,
         sessions=g.sessions,
         from_pain=figure(start),

@@ -188,6 +188,7 @@ def feed_event(
         stage=event.stage,
         message=event.message,
         data=event.data,
+        clinical_note=event.clinical_note,
         recorded_at=entry.recorded_at,
         actor=actor_public(entry.actor_role, entry.actor_account_id, entry.actor_key_id),
     )

@@ -172,6 +172,9 @@ class Decision:
     stage: str | None
     message: str
     data: dict[str, Any]
+    # The same decision for a clinician: third person, clinical terms, figure, threshold and
+    # source. Not part of the event's identity (`replay.event_id`): wording may be improved.
+    note: str = ""
 
 
 @dataclass(slots=True)

@@ -70,6 +70,7 @@ def _standing(*, me: bool) -> Select[Any]:
             col(Enrollment.started_at),
             col(Enrollment.baseline_pain),
             _NEWEST_STATE,
+            cast(col(Enrollment.adherence), Text),
             # Who asks, for an API key's `last_used_at` only: not part of an answer's key.
             col(Credential.id),
             col(Credential.kind),
@@ -99,7 +100,7 @@ _STANDING_BY_ID = _standing(me=False)
 ANSWERS = CacheSpec("progress and today answers", size=4096)
 
 
-_ANSWERED_BY = 9  # the row's columns an answer depends on; the caller's follow
+_ANSWERED_BY = 10  # the row's columns an answer depends on; the caller's follow
 
 
 def _standing_of(session: Session, access: ClientAccess) -> Fetched | None:
@@ -126,15 +127,17 @@ def _kept_or_rendered(
     session: Session,
     key: Hashable,
     row: Fetched,
-    render: Callable[[Plan, dict[str, Any], State], bytes],
+    render: Callable[[Plan, dict[str, Any], State, dict[str, Any]], bytes],
 ) -> bytes | None:
     answers = caches_of(session)[ANSWERS]
     kept: bytes | None = answers.get(key)
     if kept is not None:
         return kept
     answered_by = row.values()[:_ANSWERED_BY]
-    _, _, enrollment_id, protocol, version, overrides, started_at, baseline, state = answered_by
-    if state is None:
+    _, _, enrollment_id, protocol, version, overrides, started_at, baseline, state, weeks = (
+        answered_by
+    )
+    if state is None or weeks in (None, "null"):  # none stored before v1.2: `views` counts
         return None
     document = protocol_document(session, protocol, version)
     first, changes = _zones(row)
@@ -147,7 +150,9 @@ def _kept_or_rendered(
         baseline_pain=baseline,
         zone_changes=changes,
     )
-    rendered: bytes = answers.put(key, render(plan, document, load_state(json.loads(state))))
+    rendered: bytes = answers.put(
+        key, render(plan, document, load_state(json.loads(state)), json.loads(weeks))
+    )
     return rendered
 
 
@@ -171,8 +176,8 @@ def progress(session: Session, access: ClientAccess) -> bytes:
     row = _standing_of(session, access)
     now = datetime.now(UTC)
 
-    def render(plan: Plan, _document: dict[str, Any], state: State) -> bytes:
-        answer = views.progress_answer(plan, state, now)
+    def render(plan: Plan, _document: dict[str, Any], state: State, weeks: dict[str, Any]) -> bytes:
+        answer = views.progress_answer(plan, state, now, weeks)
         return answer.model_dump_json(exclude={"evaluated_at"}).encode()[:-1]
 
     if row is not None and not row.raw[-1]:
@@ -189,7 +194,7 @@ def today(session: Session, access: ClientAccess, day: date | None) -> bytes:
     if row is not None:
         local_day = day or _local_date(row, datetime.now(UTC))
 
-        def render(plan: Plan, document: dict[str, Any], state: State) -> bytes:
+        def render(plan: Plan, document: dict[str, Any], state: State, _: dict[str, Any]) -> bytes:
             return views.today_answer(plan, document, state, local_day).model_dump_json().encode()
 
         answer = _kept_or_rendered(session, ("today", _answer_key(row), local_day), row, render)

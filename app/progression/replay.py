@@ -37,7 +37,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.models.tracking import held_enrollment
-from app.progression import engine, feed, rules
+from app.progression import adherence_store, engine, feed, rules
 from app.progression.codec import dump_state, load_state, rules_of
 from app.progression.decisions import Key, distinct, event_id, key_of
 from app.progression.model import (
@@ -372,6 +372,9 @@ def store(
         session, enrollment, after, replayed.decisions, appended=appended, actor=actor, lines=lines
     )
     feed.append(session, lines, actor)
+    adherence_store.store(
+        session, enrollment, plan, items if appended else None, replayed.decisions
+    )
     return changes
 
 
@@ -664,8 +667,10 @@ def _refresh(row: EngineEvent, decision: Decision) -> bool:
     position = decision.position.key()
     data = _as_stored(decision.data)
     changed = (row.message, row.data, row.at) != (decision.message, data, decision.at)
-    if changed or row.position != position:
+    # A note stored before notes, or worded anew, is rewritten silently too.
+    if changed or row.position != position or row.clinical_note != decision.note:
         row.message, row.data, row.at, row.position = decision.message, data, decision.at, position
+        row.clinical_note = decision.note
     return changed
 
 
@@ -707,6 +712,7 @@ def _add_decisions(
                 stage=decision.stage,
                 message=decision.message,
                 data=decision.data,
+                clinical_note=decision.note,
                 actor_role=actor.role,
                 actor_account_id=actor.account_id,
                 actor_key_id=actor.api_key_id,
@@ -737,9 +743,11 @@ def reevaluate_history(
         session.connection().execute(_OLDEST_STATE, {"enrollment_id": enrollment.id}).scalar()
     )
     # A history stored before enrolments kept their standing (`top_stage` is set from
-    # enrolment on) is replayed once to fill it in.
+    # enrolment on), or their weeks' adherence and decisions' clinical notes (v1.2), is
+    # replayed once to fill them in.
     current = oldest is not None and rules_of(oldest) == rules.VERSION
-    if not every and current and enrollment.top_stage is not None:
+    standing = enrollment.top_stage is not None and enrollment.adherence is not None
+    if not every and current and standing:
         return None
     start = position_of(enrolled_entry(enrollment))
     return reevaluate(session, enrollment, client, start, actor=SYSTEM)

@@ -51,10 +51,12 @@ router = APIRouter(tags=["progression"], route_class=StrictRoute)
 
 _READ_ERRORS = problem_responses(400, 401, 404, 409, 422)
 _EVENTS_CSV = (
-    "id,type,rule,at,local_date,stage,message,data,retracted_at\r\n"
+    "id,type,rule,at,local_date,stage,message,data,clinical_note,retracted_at\r\n"
     "4d3c2b1a-0987-5654-8321-0fedcba98765,flare,flare.during,2026-11-01T19:00:00+00:00,"
     '2026-11-01,,"Pain during exercise was 7/10: progress holds until the end of 2026-11-03.",'
-    '"{""hold_until"":""2026-11-03"",""score"":7}",\r\n'
+    '"{""hold_until"":""2026-11-03"",""score"":7}",'
+    '"NPRS 7/10 during exercise above the 5/10 limit of the pain-monitoring model '
+    '(Silbernagel 2007): hold to 2026-11-03, easier dose.",\r\n'
 )
 # Read by the route (see app/core/lean_query.py): today is among the most asked reads.
 _DATE = LeanQuery(

@@ -112,6 +112,51 @@ class StageProgress(BaseModel):
     )
 
 
+_ADHERENCE: JsonDict = {
+    "this_week": {"week_start": "2026-11-23", "planned": 5, "logged": 2, "ratio": 0.4},
+    "last_4_weeks": [
+        {"week_start": "2026-10-26", "planned": 5, "logged": 5, "ratio": 1.0},
+        {"week_start": "2026-11-02", "planned": 5, "logged": 4, "ratio": 0.8},
+        {"week_start": "2026-11-16", "planned": 5, "logged": 2, "ratio": 0.4},
+    ],
+    "last_2_weeks": 0.4,
+    "overall": 0.79,
+}
+
+
+class AdherenceWeek(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_ADHERENCE["this_week"]]})
+
+    week_start: date = Field(description="The week's first local date (7 dates from enrolment).")
+    planned: int = Field(
+        description="The highest `sessions_per_week` among the exercises of the stages open on "
+        "`week_start` (the easy dose when that date is in a flare hold, at most the maintenance "
+        "2 when resolved)."
+    )
+    logged: int = Field(description="Sessions logged on the week's dates.")
+    ratio: float = Field(description="`logged` / `planned`, capped at 1.")
+
+
+class Adherence(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_ADHERENCE]})
+
+    this_week: AdherenceWeek | None = Field(
+        description="The current week so far, against the whole week's plan; null when a date "
+        "of it was spent referred, or the enrolment has ended."
+    )
+    last_4_weeks: list[AdherenceWeek] = Field(
+        description="The last 4 complete weeks, oldest first; a week with any date spent "
+        "referred is left out."
+    )
+    last_2_weeks: float | None = Field(
+        description="The last 2 complete weeks together (the coach's list: `adherence_14d`)."
+    )
+    overall: float | None = Field(
+        description="Every complete week of the enrolment: logged (capped at each week's "
+        "plan) over planned; null before the first complete week."
+    )
+
+
 class Progress(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -126,6 +171,7 @@ class Progress(BaseModel):
                     "previous_pain": 5.1,
                     "stages": _STAGES,
                     "advice": [],
+                    "adherence": _ADHERENCE,
                     "evaluated_at": "2026-11-26T08:00:00Z",
                 }
             ]
@@ -141,6 +187,10 @@ class Progress(BaseModel):
     previous_pain: float | None = Field(description="The same over the 7 dates before those.")
     stages: list[StageProgress]
     advice: list[str]
+    adherence: Adherence = Field(
+        description="Sessions logged against sessions planned, per local week of the enrolment "
+        "(7 dates from its start). Shown, never used to unlock."
+    )
     evaluated_at: datetime
 
 
@@ -218,6 +268,10 @@ _EVENT: JsonDict = {
     "message": "Stage 3, Work the feet and ankles, unlocked: 14 days and 7 sessions with stage 2 "
     "(Stretch the hip flexors) brought pain from 6 to 4, and it has stopped falling.",
     "data": {"days": 14, "sessions": 7, "from_pain": 6, "current_pain": 4.0},
+    "clinical_note": "Stage 3 (Work the feet and ankles) opened after 14 days (minimum 14) and "
+    "7 sessions (minimum 6) of stage 2 (Stretch the hip flexors); 7-day mean NPRS 4/10 from "
+    "6/10 when it opened, above the resolved level of 1/10 and no longer falling (previous week "
+    "4.5/10, plateau margin 1 point). Day and session counts are engineering thresholds.",
     "retracted_at": None,
     "actor": {
         "role": "client",
@@ -244,6 +298,13 @@ class Event(BaseModel):
         "read by another coach, that coach's reason is withheld here and in `data.reason`."
     )
     data: dict[str, Any] = Field(description="The figures the rule used.")
+    clinical_note: str | None = Field(
+        None,
+        description="The decision for a clinician: one third-person sentence in clinical terms "
+        "with its figures, the threshold and the rule's source where it has one (the reason of "
+        "an override stays in `message` and `data.reason`). Null only for a decision stored "
+        "before v1.2 whose history has not been re-evaluated since.",
+    )
     retracted_at: datetime | None = Field(
         None,
         description="Set when a later re-evaluation (a backfill or deletion) no longer makes it.",
@@ -321,6 +382,13 @@ class FeedEvent(BaseModel):
         "read by another coach, that coach's reason is withheld here and in `data.reason`."
     )
     data: dict[str, Any] = Field(description="The figures the rule used.")
+    clinical_note: str | None = Field(
+        None,
+        description="The decision for a clinician: one third-person sentence in clinical terms "
+        "with its figures, the threshold and the rule's source where it has one (the reason of "
+        "an override stays in `message` and `data.reason`). Null only for a decision stored "
+        "before v1.2 whose history has not been re-evaluated since.",
+    )
     recorded_at: datetime = Field(description="When this entry was added to the feed.")
     actor: ActorPublic | None = Field(
         description="Whose write caused this entry (`system`: a re-evaluation under new rules)."

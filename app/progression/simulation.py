@@ -197,6 +197,7 @@ def simulate(request: SimulationRequest, document: dict[str, Any]) -> Simulation
                 stage=d.stage,
                 message=d.message,
                 data=d.data,
+                clinical_note=d.note,
             )
             for d in distinct(decisions)
         ],

@@ -12,10 +12,8 @@ from app.accounts.access import ClientAccess
 from app.catalogue.schemas import Dose
 from app.core.actors import EVERYTHING, Reader
 from app.core.pagination import keyset_page
-from app.models import (
-    EngineEvent,
-)
-from app.progression import engine
+from app.models import EngineEvent, Enrollment
+from app.progression import adherence, adherence_store, engine
 from app.progression.model import (
     Plan,
     State,
@@ -37,6 +35,8 @@ from app.progression.previous_coach import (
 )
 from app.progression.replay import current_state
 from app.progression.schemas import (
+    Adherence,
+    AdherenceWeek,
     CheckIn,
     Criterion,
     Event,
@@ -92,11 +92,47 @@ def progress(session: Session, access: ClientAccess) -> Progress:
     enrollment = shown_enrollment(session, client)
     plan = plan_for(session, enrollment, client)
     withheld = withheld_unlocks(session, reader_of(principal), enrollment.id)
-    return progress_answer(plan, current_state(session, enrollment), datetime.now(UTC), withheld)
+    now = datetime.now(UTC)
+    weeks = weeks_of(session, enrollment, plan, now)
+    ended = engine.local_date(plan, enrollment.ended_at) if enrollment.ended_at else None
+    state = current_state(session, enrollment)
+    return progress_answer(plan, state, now, weeks, withheld, ended=ended)
+
+
+def weeks_of(session: Session, enrollment: Enrollment, plan: Plan, now: datetime) -> dict[str, Any]:
+    """The enrolment's stored weeks; counted here for one stored before v1.2."""
+    if enrollment.adherence is not None:
+        return enrollment.adherence
+    return adherence_store.compute(session, enrollment, plan, now)
+
+
+def adherence_answer(weeks: dict[str, Any], today: date, ended: date | None) -> Adherence:
+    found = adherence.figures(weeks, today, ended)
+
+    def shown(week: adherence.Week) -> AdherenceWeek:
+        return AdherenceWeek(
+            week_start=week.start,
+            planned=week.planned or 0,
+            logged=week.logged,
+            ratio=week.ratio or 0.0,
+        )
+
+    return Adherence(
+        this_week=shown(found.this_week) if found.this_week else None,
+        last_4_weeks=[shown(w) for w in found.last_4_weeks],
+        last_2_weeks=found.last_2_weeks,
+        overall=found.overall,
+    )
 
 
 def progress_answer(
-    plan: Plan, state: State, now: datetime, withheld: Set[datetime] = frozenset()
+    plan: Plan,
+    state: State,
+    now: datetime,
+    weeks: dict[str, Any],
+    withheld: Set[datetime] = frozenset(),
+    *,
+    ended: date | None = None,
 ) -> Progress:
     view = engine.progress(plan, state, now)
     return Progress(
@@ -109,6 +145,7 @@ def progress_answer(
         previous_pain=view.previous_pain,
         stages=stages_view(view, withheld),
         advice=list(view.advice),
+        adherence=adherence_answer(weeks, engine.local_date(plan, now), ended),
         evaluated_at=now,
     )
 

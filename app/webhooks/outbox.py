@@ -132,6 +132,7 @@ def _decision_data(row: EngineEvent, *, withheld: bool) -> dict[str, Any]:
         "stage": row.stage,
         "message": message,
         "data": data,
+        "clinical_note": row.clinical_note,
         "retracted_at": iso(row.retracted_at) if row.retracted_at else None,
     }
 

@@ -4,7 +4,7 @@ decision behind it (`event_id` is its own id, `detail` what it says); a `client_
 the erased client, so `client_id` and `event_id` no longer name rows.
 
 Revision ID: c22e1a7f4b90
-Revises: d1853d47f857
+Revises: da2406391926
 Created: 2026-12-08 03:07:32.390826+00:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "c22e1a7f4b90"
-down_revision: str | None = "d1853d47f857"
+down_revision: str | None = "da2406391926"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -250,11 +250,10 @@ def test_chart_shows_days_mean_unlocks_holds_and_referral_in_words_and_shapes(cl
     assert len(list(groups["series dots"].iter(f"{SVG_NS}circle"))) == 19  # one per logged day
     assert len(list(groups["series lines"].iter(f"{SVG_NS}path"))) == 1
     texts = _texts(svg)
-    assert {"Stage 1", "Stage 2", "Stage 3", "Referral", "hold", "referred"} <= set(texts)
+    assert {"Stage 1", "Stage 2", "Stage 3", "referral open: red flag", "hold"} <= set(texts)
     # The legend names every series, each with its own glyph (no colour needed).
-    assert {"Day's highest pain", "7-day mean", "Flare hold", "Referred", "Stage opened"} <= set(
-        texts
-    )
+    legend = {"Day's highest pain", "7-day mean", "Flare hold", "Referral open", "Stage opened"}
+    assert legend <= set(texts)
 
 
 def test_chart_from_to_limits_the_days(client, course):

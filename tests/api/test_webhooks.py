@@ -688,3 +688,14 @@ def test_links_made_and_ended_are_announced_to_the_coach(client, app, rounds, re
     linked, left = (verify(endpoint["secret"], r) for r in receiver.requests)
     assert (linked["type"], left["type"]) == ("client_linked", "client_left")
     assert linked["data"]["client"]["id"] == left["data"]["client"]["id"] == me.client_id
+
+
+def test_a_decision_is_sent_with_its_clinical_note(client, coach, rounds, receiver):
+    register(client, coach)
+    flag(client, coach, enrolled_client(client, coach))
+    assert rounds.run() == 1
+    (sent,) = receiver.bodies()
+    note = sent["data"]["decision"]["clinical_note"]
+    assert "night pain" in note
+    assert "NHS musculoskeletal triage guidance" in note
+    assert sent["data"]["decision"]["message"] != note  # the client's words stay the client's
