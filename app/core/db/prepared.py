@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Select
+from sqlalchemy import Connection, Dialect, Float, Select
 from sqlmodel import Session
 
 from app.core.caches import CacheSpec
@@ -21,6 +21,14 @@ from app.core.db.unit_of_work import caches_of
 
 # One per statement and dialect: a fixed set, written in the code.
 PREPARED = CacheSpec("prepared statements", size=64)
+
+
+def _reader(type_: Any, dialect: Dialect) -> Any:
+    # A float column comes back from every driver as a float; psycopg's dialect would ask for
+    # the column's type code, which a statement compiled ahead of its rows does not have.
+    if isinstance(type_, Float) and not type_.asdecimal:
+        return None
+    return type_.dialect_impl(dialect).result_processor(dialect, None)
 
 
 class Prepared:
@@ -37,10 +45,7 @@ class Prepared:
             for name, bind in compiled.binds.items()
             if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect))
         }
-        self._readers = [
-            column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in statement.selected_columns
-        ]
+        self._readers = [_reader(column.type, dialect) for column in statement.selected_columns]
 
     def params(self, given: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         values = {**self._defaults, **given}
