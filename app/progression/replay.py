@@ -21,6 +21,7 @@ from sqlmodel import Session, col, delete, select
 
 from app.core.actors import SYSTEM, Actor
 from app.core.db.writers import lock_for_update
+from app.core.metrics import replayed
 from app.core.problems import ProblemError
 from app.core.replay_budget import note_replayed
 from app.models import (
@@ -212,6 +213,7 @@ def reevaluate(
     # The stored items re-evaluated (what this write added is new work, bounded by its body),
     # charged to the caller whatever follows: the edge refuses one that replays too much.
     note_replayed(0 if appended else len(items) - len(added))
+    replayed(len(items))  # the engine's replays and their items, for /metrics
     decisions: list[Decision] = []
     snapshots: dict[date, dict[str, Any]] = {}
     day: date | None = None

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 from standardwebhooks import Webhook
 
+from app.core.metrics import WEBHOOK_DELIVERIES
 from app.models import WebhookDelivery, WebhookEndpoint
 from app.webhooks import outbox
 
@@ -145,6 +146,15 @@ def claim_one(session: Session, delivery_id: uuid.UUID, *, now: datetime) -> Cla
     )
 
 
+_DELIVERED = {
+    outcome: WEBHOOK_DELIVERIES.labels(outcome) for outcome in ("succeeded", "retry", "failed")
+}
+
+
+def delivered(outcome: str) -> None:
+    _DELIVERED[outcome].inc()
+
+
 def record(session: Session, outcomes: Sequence[Outcome], *, now: datetime, rand: float) -> None:
     """Store what the attempts gave: done, due again after a backoff, or given up after the
     retry window; an endpoint failing for `DISABLE_AFTER` without a success is disabled."""
@@ -178,12 +188,15 @@ def record(session: Session, outcomes: Sequence[Outcome], *, now: datetime, rand
             row.status = "succeeded"
             row.delivered_at = outcome.at
             endpoint.failing_since = None
+            delivered("succeeded")
         else:
             wait = backoff(row.attempts, rand)
             if row.type == "ping" or now + wait > row.retry_until:
                 row.status = "failed"
+                delivered("failed")
             else:
                 row.next_attempt_at = now + wait
+                delivered("retry")
             if endpoint.failing_since is None:
                 endpoint.failing_since = outcome.at
             elif endpoint.enabled and now - endpoint.failing_since >= DISABLE_AFTER:

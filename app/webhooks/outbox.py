@@ -9,14 +9,16 @@ indexed SELECT per write that made a decision (most pain logs make none, and pay
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.core.actors import Reader
+from app.core.db import Database
+from app.core.metrics import WEBHOOK_OLDEST, WEBHOOK_PENDING, ScrapeHook
 from app.models import Client, EngineEvent, Enrollment, WebhookDelivery, WebhookEndpoint
 from app.models.base import utcnow
 from app.progression.previous_coach import withheld_decisions, withheld_words
@@ -43,6 +45,30 @@ EVENT_TYPES = (
 )
 
 _ADD = insert(WebhookDelivery)
+_PENDING = sa_select(func.count(), func.min(col(WebhookDelivery.created_at))).where(
+    col(WebhookDelivery.status) == "pending"
+)
+
+
+def pending_state(session: Session) -> tuple[int, datetime | None]:
+    """How many deliveries wait, and when the oldest of them was written (an index scan)."""
+    count, oldest = session.execute(_PENDING).one()
+    return int(count), oldest
+
+
+def outbox_scrape_hook(database: Database) -> ScrapeHook:
+    """For `GET /metrics`: the outbox's depth and the age of its oldest delivery."""
+
+    async def outbox_state() -> None:
+        count, oldest = await database.read(pending_state)
+        WEBHOOK_PENDING.set(count)
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        WEBHOOK_OLDEST.set((utcnow() - oldest).total_seconds() if oldest is not None else 0)
+
+    return outbox_state
+
+
 # SQLAlchemy's own select: SQLModel's is typed for at most four columns.
 _SUBSCRIBED_FOR_CLIENT = (
     sa_select(
