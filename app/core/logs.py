@@ -28,7 +28,7 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from uvicorn.config import LOGGING_CONFIG
@@ -163,9 +163,23 @@ def log_config(level: str, kind: LogFormat = "text") -> dict[str, Any]:
     return config
 
 
+def _stamping(factory: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        record.request_id = REQUEST_ID.get() or "-"
+        return record
+
+    make.hipfix_stamps = True  # type: ignore[attr-defined]  # marks it installed
+    return make
+
+
 def install(level: str = "INFO", kind: LogFormat = "text") -> None:
-    """The filters on the handlers present now (once each); and when nothing would print
+    """Every record stamped with its request id as it is made (whichever handler writes it);
+    the filters on the handlers present now (once each); and when nothing would print
     HipFix's own lines (no handler on `hipfix` nor on the root logger), a handler for them."""
+    factory = logging.getLogRecordFactory()
+    if not getattr(factory, "hipfix_stamps", False):
+        logging.setLogRecordFactory(_stamping(factory))
     hipfix = logging.getLogger("hipfix")
     hipfix.setLevel(level)
     if not hipfix.handlers and not logging.getLogger().handlers:

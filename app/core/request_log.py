@@ -14,6 +14,7 @@ import hashlib
 import logging
 import time
 
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.metrics import observe_request
@@ -23,10 +24,45 @@ log = logging.getLogger("hipfix.access")
 UNMATCHED = "unmatched"
 
 
+# What each route's template is, found on its first request: (the route, its template) by id.
+_TEMPLATES: dict[int, tuple[object, str]] = {}
+
+
 def route_template(scope: Scope) -> str:
+    """The matched route's path template, its router's prefix included (`/v1/...`): never the
+    request's own path, which may hold a secret or an id. `unmatched` when no route matched."""
     route = scope.get("route")
+    # A plain Starlette route (/metrics) leaves only its endpoint in the scope.
+    key = route if route is not None else scope.get("endpoint")
+    if key is None:
+        return UNMATCHED
+    known = _TEMPLATES.get(id(key))
+    if known is not None and known[0] is key:
+        return known[1]
+    template = _template(scope, route, key)
+    _TEMPLATES[id(key)] = (key, template)
+    return template
+
+
+def _template(scope: Scope, route: object, endpoint: object) -> str:
+    if route is None:
+        app = scope.get("app")
+        routes = getattr(getattr(app, "router", None), "routes", ())
+        route = next((r for r in routes if getattr(r, "endpoint", None) is endpoint), None)
     path = getattr(route, "path", None)
-    return path if isinstance(path, str) else UNMATCHED
+    regex = getattr(route, "path_regex", None)
+    if not isinstance(path, str):
+        return UNMATCHED
+    if isinstance(route, Mount):
+        return path + "/{path}"
+    # An included router's prefix is not in its routes' paths: it is what comes before the
+    # part of the request's path that the route's own pattern matches.
+    full: str = scope["path"]
+    if regex is not None:
+        for at in (i for i, c in enumerate(full) if c == "/"):
+            if regex.match(full[at:]):
+                return full[:at] + path
+    return path
 
 
 def caller(scope: Scope) -> tuple[str, str | None]:
