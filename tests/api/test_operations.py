@@ -240,4 +240,3 @@ def test_the_access_log_can_be_turned_off(connection: Connection, caplog):
     with TestClient(create_app(settings, bind=connection)) as client:
         client.get("/healthz")
     assert not [r for r in caplog.records if r.name == "hipfix.access"]
-
