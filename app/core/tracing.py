@@ -36,8 +36,8 @@ def install_tracing(app: FastAPI, database: "Database", processor: Any = None) -
     if processor is None and not wanted():
         return False
     try:
-        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
         from opentelemetry import metrics
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
         from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
