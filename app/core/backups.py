@@ -95,7 +95,10 @@ class Copied:
 
 
 def _check(connection: sqlite3.Connection, what: str) -> None:
-    problems = [row[0] for row in connection.execute("PRAGMA integrity_check")]
+    try:
+        problems = [row[0] for row in connection.execute("PRAGMA integrity_check")]
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"{what} is not a SQLite database ({exc})") from None
     if problems != ["ok"]:
         raise BackupError(f"{what} failed SQLite's integrity check: {'; '.join(problems[:5])}")
     migrated = connection.execute(
