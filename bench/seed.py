@@ -107,7 +107,7 @@ def history_rows(
 
 
 def seed_client(session: Session, email: str, days: int, now: datetime, password_hash: str) -> None:
-    public = accounts.create_account(
+    signed_up = accounts.create_account(
         session,
         AccountCreate(
             email=email,
@@ -117,7 +117,9 @@ def seed_client(session: Session, email: str, days: int, now: datetime, password
             timezone=TIMEZONE,
         ),
         password_hash,
+        "http://127.0.0.1/unused",  # a mail only for an e-mail already registered: never here
     )
+    public = signed_up.account
     account = session.get(Account, public.id)
     client = session.get(Client, public.client_id)
     assert account is not None
