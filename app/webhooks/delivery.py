@@ -49,6 +49,7 @@ class Claimed:
     message_id: str
     type: str
     body: str
+    request_id: str | None = None  # the request that wrote it: sent as X-Request-ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,7 @@ def claim(
             message_id=delivery.message_id,
             type=delivery.type,
             body=delivery.body,
+            request_id=delivery.request_id,
         )
         for delivery, endpoint in rows
     ]
@@ -142,7 +144,14 @@ def claim_one(session: Session, delivery_id: uuid.UUID, *, now: datetime) -> Cla
     row.claimed_until = now + LEASE
     session.add(row)
     return Claimed(
-        row.id, row.claim, endpoint.url, _secrets(endpoint, now), row.message_id, row.type, row.body
+        row.id,
+        row.claim,
+        endpoint.url,
+        _secrets(endpoint, now),
+        row.message_id,
+        row.type,
+        row.body,
+        row.request_id,
     )
 
 

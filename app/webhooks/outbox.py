@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from app.core.actors import Reader
 from app.core.db import Database
 from app.core.metrics import WEBHOOK_OLDEST, WEBHOOK_PENDING, ScrapeHook
+from app.core.request_context import current_request_id
 from app.models import Client, EngineEvent, Enrollment, WebhookDelivery, WebhookEndpoint
 from app.models.base import utcnow
 from app.progression.previous_coach import withheld_decisions, withheld_words
@@ -109,6 +110,7 @@ def add_deliveries(
     now = now or utcnow()
     message_id = new_message_id()
     body = body_of(message_id, type_, now, data)
+    request_id = current_request_id()  # the request that made the news, for its receiver
     ids = [uuid.uuid4() for _ in endpoint_ids]
     rows: list[dict[str, Any]] = [
         {
@@ -123,6 +125,7 @@ def add_deliveries(
             "created_at": now,
             "next_attempt_at": now,
             "retry_until": now + RETRY_WINDOW,
+            "request_id": request_id,
         }
         for delivery_id, endpoint_id in zip(ids, endpoint_ids, strict=True)
     ]

@@ -142,6 +142,25 @@ def test_metrics_show_the_outbox_and_deliveries_by_outcome(client, app: FastAPI)
     assert value(after, "hipfix_webhook_oldest_pending_age_seconds") == 0
 
 
+def test_a_webhook_delivery_carries_the_request_id_that_made_it(client, app: FastAPI):
+    receiver = Receiver(200)
+    rounds = Rounds(client, app, receiver)
+    coach = signup(client, "coach")
+    register(client, coach)
+    managed = enrolled_client(client, coach)
+    body = pain_body(2, flags=["night_pain"])
+    logged = client.post(
+        f"/v1/clients/{managed}/pain-logs",
+        json=body,
+        headers={**coach.headers, "X-Request-ID": "made-the-news-1"},
+    )
+    assert logged.status_code == 201, logged.text
+    assert rounds.run() == 1
+    (sent,) = receiver.requests
+    assert sent.headers["x-request-id"] == "made-the-news-1"
+    assert receiver.bodies()[0]["type"] == "referral"
+
+
 def test_metrics_off_serves_none(connection: Connection):
     settings = get_settings().model_copy(update={"cpu_processes": 0, "metrics": False})
     with TestClient(create_app(settings, bind=connection)) as client:
