@@ -1,7 +1,10 @@
-"""The `hipfix` command: serve, migrate, load-content, reevaluate, export-openapi."""
+"""The `hipfix` command: serve, migrate, load-content, reevaluate, backup, restore,
+export-openapi."""
 
 import argparse
+import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -100,6 +103,12 @@ def _serve(args: argparse.Namespace) -> int:
     from app.core.config import get_settings
     from app.core.logs import log_config
 
+    settings = get_settings()
+    # Several workers: each writes its metrics to one folder, and a scrape of any of them adds
+    # them all up (prometheus_client's multiprocess mode; app/core/metrics.py). A fresh folder
+    # each start, so no dead process's values are counted.
+    if settings.metrics and args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hipfix-metrics-")
     # The one line to look for in the log (uvicorn's own says 0.0.0.0 for every address).
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     print(f"hipfix: serving http://{shown}:{args.port} (API docs: http://{shown}:{args.port}/docs)")
@@ -110,11 +119,39 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         loop="uvloop",
         http="httptools",
-        log_level=get_settings().log_level.lower(),
-        # No reset token or invitation code in any log line (app/core/logs.py).
-        log_config=log_config(get_settings().log_level),
+        log_level=settings.log_level.lower(),
+        # No secret in any log line, each with its request id, readable or JSON
+        # (app/core/logs.py). HipFix writes the one line per request (`hipfix.access`).
+        log_config=log_config(settings.log_level, settings.log_format),
+        access_log=False,
         timeout_graceful_shutdown=20,
     )
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from app.core.backups import BackupError, backup
+    from app.core.config import get_settings
+
+    try:
+        copied = backup(get_settings().database_url, Path(args.path))
+    except BackupError as exc:
+        print(f"backup: refused: {exc}", file=sys.stderr)
+        return 1
+    print(f"backup: wrote {args.path} ({copied.pages} pages, {copied.bytes} bytes)")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from app.core.backups import BackupError, restore
+    from app.core.config import get_settings
+
+    try:
+        copied = restore(get_settings().database_url, Path(args.path))
+    except BackupError as exc:
+        print(f"restore: refused: {exc}", file=sys.stderr)
+        return 1
+    print(f"restore: {args.path} restored ({copied.pages} pages); run `hipfix migrate` next")
     return 0
 
 
@@ -156,6 +193,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--every", action="store_true", help="replay every history, current ones too"
     )
     reevaluate.set_defaults(handler=_reevaluate)
+
+    backup = commands.add_parser(
+        "backup",
+        help="write a consistent copy of the SQLite database to PATH, while it serves",
+    )
+    backup.add_argument("path", help="a new file")
+    backup.set_defaults(handler=_backup)
+
+    restore = commands.add_parser(
+        "restore",
+        help="put the backup at PATH in place of the SQLite database (refused while served)",
+    )
+    restore.add_argument("path", help="a file written by `hipfix backup`")
+    restore.set_defaults(handler=_restore)
 
     export = commands.add_parser("export-openapi", help="write the OpenAPI document")
     export.add_argument("--output", default="openapi/openapi.json", help="a path, or - for stdout")

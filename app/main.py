@@ -1,7 +1,6 @@
 """The ASGI application: `app.main:app`."""
 
 import gc
-import logging
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -16,6 +15,7 @@ from app import __version__
 from app.accounts.router import router as accounts_router
 from app.catalogue.router import router as catalogue_router
 from app.clinical.router import router as clinical_router
+from app.core.backups import ServingLock
 from app.core.caches import Caches
 from app.core.config import Settings, get_settings
 from app.core.costs import GIL_SWITCH_SECONDS
@@ -25,14 +25,18 @@ from app.core.db.engine import database_threads
 from app.core.docs import install_docs
 from app.core.edge import Edge
 from app.core.faults import install_fault_handlers
-from app.core.logs import install as install_log_redaction
+from app.core.logs import install as install_logging
+from app.core.metrics import metrics_endpoint
 from app.core.openapi import install_openapi, operation_id
 from app.core.problems import install_problem_handlers, problem_responses
+from app.core.request_log import RequestLog
 from app.core.routes import add_routes, match_first
+from app.core.tracing import install_tracing
 from app.description import DESCRIPTION, TAGS
 from app.health.router import router as health_router
 from app.progression.router import router as progression_router
 from app.tracking.router import router as tracking_router
+from app.webhooks.outbox import outbox_scrape_hook
 from app.webhooks.router import router as webhooks_router
 from app.webhooks.worker import DeliveryWorker, running
 
@@ -53,6 +57,9 @@ HOT_ROUTES = (
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # A restore refuses while this process serves the file (app/core/backups.py).
+    serving = ServingLock(app.state.database.engine)
+    serving.hold()
     # The webhook worker stops (its round recorded) before the database it writes to closes.
     async with running(app.state.webhooks, enabled=app.state.settings.webhooks_worker):
         # A serving process's own tuning (app/core/costs.py says why): threads hand the GIL
@@ -66,7 +73,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         finally:
             app.state.cpu_pool.shutdown()
             gc.unfreeze()
+            provider = getattr(app.state, "tracer_provider", None)
+            if provider is not None:
+                provider.shutdown()  # the last spans exported
     app.state.database.close()  # its threads finish what they hold and stop
+    serving.release()
 
 
 def _telemetry() -> TelemetryConfig:
@@ -84,8 +95,8 @@ def create_app(
     test suite gives a connection inside a transaction it rolls back)."""
     settings = settings or get_settings()
     caches = Caches()
-    logging.getLogger("hipfix").setLevel(settings.log_level)
-    install_log_redaction()  # no secret in any log line (app/core/logs.py)
+    # Readable or JSON lines, a request id on each, no secret in any (app/core/logs.py).
+    install_logging(settings.log_level, settings.log_format)
     app = FastAPI(
         title="HipFix API",
         version=__version__,
@@ -104,6 +115,7 @@ def create_app(
         bind if bind is not None else get_engine(),
         threads=database_threads(settings),
         caches=caches,
+        metrics=settings.metrics,
     )
     # The simulator's engine runs in the worker: its modules are imported as it starts.
     app.state.cpu_pool = CpuPool(
@@ -134,9 +146,18 @@ def create_app(
             allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match"],
             # Response headers a browser app may read: cache validators, back-off, retries
-            # replayed, and the reason for a 401.
-            expose_headers=["ETag", "Retry-After", "Idempotent-Replayed", "WWW-Authenticate"],
+            # replayed, the reason for a 401, and the id to quote when reporting a problem.
+            expose_headers=[
+                "ETag",
+                "Retry-After",
+                "Idempotent-Replayed",
+                "WWW-Authenticate",
+                "X-Request-ID",
+            ],
         )
+    # Outermost: every answer gets its request id, and every request its observation and log
+    # line, the CORS and edge refusals included.
+    app.add_middleware(RequestLog, metrics=settings.metrics, log_requests=settings.access_log)
     api_errors = problem_responses(500, 503)
     # Requests are matched against routes in the order they are added: the most asked first.
     # Added flat to the app's router (app/core/routes.py): one match per request.
@@ -149,6 +170,11 @@ def create_app(
     add_routes(app, health_router, responses=api_errors)
     install_docs(app)  # after the API: requests are matched in this order
     match_first(app, HOT_ROUTES)
+    if settings.metrics:
+        hooks = [app.state.database.scrape_hook(), outbox_scrape_hook(app.state.database)]
+        app.add_route("/metrics", metrics_endpoint(hooks), ["GET"], include_in_schema=False)
+    # Spans only when an OTLP endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT): nothing otherwise.
+    install_tracing(app, app.state.database)
     return app
 
 

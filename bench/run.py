@@ -356,6 +356,29 @@ def serve_both(
     return app, bare
 
 
+# Issue 24's pairing: the same HipFix with its per-request operations work off (no metrics,
+# no request log line), served beside the default one on the same database.
+OPS_OFF_ENV = {"HIPFIX_METRICS": "off", "HIPFIX_ACCESS_LOG": "off"}
+
+
+def serve_ops_off(url: str, workdir: Path, tag: str, workers: int) -> Server:
+    env = {
+        **os.environ,
+        "HIPFIX_DATABASE_URL": url,
+        "HIPFIX_LOG_LEVEL": LOG_LEVEL,
+        "HIPFIX_WRITE_RATE_LIMIT": "",
+        **OPS_OFF_ENV,
+    }
+    off_log = open(workdir / f"{tag}-ops-off.log", "w")  # noqa: SIM115 - lives with the server
+    return Server(
+        "hipfix-ops-off",
+        [str(BIN / "hipfix"), "serve", "--workers", str(workers)],
+        env,
+        "/readyz",
+        off_log,
+    )
+
+
 def serve_peer(args: argparse.Namespace, workdir: Path) -> Server:
     """bench/peer_app.py on a database of its own (dropped and created), served like HipFix."""
     db = f"{args.pg_db}_peer"
@@ -445,9 +468,9 @@ def server_errors(workdir: Path, tag: str) -> int:
     if errors:
         locked = text.count("database is locked") // 4  # each is quoted four times
         log(f"{tag}: the app logged {errors} unhandled exceptions ({locked} 'database is locked')")
-    statuses = Counter(
-        f"{m.group(1)} {m.group(2)}" for m in re.finditer(r'"([A-Z]+ \S+) HTTP/1.1" (\d{3})', text)
-    )
+    # uvicorn's access line ("GET /path HTTP/1.1" 200) or HipFix's own (GET /route 200 1.2ms).
+    answered = re.finditer(r'"?([A-Z]+ /\S*)(?: HTTP/1.1")? (\d{3})', text)
+    statuses = Counter(f"{m.group(1)} {m.group(2)}" for m in answered)
     for answer, count in sorted(statuses.items()):
         if not answer.endswith(("200", "201")):
             log(f"{tag}: {count} x {answer}")
@@ -473,7 +496,12 @@ def summary(runs: list[Run]) -> dict[str, Any]:
 
 
 def phase_main(
-    args, app: Server, bare: Server, pools: dict[str, list[str]], peer: Server | None = None
+    args,
+    app: Server,
+    bare: Server,
+    pools: dict[str, list[str]],
+    peer: Server | None = None,
+    ops_off: Server | None = None,
 ) -> dict[str, Any]:
     endpoints = [BY_NAME[name] for name in args.endpoints]
     if peer is None:
@@ -516,6 +544,9 @@ def phase_main(
         )
     bares: list[Run] = []
     pairs: dict[str, list[tuple[Run, Run]]] = {e.name: [] for e in endpoints}
+    # --ops-off: (on, off) runs of the same endpoint, back to back, their order swapped every
+    # other round; writes go to the round's clients from both servers.
+    ops: dict[str, list[tuple[Run, Run]]] = {e.name: [] for e in endpoints if e.server == "app"}
     for round_ in range(args.runs):
         log(f"main: round {round_ + 1}/{args.runs}")
         order = list(endpoints)
@@ -534,6 +565,23 @@ def phase_main(
                 body=body_of(endpoint),
             )
             pairs[endpoint.name].append((before, run))
+            if ops_off is not None and endpoint.server == "app":
+                off = wrk(
+                    endpoint.name + " (ops off)",
+                    ops_off.base + endpoint.path,
+                    args,
+                    tokens=tokens_of(endpoint, round_),
+                    body=body_of(endpoint),
+                )
+                if round_ % 2:  # off first this round: measure on again after it
+                    run = wrk(
+                        endpoint.name,
+                        base[endpoint.server] + endpoint.path,
+                        args,
+                        tokens=tokens_of(endpoint, round_),
+                        body=body_of(endpoint),
+                    )
+                ops[endpoint.name].append((run, off))
     result: dict[str, Any] = {"bare": summary(bares)}
     for endpoint in endpoints:
         runs = [run for _, run in pairs[endpoint.name]]
@@ -561,6 +609,20 @@ def phase_main(
         same["target_to_post"] = SAME_TARGET
         same["met"] = same["ratio_to_post"] >= SAME_TARGET if args.workers == 1 else None
     result["peer"] = peer_pairs(args, result, pairs)
+    if ops_off is not None:
+        result["ops"] = {
+            name: {
+                "on_rps": statistics.median(on.rps for on, _ in runs),
+                "off_rps": statistics.median(off.rps for _, off in runs),
+                "on_p50_ms": statistics.median(on.p50_ms for on, _ in runs),
+                "off_p50_ms": statistics.median(off.p50_ms for _, off in runs),
+                # Paired: each on run over the off run beside it; 1 - this is the cost.
+                "paired": statistics.median(on.rps / off.rps for on, off in runs),
+                "each": [round(on.rps / off.rps, 3) for on, off in runs],
+            }
+            for name, runs in ops.items()
+            if runs
+        }
     return result
 
 
@@ -753,6 +815,17 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> str:
     ]
     if "main" in results:
         lines += main_table(args, results["main"])
+        if results["main"].get("ops"):
+            lines += ["", "Metrics and the request log, on over off (paired, back to back):", ""]
+            lines += [
+                "| endpoint | on req/s | off req/s | on p50 ms | off p50 ms | paired | each |",
+                "|---|---:|---:|---:|---:|---:|---|",
+            ]
+            for name, o in results["main"]["ops"].items():
+                lines.append(
+                    f"| {name} | {o['on_rps']:.0f} | {o['off_rps']:.0f} | {o['on_p50_ms']:.2f} "
+                    f"| {o['off_p50_ms']:.2f} | {o['paired']:.3f} | {o['each']} |"
+                )
     if "scale" in results:
         s = results["scale"]
         lines += [
@@ -853,6 +926,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-peer", action="store_true", help="PostgreSQL: leave out bench/peer_app.py"
     )
+    parser.add_argument(
+        "--ops-off",
+        action="store_true",
+        help="main phase: also serve HipFix with HIPFIX_METRICS=off HIPFIX_ACCESS_LOG=off and "
+        "measure each endpoint on both, back to back (issue 24's cost of metrics and logs)",
+    )
     parser.add_argument("--json", help="also write every figure here")
     parser.add_argument("--keep", action="store_true", help="keep the work dir and databases")
     args = parser.parse_args(argv)
@@ -887,13 +966,15 @@ def main(argv: list[str] | None = None) -> int:
         "server_errors": 0,
     }
     servers: list[Server] = []
+    app_url = ""
 
     def with_database(tag: str, groups: list[tuple[str, int, int]], pools_of, measure) -> None:
         """A fresh database for one phase: migrate, seed, serve both apps, sign the clients
         in (`pools_of` maps the seeded e-mails to token pools), measure, stop, drop."""
         nonlocal servers
         log(f"{tag}: preparing the database")
-        url = prepare_database(args, workdir, tag)
+        nonlocal app_url
+        url = app_url = prepare_database(args, workdir, tag)
         emails = seed(url, groups, workdir)
         servers = list(serve_both(args, url, workdir, tag))
         app, bare = servers
@@ -918,7 +999,12 @@ def main(argv: list[str] | None = None) -> int:
             peer = serve_peer(args, workdir)
             servers.append(peer)
             log("main: the peer is up")
-        return phase_main(args, app, bare, pools, peer)
+        ops_off = None
+        if args.ops_off:
+            ops_off = serve_ops_off(app_url, workdir, "main", args.workers)
+            servers.append(ops_off)
+            log("main: HipFix with operations off is up (--ops-off)")
+        return phase_main(args, app, bare, pools, peer, ops_off)
 
     def scale_phase(app: Server, _bare: Server, pools: dict[str, list[str]]) -> dict[str, Any]:
         log(check(app.base, pools["s10d-reads"][0], "10-day client"))

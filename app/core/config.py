@@ -21,6 +21,21 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db.",
     )
     log_level: LogLevel = Field(default="INFO", description="Level of the service's own logs.")
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="How log lines are written: readable text, or one JSON object per line "
+        "(docs/operations.md lists the fields).",
+    )
+    access_log: bool = Field(
+        default=True,
+        description="One log line per request (`hipfix.access`, at INFO): method, route "
+        "template, status, duration, request id and the caller's kind; `off` writes none.",
+    )
+    metrics: bool = Field(
+        default=True,
+        description="Serve Prometheus metrics at `GET /metrics` on the API's port and keep them; "
+        "`off` does neither.",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated browser origins allowed to call the API; empty allows none.",

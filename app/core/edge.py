@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.metrics import refused
 from app.core.problems import problem_response
 from app.core.rate_limit import HOLD_SECONDS, WriteLimiter, principal, retry_after
 from app.core.replay_budget import ReplayBudget, tallied
@@ -90,13 +91,13 @@ class Edge:
         who = principal(scope)
         # The replay budget first: a caller it refuses uses up none of its writes.
         if self.replays is not None and (wait := self.replays.wait(who)) is not None:
-            await _too_many(wait, _REPLAYED)(scope, receive, send)
+            await _too_many(wait, _REPLAYED, "replay_budget")(scope, receive, send)
             return
         if self.writes is None:
             await self._charged(who, scope, receive, send)
             return
         if (wait := self.writes.wait(who)) is not None:
-            await _too_many(wait, _WRITES)(scope, receive, send)
+            await _too_many(wait, _WRITES, "write_limit")(scope, receive, send)
             return
         async with self.writes.turn(who):
             await self._charged(who, scope, receive, send)
@@ -163,8 +164,9 @@ _REPLAYED = (
 )
 
 
-def _too_many(wait: float, why: str) -> ASGIApp:
+def _too_many(wait: float, why: str, reason: str) -> ASGIApp:
     hold = min(wait, HOLD_SECONDS)
+    refused(reason)
 
     async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
         # Held a moment first (a timer, nothing else): see app/core/rate_limit.py.

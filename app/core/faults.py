@@ -14,6 +14,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.core.db.lanes import busy
+from app.core.metrics import refused
 from app.core.problems import problem_response
 
 RETRY_AFTER_SECONDS = 5
@@ -24,6 +25,7 @@ log = logging.getLogger("hipfix.faults")
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     # The driver's message may name hosts or files: it goes to the log, not to the client.
     log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    refused("database_unavailable")
     return problem_response(
         request,
         503,
@@ -37,6 +39,7 @@ async def _pool_dry(request: Request, exc: Exception) -> JSONResponse:
     # Units of work never outnumber the pool, so this means connections are leaking or
     # something outside the units holds them: the same answer as a unit not admitted.
     log.warning("no database connection free on %s %s: %s", request.method, request.url.path, exc)
+    refused("pool_dry")
     problem = busy()
     return problem_response(
         request, problem.status, problem.kind, problem.detail, headers=problem.headers

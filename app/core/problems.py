@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from app.core.request_context import current_request_id
+
 PROBLEM_BASE = "https://hipfix.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -49,6 +51,11 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = Field(
         default=None, description="One entry per invalid field, on validation problems."
     )
+    request_id: str | None = Field(
+        default=None,
+        description="The request's id, as in its `X-Request-ID` header and the service's "
+        "logs: quote it when reporting a problem.",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -59,6 +66,7 @@ class Problem(BaseModel):
                     "status": 404,
                     "detail": "No exercise with slug 'hip-flexor-ball'.",
                     "instance": "/v1/exercises/hip-flexor-ball",
+                    "request_id": "5f0c3a1e9b7d4c2a8e6f1b3d5a7c9e0f",
                 }
             ]
         }
@@ -124,6 +132,9 @@ def problem_response(
     }
     if errors is not None:
         body["errors"] = errors
+    request_id = current_request_id()
+    if request_id is not None:
+        body["request_id"] = request_id
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 

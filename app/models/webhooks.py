@@ -77,3 +77,8 @@ class WebhookDelivery(SQLModel, table=True):
     last_duration_ms: int | None = Field(default=None)
     last_error: str | None = Field(default=None, max_length=500)
     delivered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    request_id: str | None = Field(
+        default=None,
+        max_length=128,
+        description="The request whose unit of work wrote it; sent as `X-Request-ID`.",
+    )

@@ -24,6 +24,7 @@ from sqlmodel import Session, col, delete, select
 
 from app.core.actors import SYSTEM, Actor
 from app.core.db.writers import lock_for_update
+from app.core.metrics import replayed as count_replay
 from app.core.problems import ProblemError
 from app.core.replay_budget import note_replayed
 from app.models import (
@@ -303,6 +304,7 @@ def reevaluate(
     # The stored items re-evaluated (what this write added is new work, bounded by its body),
     # charged to the caller whatever follows: the edge refuses one that replays too much.
     note_replayed(0 if appended else len(items) - len(added))
+    count_replay(len(items))  # the engine's replays and their items, for /metrics
     replayed = run(plan, state, items)
     return store(
         session,

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 from standardwebhooks import Webhook
 
+from app.core.metrics import WEBHOOK_DELIVERIES
 from app.models import WebhookDelivery, WebhookEndpoint
 from app.webhooks import outbox
 
@@ -48,6 +49,7 @@ class Claimed:
     message_id: str
     type: str
     body: str
+    request_id: str | None = None  # the request that wrote it: sent as X-Request-ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,7 @@ def claim(
             message_id=delivery.message_id,
             type=delivery.type,
             body=delivery.body,
+            request_id=delivery.request_id,
         )
         for delivery, endpoint in rows
     ]
@@ -141,8 +144,24 @@ def claim_one(session: Session, delivery_id: uuid.UUID, *, now: datetime) -> Cla
     row.claimed_until = now + LEASE
     session.add(row)
     return Claimed(
-        row.id, row.claim, endpoint.url, _secrets(endpoint, now), row.message_id, row.type, row.body
+        row.id,
+        row.claim,
+        endpoint.url,
+        _secrets(endpoint, now),
+        row.message_id,
+        row.type,
+        row.body,
+        row.request_id,
     )
+
+
+_DELIVERED = {
+    outcome: WEBHOOK_DELIVERIES.labels(outcome) for outcome in ("succeeded", "retry", "failed")
+}
+
+
+def delivered(outcome: str) -> None:
+    _DELIVERED[outcome].inc()
 
 
 def record(session: Session, outcomes: Sequence[Outcome], *, now: datetime, rand: float) -> None:
@@ -178,12 +197,15 @@ def record(session: Session, outcomes: Sequence[Outcome], *, now: datetime, rand
             row.status = "succeeded"
             row.delivered_at = outcome.at
             endpoint.failing_since = None
+            delivered("succeeded")
         else:
             wait = backoff(row.attempts, rand)
             if row.type == "ping" or now + wait > row.retry_until:
                 row.status = "failed"
+                delivered("failed")
             else:
                 row.next_attempt_at = now + wait
+                delivered("retry")
             if endpoint.failing_since is None:
                 endpoint.failing_since = outcome.at
             elif endpoint.enabled and now - endpoint.failing_since >= DISABLE_AFTER:

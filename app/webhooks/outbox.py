@@ -12,11 +12,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.core.actors import Reader
+from app.core.db import Database
+from app.core.metrics import WEBHOOK_OLDEST, WEBHOOK_PENDING, ScrapeHook
+from app.core.request_context import current_request_id
 from app.models import Client, EngineEvent, Enrollment, WebhookDelivery, WebhookEndpoint
 from app.models.base import utcnow
 from app.progression.previous_coach import withheld_decisions, withheld_words
@@ -46,6 +49,30 @@ EVENT_TYPES = (
 )
 
 _ADD = insert(WebhookDelivery)
+_PENDING = sa_select(func.count(), func.min(col(WebhookDelivery.created_at))).where(
+    col(WebhookDelivery.status) == "pending"
+)
+
+
+def pending_state(session: Session) -> tuple[int, datetime | None]:
+    """How many deliveries wait, and when the oldest of them was written (an index scan)."""
+    count, oldest = session.execute(_PENDING).one()
+    return int(count), oldest
+
+
+def outbox_scrape_hook(database: Database) -> ScrapeHook:
+    """For `GET /metrics`: the outbox's depth and the age of its oldest delivery."""
+
+    async def outbox_state() -> None:
+        count, oldest = await database.read(pending_state)
+        WEBHOOK_PENDING.set(count)
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        WEBHOOK_OLDEST.set((utcnow() - oldest).total_seconds() if oldest is not None else 0)
+
+    return outbox_state
+
+
 # SQLAlchemy's own select: SQLModel's is typed for at most four columns.
 _SUBSCRIBED_FOR_CLIENT = (
     sa_select(
@@ -91,6 +118,7 @@ def add_deliveries(
     now = now or utcnow()
     message_id = new_message_id()
     body = body_of(message_id, type_, now, data)
+    request_id = current_request_id()  # the request that made the news, for its receiver
     ids = [uuid.uuid4() for _ in endpoint_ids]
     rows: list[dict[str, Any]] = [
         {
@@ -105,6 +133,7 @@ def add_deliveries(
             "created_at": now,
             "next_attempt_at": now,
             "retry_until": now + RETRY_WINDOW,
+            "request_id": request_id,
         }
         for delivery_id, endpoint_id in zip(ids, endpoint_ids, strict=True)
     ]

@@ -84,6 +84,8 @@ class Sender:
             "user-agent": USER_AGENT,
             "host": target.host_header,
         }
+        if claimed.request_id is not None:
+            headers["x-request-id"] = claimed.request_id
         request = self._http.build_request(
             "POST",
             target.url,

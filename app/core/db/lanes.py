@@ -8,17 +8,22 @@ already waiting for the loop, and the loop is woken only when none were: one wak
 back every answer finished meanwhile.
 
 Nothing queues for long: a call not started within `admission_seconds` is answered with
-`busy()` (503, Retry-After) at that moment, and never runs.
+`busy()` (503, Retry-After) at that moment, and never runs (counted in `hipfix_refused`).
+
+Each call's wait for a thread and its run are observed in `app/core/metrics.py`'s histograms,
+by lane, on the thread that ran it; a lane made with `observe=False` observes nothing.
 """
 
 import asyncio
 import contextvars
 import queue
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any, Final
 
+from app.core.metrics import UNIT_QUEUE, UNIT_RUN, refused
 from app.core.problems import ProblemError
 
 _WAITING: Final = 0
@@ -36,7 +41,17 @@ def busy() -> ProblemError:
 
 
 class _Call:
-    __slots__ = ("call", "context", "failed", "future", "loop", "outcome", "state", "timer")
+    __slots__ = (
+        "call",
+        "context",
+        "failed",
+        "future",
+        "loop",
+        "outcome",
+        "queued",
+        "state",
+        "timer",
+    )
 
     def __init__(
         self,
@@ -52,14 +67,18 @@ class _Call:
         self.outcome: Any = None
         self.failed = False
         self.timer: asyncio.TimerHandle | None = None
+        self.queued = time.perf_counter()
 
 
 class _Queue:
     """What the threads share. It holds no reference to its `Lane`, so that a lane nobody
     uses any more (a test's app) is collected, and its threads told to stop."""
 
-    def __init__(self, leave: Callable[[], None] | None) -> None:
+    def __init__(self, leave: Callable[[], None] | None, name: str, observe: bool) -> None:
         self.leave = leave
+        # The lane's histogram children, found once (None: not observed).
+        self.waited = UNIT_QUEUE.labels(name) if observe else None
+        self.ran = UNIT_RUN.labels(name) if observe else None
         self.calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self.lock = threading.Lock()
         # Answers finished and not yet handed back, by loop; a key present means that loop
@@ -73,10 +92,14 @@ class _Queue:
                     if item.state != _WAITING:
                         continue  # expired: already answered busy
                     item.state = _RUNNING
+                started = time.perf_counter()
                 try:
                     item.outcome = item.context.run(item.call)
                 except BaseException as exc:  # handed to the awaiting request, as run_in_executor
                     item.outcome, item.failed = exc, True
+                if self.waited is not None and self.ran is not None:
+                    self.waited.observe(started - item.queued)
+                    self.ran.observe(time.perf_counter() - started)
                 self._finish(item)
         finally:
             if self.leave is not None:
@@ -114,6 +137,7 @@ class _Queue:
                 return
             item.state = _EXPIRED
         if not item.future.done():
+            refused("busy")
             item.future.set_exception(busy())
 
 
@@ -131,11 +155,14 @@ class Lane:
         threads: int,
         admission_seconds: float,
         leave: Callable[[], None] | None = None,
+        *,
+        observe: bool = True,
     ) -> None:
+        self.name = name
         self._name = name
         self._threads = threads
         self._admission_seconds = admission_seconds
-        self._queue = _Queue(leave)
+        self._queue = _Queue(leave, name, observe)
         self._started = False
         self._starting = threading.Lock()
         weakref.finalize(self, _stop, self._queue.calls, threads)
@@ -163,6 +190,10 @@ class Lane:
         except asyncio.CancelledError:
             self._queue.expire(item)  # abandoned before it started: it never runs
             raise
+
+    def waiting(self) -> int:
+        """Calls queued and not yet taken by a thread (approximate: for metrics)."""
+        return self._queue.calls.qsize()
 
     def close(self) -> None:
         """Let the threads finish what they hold and stop."""

@@ -34,6 +34,7 @@ from app.core.db.engine import WRITE_OPTION, is_sqlite_file
 from app.core.db.kept import KeptConnections
 from app.core.db.lanes import Lane
 from app.core.db.writers import WriterTurn
+from app.core.metrics import LANE_QUEUE, POOL_CHECKED_OUT, POOL_SIZE, ScrapeHook
 from app.core.problems import ProblemError
 
 P = ParamSpec("P")
@@ -90,9 +91,13 @@ class Database:
         threads: int,
         caches: Caches,
         admission_seconds: float = 1.0,
+        metrics: bool = True,
     ) -> None:
         engine = bind if isinstance(bind, Engine) else bind.engine
+        self.engine = engine
         self.caches = caches
+        # An OpenTelemetry tracer once tracing is installed (app/core/tracing.py); None: off.
+        self.tracer: Any = None
         self.dialect = engine.dialect.name
         self._admission_seconds = admission_seconds
         serial = engine.dialect.name == "sqlite"
@@ -117,8 +122,12 @@ class Database:
             else None
         )
         leave = self._kept.release if self._kept is not None else None
-        self._reads = Lane("hipfix-db", threads, admission_seconds, leave)
-        self._writes = Lane("hipfix-writer", 1, admission_seconds, leave) if serial else self._reads
+        self._reads = Lane("hipfix-db", threads, admission_seconds, leave, observe=metrics)
+        self._writes = (
+            Lane("hipfix-writer", 1, admission_seconds, leave, observe=metrics)
+            if serial
+            else self._reads
+        )
 
     async def read(
         self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
@@ -144,6 +153,23 @@ class Database:
         done: T = answer
         return done
 
+    def scrape_hook(self) -> ScrapeHook:
+        """For `GET /metrics`: the pool's state and the lanes' queues, read at scrape time."""
+        lanes = {self._reads, self._writes}
+
+        async def connection_state() -> None:
+            pool: Any = self.engine.pool
+            checked_out = getattr(pool, "checkedout", None)
+            size = getattr(pool, "size", None)
+            if callable(checked_out):
+                POOL_CHECKED_OUT.set(checked_out())
+            if callable(size):
+                POOL_SIZE.set(size())
+            for lane in lanes:
+                LANE_QUEUE.labels(lane.name).set(lane.waiting())
+
+        return connection_state
+
     def close(self) -> None:
         """Stop the threads once they finish what they hold (the app's shutdown)."""
         self._reads.close()
@@ -166,6 +192,15 @@ class Database:
         )
 
     def _unit(self, write: bool, work: Callable[..., T], *args: Any, **kwargs: Any) -> "T | _Owed":
+        if self.tracer is not None:
+            name = f"unit {'write' if write else 'read'} {getattr(work, '__name__', 'work')}"
+            with self.tracer.start_as_current_span(name):
+                return self._untraced_unit(write, work, *args, **kwargs)
+        return self._untraced_unit(write, work, *args, **kwargs)
+
+    def _untraced_unit(
+        self, write: bool, work: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> "T | _Owed":
         with self._turn() if write and self._turn else contextlib.nullcontext():
             for attempt in (1, 2):
                 with self.session(write, kept=True) as session:
