@@ -39,6 +39,8 @@ def full(client: TestClient, connection: Connection, monkeypatch) -> Iterator[Te
 
 
 def _same(client: TestClient, full: TestClient, path: str, headers: dict[str, str]) -> bytes:
+    # One request id for both: a problem body carries it.
+    headers = {**headers, "X-Request-ID": "quick-or-full"}
     quick, handled = client.get(path, headers=headers), full.get(path, headers=headers)
     assert quick.status_code == handled.status_code, (path, quick.text, handled.text)
     assert quick.headers["content-type"] == handled.headers["content-type"]
