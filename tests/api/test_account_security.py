@@ -47,7 +47,7 @@ class Mailbox:
             found
             for message in self.messages()
             if message["To"] == to
-            for found in re.findall(r"POST (\S+)", self.text(message))
+            for found in re.findall(r"^ +POST (\S+)$", self.text(message), re.M)
         ]
 
 
