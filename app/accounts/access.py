@@ -157,18 +157,27 @@ def plain_client_access(request: Request) -> ClientAccess | None:
     return ClientAccess(secret, client_ref)
 
 
-def plain_page(request: Request) -> tuple[ClientAccess, int, str | None] | None:
-    """A plain request for a page of a client's list: who asks, for which client, `limit`
-    and `cursor` (at most), read as the list's declared parameters read them."""
-    access = plain_client_access(request)
+def plain_paging(request: Request) -> tuple[int, str | None] | None:
+    """A plain page's `limit` and `cursor` (no other query parameter), read as a list's
+    declared parameters read them; None for anything else."""
     query = plain_query(request, "limit", "cursor")
-    if access is None or query is None:
+    if query is None:
         return None
     limit = plain_limit(query, DEFAULT_LIMIT)
     plain, cursor = plain_cursor(query)
     if limit is None or not plain:
         return None
-    return access, limit, cursor
+    return limit, cursor
+
+
+def plain_page(request: Request) -> tuple[ClientAccess, int, str | None] | None:
+    """A plain request for a page of a client's list: who asks, for which client, `limit`
+    and `cursor` (at most)."""
+    access = plain_client_access(request)
+    paging = plain_paging(request)
+    if access is None or paging is None:
+        return None
+    return access, *paging
 
 
 async def _caller(secret: BearerSecret) -> Caller:

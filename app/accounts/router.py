@@ -13,6 +13,7 @@ from app.accounts.access import (
     CallerDep,
     ClientAccessDep,
     create_by_coach,
+    plain_paging,
 )
 from app.accounts.person_schemas import (
     AccountUpdate,
@@ -47,7 +48,7 @@ from app.core.idempotency import IdempotencyKey
 from app.core.mail import app_reset_link, public_link, send_mail
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from app.core.problems import ProblemError, problem_responses
-from app.core.quick import bearer, plain_cursor, plain_limit, plain_query, quick
+from app.core.quick import bearer, plain_query, quick
 from app.core.responses import json_response
 from app.core.security import (
     BearerSecret,
@@ -417,13 +418,10 @@ async def create_client(
 async def _plain_clients(request: Request) -> Response | None:
     """`list_clients` for a plain request (app/core/quick.py)."""
     secret = bearer(request)
-    query = plain_query(request, "limit", "cursor")
-    if secret is None or query is None:
+    paging = plain_paging(request)
+    if secret is None or paging is None:
         return None
-    limit = plain_limit(query, DEFAULT_LIMIT)
-    plain, cursor = plain_cursor(query)
-    if limit is None or not plain:
-        return None
+    limit, cursor = paging
     db = database_of(request)
     return await list_clients(Caller(secret), db, limit=limit, cursor=cursor)
 

@@ -5,7 +5,7 @@ computes both)."""
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import bindparam, insert
 from sqlalchemy import select as sa_select
@@ -13,18 +13,11 @@ from sqlmodel import Session, col, delete
 
 from app.models import AdherenceStanding, EngineEvent, Enrollment, ExerciseSession
 from app.progression import adherence, engine
-from app.progression.model import Decision, Item, Plan, SessionEntry
+from app.progression.model import Decision, DecisionType, Item, Plan, SessionEntry
 from app.progression.plans import exercise_catalogue, protocol_document
 
-_COURSE_TYPES = (
-    "enrolled",
-    "stage_unlocked",
-    "flare",
-    "referral",
-    "referral_cleared",
-    "resolved",
-    "relapse",
-)
+# Every decision but an override: the engine's own course of the enrolment.
+_COURSE_TYPES = tuple(kind for kind in get_args(DecisionType) if kind != "override")
 _DECISIONS = (
     sa_select(
         col(EngineEvent.type),

@@ -42,8 +42,8 @@ def _chromium() -> str:
     found = shutil.which("chromium")
     if not found:
         pytest.skip(
-            "chromium is not installed: `make test` installs it (scripts/browser.sh, apt-get "
-            "as root); elsewhere `apt-get install chromium`"
+            "chromium is not installed: `make test`'s set-up installs it once "
+            "(`make browser`, scripts/browser.sh, as root)"
         )
     return found
 

@@ -3,26 +3,18 @@ again (same type, rule, stage and local date) under its id, says `decision_updat
 only its figures changed, and never retracts and re-issues an override."""
 
 import uuid
-from typing import Any
+from typing import Any, get_args
 
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.progression.model import DecisionType
 from tests.api.test_progression import EARLY, STARTED, enrol_at_start, pain, session_body
 from tests.api.test_webhooks import URL, Receiver, Rounds
 from tests.conftest import Actor, managed_client, signup
 
-DECISION_TYPES = {
-    "enrolled",
-    "stage_unlocked",
-    "flare",
-    "referral",
-    "referral_cleared",
-    "resolved",
-    "relapse",
-    "override",
-}
+DECISION_TYPES = set(get_args(DecisionType))
 
 
 def feed(client: TestClient, actor: Actor, client_id: str) -> list[dict[str, Any]]:
